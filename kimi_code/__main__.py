@@ -1,0 +1,4 @@
+from kimi_code.cli import main
+
+if __name__ == "__main__":
+    main()

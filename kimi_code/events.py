@@ -1,0 +1,171 @@
+"""The one typed event stream the agent emits.
+
+Front ends (TUI, headless output, the session log) only consume these events; none of them
+contains agent logic. Every event is a frozen dataclass; `agent_id` is "" for the main agent and
+the spawning tool call's id for a subagent (which is what `parent_tool_use_id` means in
+stream-json).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from kimi_code.llm.base import Message, ToolCall, Usage
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    agent_id: str = ""
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind
+        return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionStarted(Event):
+    session_id: str
+    cwd: str
+    model: str
+    tools: tuple[str, ...]
+    permission_mode: str
+    resumed: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnStarted(Event):
+    """The user sent a prompt; a turn (several steps) begins."""
+
+    prompt: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepStarted(Event):
+    step: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextDelta(Event):
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ThinkingDelta(Event):
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AssistantMessage(Event):
+    """A complete assistant message of one step (after streaming), with that step's usage."""
+
+    message: Message
+    usage: Usage
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCallStarted(Event):
+    call: ToolCall
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCallFinished(Event):
+    """A tool call's result, as the model will see it (`message` has role "tool")."""
+
+    call: ToolCall
+    message: Message
+    duration_ms: int
+    display: dict[str, Any] = field(default_factory=dict)  # e.g. {"diff": "..."} for the UI
+
+
+@dataclass(frozen=True, kw_only=True)
+class PermissionDenied(Event):
+    tool_name: str
+    tool_use_id: str
+    tool_input: dict[str, Any]
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserMessageAdded(Event):
+    """A user message entered the history (the prompt, or a steering message mid-turn)."""
+
+    message: Message
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryScheduled(Event):
+    attempt: int
+    max_attempts: int
+    delay_s: float
+    error: str
+    status: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompactionDone(Event):
+    """History was compacted: `summary` replaces everything before the boundary."""
+
+    tokens_before: int
+    tokens_after: int
+    summary: str
+    trigger: str = "auto"  # auto | manual
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notice(Event):
+    """Something the user should see that is not part of the conversation."""
+
+    level: str  # info | warning | error
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointCreated(Event):
+    checkpoint_id: str
+    trigger: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubagentStarted(Event):
+    subagent_id: str
+    subagent_type: str
+    description: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubagentProgress(Event):
+    subagent_id: str
+    step: int
+    last_tool: str = ""
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubagentCompleted(Event):
+    subagent_id: str
+    status: str  # success | failed | cancelled | timeout
+    summary: str
+    usage: Usage = field(default_factory=Usage)
+    files_changed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TodosUpdated(Event):
+    todos: tuple[dict[str, str], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TurnFinished(Event):
+    """The turn ended. `stop_reason`: end_turn | max_turns | error | cancelled | budget."""
+
+    stop_reason: str
+    result: str
+    num_steps: int
+    usage: Usage
+    error: str = ""

@@ -1,0 +1,190 @@
+"""The provider-neutral conversation model and the ChatProvider protocol.
+
+Every provider (OpenAI chat-completions, Anthropic messages, the embedded engine) turns its wire
+format into the stream events below; the agent loop only ever sees these types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool call as the model produced it. `arguments` is the raw JSON text, unparsed, so that
+    malformed JSON reaches the loop (which answers with an error result) instead of crashing."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str = ""
+    thinking: str = ""
+    # Provider-specific opaque data that must be echoed back (e.g. Anthropic thinking signature).
+    thinking_signature: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""  # role == "tool": which call this answers
+    is_error: bool = False  # role == "tool": the result is an error
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "content": self.content,
+            "thinking": self.thinking,
+            "thinking_signature": self.thinking_signature,
+            "tool_calls": [
+                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls
+            ],
+            "tool_call_id": self.tool_call_id,
+            "is_error": self.is_error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        return cls(
+            role=data["role"],
+            content=data.get("content", ""),
+            thinking=data.get("thinking", ""),
+            thinking_signature=data.get("thinking_signature", ""),
+            tool_calls=tuple(ToolCall(**c) for c in data.get("tool_calls", ())),
+            tool_call_id=data.get("tool_call_id", ""),
+            is_error=bool(data.get("is_error", False)),
+        )
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_input_tokens": self.cache_read_tokens,
+            "cache_creation_input_tokens": self.cache_write_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as declared to the model: name, description and JSON-schema parameters."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+# ---- stream events (provider -> loop) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    text: str
+
+
+@dataclass(frozen=True)
+class ThinkingChunk:
+    text: str
+    signature: str = ""
+
+
+@dataclass(frozen=True)
+class ToolCallDone:
+    """A tool call whose arguments have fully streamed. Providers emit it as soon as they know
+    the call is complete (next call starts, or the stream ends), so the loop can start read-only
+    tools while later calls still stream."""
+
+    call: ToolCall
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """The last event of a successful stream. `stop_reason`: end_turn | tool_use | max_tokens."""
+
+    usage: Usage
+    stop_reason: str = "end_turn"
+
+
+StreamEvent = TextChunk | ThinkingChunk | ToolCallDone | StreamEnd
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+
+class ProviderError(Exception):
+    """A failure talking to the model. `retryable` says whether the loop may try again;
+    `retry_after` is the server's hint in seconds, when it gave one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+class AuthError(ProviderError):
+    """Bad or missing credentials (401/403): never retried."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message, retryable=False, status=status)
+
+
+class QuotaError(ProviderError):
+    """Billing/quota exhausted (e.g. insufficient_quota): never retried."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message, retryable=False, status=status)
+
+
+class ContextOverflowError(ProviderError):
+    """The request did not fit the model's context window: the loop compacts and retries."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message, retryable=False, status=status)
+
+
+@runtime_checkable
+class ChatProvider(Protocol):
+    """One model endpoint. `stream` yields TextChunk/ThinkingChunk/ToolCallDone events and ends
+    with exactly one StreamEnd; it raises ProviderError (never SDK exceptions) on failure.
+    Providers do not retry a whole step themselves: the loop owns retries so that it can restart
+    from the last consistent state."""
+
+    model: str
+    context_window: int
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        max_tokens: int | None = None,
+    ) -> AsyncIterator[StreamEvent]: ...
+
+    async def aclose(self) -> None: ...

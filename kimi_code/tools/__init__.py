@@ -1,0 +1,1 @@
+"""Agent tools: one module per tool, its description beside it as a .md file."""

@@ -1,0 +1,132 @@
+"""What a tool is: typed arguments (a pydantic model, which is also the JSON schema the model
+sees), a description kept as data in `<module>.md`, and an async `run`.
+
+The loop validates arguments before anything runs: malformed arguments never reach `run`.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from kimi_code.llm.base import ToolSpec
+
+
+class ToolArgs(BaseModel):
+    """Base for tool argument models: unknown keys are errors, aliases allowed (Grep's "-i")."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+@dataclass
+class ToolResult:
+    """What the model sees (`content`), whether it is an error, and optional UI-only data."""
+
+    content: str
+    is_error: bool = False
+    display: dict[str, Any] = field(default_factory=dict)
+    files_changed: tuple[str, ...] = ()
+
+
+class ToolError(Exception):
+    """Raised inside a tool for an expected failure; becomes an error result for the model."""
+
+
+A = TypeVar("A", bound=ToolArgs)
+
+
+@dataclass
+class ToolContext:
+    """Everything a tool may touch. Tools never read global state."""
+
+    workspace: Path
+    extra_dirs: tuple[Path, ...] = ()
+    session_id: str = ""
+    # Free-form per-session state shared between tools (e.g. the todo list, files read).
+    state: dict[str, Any] = field(default_factory=dict)
+    # Environment for child processes (already stripped of secrets by the caller).
+    env: dict[str, str] | None = None
+    # Set by the loop for tools that need it (Agent/AgentSwarm, index tools); typed loosely to
+    # keep tools free of agent imports.
+    services: dict[str, Any] = field(default_factory=dict)
+
+
+class Tool(ABC, Generic[A]):
+    """A tool. Subclasses set `name`, `Args`, `read_only`, and implement `run`."""
+
+    name: ClassVar[str]
+    Args: ClassVar[type[ToolArgs]]
+    read_only: ClassVar[bool] = False
+    # Description file beside the module, e.g. tools/read.md; loaded lazily and cached.
+    description_file: ClassVar[str] = ""
+    _description_cache: ClassVar[str | None] = None
+
+    @classmethod
+    def description(cls) -> str:
+        if cls._description_cache is None:
+            module_file = Path(__import__(cls.__module__, fromlist=["_"]).__file__ or "")
+            md = module_file.with_name(cls.description_file or module_file.stem + ".md")
+            cls._description_cache = md.read_text(encoding="utf-8").strip() if md.exists() else ""
+        return cls._description_cache
+
+    @classmethod
+    def spec(cls) -> ToolSpec:
+        schema = cls.Args.model_json_schema(by_alias=True)
+        schema.pop("title", None)
+        for prop in schema.get("properties", {}).values():
+            prop.pop("title", None)
+        return ToolSpec(name=cls.name, description=cls.description(), parameters=schema)
+
+    @classmethod
+    def parse_args(cls, raw: str | dict[str, Any]) -> A:
+        """Parse and validate raw JSON arguments; raise ToolError naming the schema on failure."""
+        try:
+            data = json.loads(raw) if isinstance(raw, str) else raw
+            if raw == "" or data is None:
+                data = {}
+        except json.JSONDecodeError as exc:
+            raise ToolError(
+                f"Arguments for {cls.name} are not valid JSON ({exc.msg} at position {exc.pos}). "
+                f"Expected an object matching: {cls.schema_summary()}"
+            ) from None
+        if not isinstance(data, dict):
+            raise ToolError(
+                f"Arguments for {cls.name} must be a JSON object, got {type(data).__name__}. "
+                f"Expected: {cls.schema_summary()}"
+            )
+        try:
+            return cls.Args.model_validate(data)  # type: ignore[return-value]
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ToolError(
+                f"Invalid arguments for {cls.name}: {problems}. Expected: {cls.schema_summary()}"
+            ) from None
+
+    @classmethod
+    def schema_summary(cls) -> str:
+        """A one-line `Name{a, b?}` rendering of the argument schema for error messages."""
+        schema = cls.Args.model_json_schema(by_alias=True)
+        required = set(schema.get("required", []))
+        fields = [
+            name if name in required else f"{name}?" for name in schema.get("properties", {})
+        ]
+        return f"{cls.name}{{{', '.join(fields)}}}"
+
+    def permission_subject(self, args: A) -> str:
+        """The string that permission rules match, e.g. the command for Bash, the path for Edit."""
+        return ""
+
+    def summary(self, args: A) -> str:
+        """The key argument shown in a compact UI line (e.g. the file path)."""
+        return self.permission_subject(args)
+
+    @abstractmethod
+    async def run(self, args: A, ctx: ToolContext) -> ToolResult: ...
