@@ -1,0 +1,1 @@
+"""Test doubles shared across the suite (the scripted model server)."""
