@@ -84,6 +84,13 @@ class ToolCallFinished(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ToolMessageAdded(Event):
+    """A tool result entered the history (in call order, after its assistant message)."""
+
+    message: Message
+
+
+@dataclass(frozen=True, kw_only=True)
 class PermissionDenied(Event):
     tool_name: str
     tool_use_id: str
@@ -114,7 +121,9 @@ class CompactionDone(Event):
     tokens_before: int
     tokens_after: int
     summary: str
-    trigger: str = "auto"  # auto | manual
+    ledger: tuple[str, ...] = ()
+    kept_messages: int = 0  # recent messages kept verbatim after the summary
+    trigger: str = "auto"  # auto | manual | overflow
 
 
 @dataclass(frozen=True, kw_only=True)

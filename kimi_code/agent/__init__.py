@@ -1,0 +1,1 @@
+"""The agent: the step loop, context management and fan-out. Never imports the UI."""

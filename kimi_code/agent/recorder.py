@@ -1,0 +1,113 @@
+"""The session log as an event consumer, and the replay that rebuilds a conversation from it.
+
+Kinds written: "message" (payload = Message.to_dict(), plus "usage" for assistant messages),
+"compaction" ({summary, ledger, messages: the full history after compaction}), "checkpoint",
+"permission_denied", "turn". Subagent events are not part of the parent's conversation and are
+recorded as "subagent" summaries only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from kimi_code.events import (
+    AssistantMessage, CheckpointCreated, CompactionDone, Event, PermissionDenied,
+    SubagentCompleted, SubagentStarted, ToolMessageAdded, TurnFinished, UserMessageAdded,
+)
+from kimi_code.llm.base import Message
+
+log = logging.getLogger(__name__)
+REPAIRED = "Interrupted: the tool call did not complete (the previous run stopped)."
+
+
+class EventLog(Protocol):
+    def append(self, session_id: str, kind: str, payload: dict[str, Any]) -> int: ...
+
+
+class SessionRecorder:
+    """Appends the main agent's conversation to the session store as it happens."""
+
+    def __init__(self, store: EventLog, session_id: str, history: list[Message] | None = None) -> None:
+        self.store, self.session_id = store, session_id
+        # Mirror of the conversation, needed to write the full post-compaction history.
+        self.history: list[Message] = list(history or [])
+
+    def __call__(self, event: Event) -> None:
+        try:
+            self._record(event)
+        except Exception:  # the log must never take the agent down
+            log.exception("could not record %s", event.kind)
+
+    def _message(self, message: Message, **extra: Any) -> None:
+        self.history.append(message)
+        self.store.append(self.session_id, "message", {**message.to_dict(), **extra})
+
+    def _record(self, event: Event) -> None:
+        if event.agent_id:
+            if isinstance(event, (SubagentStarted, SubagentCompleted)):
+                self.store.append(self.session_id, "subagent", event.to_dict())
+            return
+        if isinstance(event, UserMessageAdded):
+            self._message(event.message)
+        elif isinstance(event, AssistantMessage):
+            self._message(event.message, usage=event.usage.to_dict())
+        elif isinstance(event, ToolMessageAdded):
+            self._message(event.message)
+        elif isinstance(event, CompactionDone):
+            from kimi_code.agent.compaction import SUMMARY_PREFIX
+
+            # Everything but the kept tail is replaced by the summary (as in Context).
+            tail = self.history[len(self.history) - event.kept_messages:] if event.kept_messages else []
+            self.history = [Message(role="user", content=SUMMARY_PREFIX + event.summary), *tail]
+            self.store.append(self.session_id, "compaction", {
+                "summary": event.summary, "ledger": list(event.ledger),
+                "tokens_before": event.tokens_before, "tokens_after": event.tokens_after,
+                "trigger": event.trigger, "messages": [m.to_dict() for m in self.history]})
+        elif isinstance(event, CheckpointCreated):
+            self.store.append(self.session_id, "checkpoint",
+                              {"checkpoint_id": event.checkpoint_id, "trigger": event.trigger})
+        elif isinstance(event, PermissionDenied):
+            self.store.append(self.session_id, "permission_denied", event.to_dict())
+        elif isinstance(event, TurnFinished):
+            self.store.append(self.session_id, "turn", event.to_dict())
+
+
+def replay(events: list[Any]) -> tuple[list[Message], list[str]]:
+    """Rebuild (history, ledger) from stored events (objects with .kind and .payload), in seq
+    order. Honours compaction and rewind, and repairs dangling tool calls so the history is
+    always valid for providers."""
+    history: list[Message] = []
+    ledger: list[str] = []
+    for event in events:
+        payload = event.payload
+        try:
+            if event.kind == "message":
+                history.append(Message.from_dict(payload))
+            elif event.kind == "compaction":
+                history = [Message.from_dict(m) for m in payload.get("messages", [])]
+                ledger = list(payload.get("ledger", []))
+            elif event.kind == "rewind" and "messages" in payload:
+                history = [Message.from_dict(m) for m in payload["messages"]]
+        except (KeyError, TypeError, ValueError):
+            log.warning("skipping unreadable %s event", event.kind)
+    return repair(history), ledger
+
+
+def repair(history: list[Message]) -> list[Message]:
+    """Give every tool call a result and drop tool results whose call is unknown."""
+    repaired: list[Message] = []
+    pending: list[str] = []
+    for message in history:
+        if message.role == "tool":
+            if message.tool_call_id in pending:
+                pending.remove(message.tool_call_id)
+                repaired.append(message)
+            continue
+        repaired.extend(Message(role="tool", content=REPAIRED, tool_call_id=call_id, is_error=True)
+                        for call_id in pending)
+        pending = [c.id for c in message.tool_calls] if message.role == "assistant" else []
+        repaired.append(message)
+    repaired.extend(Message(role="tool", content=REPAIRED, tool_call_id=call_id, is_error=True)
+                    for call_id in pending)
+    return repaired
