@@ -1,0 +1,141 @@
+"""`kimi-code doctor`: what works and what does not, with what to do about it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kimi_code import paths
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+
+
+def check_config() -> Check:
+    from kimi_code.config import ConfigError, load_config, validate_model
+
+    try:
+        config = load_config()
+        model = config.model_config()
+        validate_model(model)
+    except ConfigError as exc:
+        return Check("config", FAIL, str(exc))
+    where = config.source or "built-in defaults"
+    return Check("config", OK, f"{where}; model {model.name} = {model.provider}:{model.model or model.path}")
+
+
+def check_endpoint() -> Check:
+    from kimi_code.config import ConfigError, load_config
+
+    try:
+        model = load_config().model_config()
+    except ConfigError as exc:
+        return Check("endpoint", WARN, f"skipped: {exc}")
+    if model.provider == "engine":
+        return Check("endpoint", OK, "embedded engine (no HTTP endpoint)")
+    import httpx
+
+    base = (model.base_url or "").rstrip("/")
+    url = base + ("/v1/models" if model.provider == "anthropic" else "/models")
+    headers = {"Authorization": f"Bearer {model.api_key}"} if model.api_key else {}
+    if model.provider == "anthropic" and model.api_key:
+        headers = {"x-api-key": model.api_key, "anthropic-version": "2023-06-01"}
+    try:
+        response = httpx.get(url, headers=headers, timeout=5.0)
+    except httpx.HTTPError as exc:
+        return Check("endpoint", FAIL, f"{base} unreachable: {exc}. Check base_url / network.")
+    if response.status_code in (401, 403):
+        return Check("endpoint", FAIL, f"{base} rejected the API key (HTTP {response.status_code})")
+    if response.status_code >= 400:
+        return Check("endpoint", WARN, f"{base} answered HTTP {response.status_code} on {url}")
+    return Check("endpoint", OK, f"{base} reachable")
+
+
+def check_git() -> Check:
+    git = shutil.which("git")
+    if not git:
+        return Check("git", FAIL, "git not found on PATH: install git (commit, review and worktrees need it)")
+    version = subprocess.run([git, "--version"], capture_output=True, text=True).stdout.strip()
+    return Check("git", OK, version)
+
+
+def check_sandbox() -> Check:
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return Check("sandbox", WARN, "bubblewrap not found: install it (Debian/Ubuntu: apt install "
+                     "bubblewrap) to run commands in an OS sandbox")
+    probe = subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-all", "true"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        return Check("sandbox", WARN, f"bubblewrap cannot create namespaces here: "
+                     f"{probe.stderr.strip()[:200]} (user namespaces may be disabled)")
+    return Check("sandbox", OK, f"bubblewrap works ({bwrap})")
+
+
+def check_ripgrep() -> Check:
+    rg = shutil.which("rg")
+    return Check("ripgrep", OK, rg) if rg else Check(
+        "ripgrep", WARN, "rg not found: Grep uses the slower Python path (install ripgrep)")
+
+
+def check_engine() -> Check:
+    if importlib.util.find_spec("kimi_engine") is None:
+        return Check("engine", WARN, "kimi-engine not installed (./install.sh --engine)")
+    if importlib.util.find_spec("torch") is None:
+        return Check("engine", FAIL, "kimi-engine installed but torch is missing")
+    code = ("import torch; n = torch.cuda.device_count(); "
+            "print(n, *(f'{torch.cuda.get_device_name(i)}:{torch.cuda.get_device_properties(i).total_memory >> 30}GiB' for i in range(n)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        return Check("engine", FAIL, f"torch failed to import: {out.stderr.strip()[-300:]}")
+    parts = out.stdout.split()
+    gpus = int(parts[0]) if parts else 0
+    if not gpus:
+        return Check("engine", WARN, "engine installed; no CUDA GPU visible (CPU only: tiny models only)")
+    return Check("engine", OK, f"{gpus} GPU(s): {' '.join(parts[1:])}")
+
+
+def check_data_dir() -> Check:
+    directory = paths.data_dir()
+    try:
+        paths.ensure_dir(directory)
+        probe = directory / ".doctor-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        return Check("data dir", FAIL, f"{directory} not writable: {exc}")
+    return Check("data dir", OK, str(directory))
+
+
+CHECKS: tuple[Callable[[], Check], ...] = (check_config, check_endpoint, check_git, check_sandbox,
+                                           check_ripgrep, check_engine, check_data_dir)
+
+
+def doctor_main() -> int:
+    from rich.console import Console
+
+    console = Console()
+    marks = {OK: "[green]✓[/]", WARN: "[yellow]![/]", FAIL: "[red]✗[/]"}
+    failed = False
+    for check in CHECKS:
+        try:
+            result = check()
+        except Exception as exc:  # a broken check is itself a finding
+            result = Check(check.__name__.removeprefix("check_"), FAIL, f"check crashed: {exc}")
+        failed |= result.status == FAIL
+        console.print(f"{marks[result.status]} [bold]{result.name}[/]: {result.detail}",
+                      highlight=False)
+    if os.environ.get("KIMI_CODE_HOME"):
+        console.print(f"  KIMI_CODE_HOME={os.environ['KIMI_CODE_HOME']}")
+    return 1 if failed else 0

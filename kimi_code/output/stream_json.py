@@ -1,0 +1,108 @@
+"""Claude Code compatible headless output (DESIGN.md section 6).
+
+`StreamJsonWriter` is an event consumer: one JSON object per line as things happen.
+`result_object` builds the final `result` line (also the whole output of `--output-format json`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from kimi_code.events import (
+    AssistantMessage, CheckpointCreated, CompactionDone, Event, RetryScheduled, SessionStarted,
+    SubagentCompleted, SubagentStarted, ToolMessageAdded,
+)
+from kimi_code.llm.base import Message, Usage
+
+
+def tool_input(arguments: str) -> Any:
+    """The parsed tool input, or the raw text when the model sent malformed JSON."""
+    try:
+        return json.loads(arguments) if arguments.strip() else {}
+    except json.JSONDecodeError:
+        return {"_raw": arguments}
+
+
+def assistant_content(message: Message) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if message.thinking:
+        blocks.append({"type": "thinking", "thinking": message.thinking})
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
+    for call in message.tool_calls:
+        blocks.append({"type": "tool_use", "id": call.id, "name": call.name,
+                       "input": tool_input(call.arguments)})
+    return blocks
+
+
+class StreamJsonWriter:
+    def __init__(self, out: TextIO, session_id: str) -> None:
+        self.out, self.session_id = out, session_id
+
+    def write(self, obj: dict[str, Any]) -> None:
+        self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    def _system(self, subtype: str, event: Event, **fields: Any) -> None:
+        self.write({"type": "system", "subtype": subtype, "session_id": self.session_id,
+                    "parent_tool_use_id": event.agent_id or None, **fields})
+
+    def __call__(self, event: Event) -> None:
+        parent = event.agent_id or None
+        if isinstance(event, SessionStarted):
+            self.write({"type": "system", "subtype": "init", "session_id": event.session_id,
+                        "cwd": event.cwd, "model": event.model, "tools": list(event.tools),
+                        "permission_mode": event.permission_mode})
+        elif isinstance(event, AssistantMessage):
+            self.write({"type": "assistant", "session_id": self.session_id,
+                        "parent_tool_use_id": parent,
+                        "message": {"role": "assistant", "content": assistant_content(event.message),
+                                    "usage": event.usage.to_dict()}})
+        elif isinstance(event, ToolMessageAdded):
+            message = event.message
+            self.write({"type": "user", "session_id": self.session_id, "parent_tool_use_id": parent,
+                        "message": {"role": "user", "content": [{
+                            "type": "tool_result", "tool_use_id": message.tool_call_id,
+                            "content": message.content, "is_error": message.is_error}]}})
+        elif isinstance(event, RetryScheduled):
+            self._system("retry", event, attempt=event.attempt, max_attempts=event.max_attempts,
+                         delay_ms=int(event.delay_s * 1000), error=event.error, status=event.status)
+        elif isinstance(event, CompactionDone):
+            self._system("compact_boundary", event, compact_metadata={
+                "trigger": event.trigger, "pre_tokens": event.tokens_before,
+                "post_tokens": event.tokens_after})
+        elif isinstance(event, CheckpointCreated):
+            self._system("checkpoint", event, checkpoint_id=event.checkpoint_id,
+                         trigger=event.trigger)
+        elif isinstance(event, SubagentStarted):
+            self._system("subagent_started", event, subagent_id=event.subagent_id,
+                         subagent_type=event.subagent_type, description=event.description)
+        elif isinstance(event, SubagentCompleted):
+            self._system("subagent_completed", event, subagent_id=event.subagent_id,
+                         status=event.status, summary=event.summary, usage=event.usage.to_dict(),
+                         files_changed=list(event.files_changed))
+
+
+RESULT_SUBTYPES = {"end_turn": "success", "max_turns": "error_max_turns"}
+
+
+def result_object(*, stop_reason: str, text: str, error: str, session_id: str, num_turns: int,
+                  duration_ms: int, duration_api_ms: int, usage: Usage,
+                  permission_denials: list[dict[str, Any]]) -> dict[str, Any]:
+    subtype = RESULT_SUBTYPES.get(stop_reason, "error_during_execution")
+    is_error = subtype != "success"
+    return {
+        "type": "result",
+        "subtype": subtype,
+        "is_error": is_error,
+        "num_turns": num_turns,
+        "duration_ms": duration_ms,
+        "duration_api_ms": duration_api_ms,
+        "result": text if not is_error or not error else (text or error),
+        "error": error or None,
+        "stop_reason": stop_reason,
+        "session_id": session_id,
+        "usage": usage.to_dict(),
+        "permission_denials": permission_denials,
+    }

@@ -1,0 +1,87 @@
+"""Assembling an agent for a workspace: config -> provider, tools, context, system prompt,
+session. Shared by the headless runner and the interactive front ends (which then only consume
+events)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kimi_code.agent.instructions import build_system_prompt, workspace_root
+from kimi_code.config import Config, ConfigError, ModelConfig, load_config, with_overrides
+from kimi_code.tools.base import ToolContext
+from kimi_code.tools.registry import DEFAULT_TOOLSET, ToolRegistry
+
+SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_PASS", "_CREDENTIALS")
+SECRET_NAMES = {"SSH_AUTH_SOCK", "KIMI_API_KEY", "MOONSHOT_API_KEY", "OPENAI_API_KEY",
+                "ANTHROPIC_API_KEY", "GITHUB_TOKEN", "GH_TOKEN"}
+
+
+def child_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment tools' child processes get: the parent's, minus anything secret."""
+    environ = dict(os.environ if environ is None else environ)
+    return {k: v for k, v in environ.items()
+            if k not in SECRET_NAMES and not k.upper().endswith(SECRET_SUFFIXES)}
+
+
+@dataclass
+class Workspace:
+    root: Path
+    cwd: Path
+    extra_dirs: tuple[Path, ...] = ()
+
+    @classmethod
+    def discover(cls, cwd: Path | None = None, add_dirs: tuple[Path, ...] = ()) -> Workspace:
+        cwd = (cwd or Path.cwd()).resolve()
+        extra: list[Path] = []
+        for directory in add_dirs:
+            resolved = directory.expanduser().resolve()
+            if not resolved.is_dir():
+                raise ConfigError(f"--add-dir {directory}: not a directory")
+            extra.append(resolved)
+        return cls(workspace_root(cwd), cwd, tuple(extra))
+
+
+@dataclass
+class Setup:
+    config: Config
+    model: ModelConfig
+    workspace: Workspace
+    tools: ToolRegistry
+    ctx: ToolContext
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+def resolve_model(model: str | None, provider: str | None, base_url: str | None) -> tuple[Config, ModelConfig]:
+    """Load config + env, apply flags, validate. Raises ConfigError."""
+    return with_overrides(load_config(), model=model, provider=provider, base_url=base_url)
+
+
+def build_tools(names: tuple[str, ...] = DEFAULT_TOOLSET) -> ToolRegistry:
+    return ToolRegistry.builtin(names)
+
+
+def tool_context(workspace: Workspace, session_id: str) -> ToolContext:
+    return ToolContext(workspace=workspace.root, extra_dirs=workspace.extra_dirs,
+                       session_id=session_id, env=child_environment())
+
+
+def initial_map(workspace: Path) -> str:
+    """A small repo map for the system prompt; empty when the index is unavailable."""
+    if os.environ.get("KIMI_CODE_NO_REPO_MAP"):
+        return ""
+    try:
+        from kimi_code.index.repo_map import initial_repo_map
+    except ImportError:
+        return ""
+    try:
+        return initial_repo_map(workspace, max_tokens=1024)
+    except Exception:  # the map is a nicety; never block a run on it
+        return ""
+
+
+def system_prompt(workspace: Workspace, tools: ToolRegistry) -> str:
+    return build_system_prompt(workspace.root, workspace.cwd, tools=tools.names(),
+                               repo_map=initial_map(workspace.root),
+                               extra_dirs=workspace.extra_dirs)
