@@ -1,0 +1,119 @@
+"""Small, safe helpers for talking to git.
+
+Every git invocation goes through `run_git` with an argument *list* (never a shell string), so a
+branch or file name can never be interpreted by a shell. The user's repository is opened with
+GitPython (`open_repo`); plumbing that needs stdin or a private environment (the checkpoint
+store) uses `run_git` directly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import git
+
+
+class GitError(Exception):
+    """A git command failed; `stderr` holds git's own explanation."""
+
+    def __init__(self, message: str, stderr: str = "", returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.stderr = stderr
+        self.returncode = returncode
+
+
+class NotARepositoryError(GitError):
+    """The directory is not inside a git work tree."""
+
+
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `git *args` in `cwd` and return the completed process (stdout/stderr as bytes).
+
+    `env` replaces the environment entirely when given (callers build it from `os.environ`).
+    Raises GitError naming the command and git's message when `check` and git fails.
+    """
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, env=dict(env) if env is not None else None, input=input,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH; install git and retry.") from None
+    if check and proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        raise GitError(f"git {args[0]} failed: {err or 'exit ' + str(proc.returncode)}",
+                       stderr=err, returncode=proc.returncode)
+    return proc
+
+
+def find_repo_root(path: Path) -> Path | None:
+    """The top of the git work tree containing `path`, or None outside any repository."""
+    proc = run_git(["rev-parse", "--show-toplevel"], cwd=path, check=False)
+    if proc.returncode != 0:
+        return None
+    out = proc.stdout.decode("utf-8", "surrogateescape").strip()
+    return Path(out) if out else None
+
+
+def workspace_root(path: Path | None = None) -> Path:
+    """The workspace for `path` (default cwd): the git root when inside one, else the directory."""
+    start = (path or Path.cwd()).resolve()
+    return find_repo_root(start) or start
+
+
+def open_repo(path: Path | None = None) -> git.Repo:
+    """Open the user's repository containing `path` (default cwd) with GitPython."""
+    start = (path or Path.cwd()).resolve()
+    try:
+        return git.Repo(start, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise NotARepositoryError(
+            f"{start} is not inside a git repository. Run this command from a repository "
+            "(or `git init` one first)."
+        ) from None
+
+
+def git_dir(repo: git.Repo) -> Path:
+    """The repository's git directory (for worktrees: that worktree's own admin directory)."""
+    return Path(repo.git_dir)
+
+
+def operation_in_progress(repo: git.Repo) -> str | None:
+    """Name of a merge/rebase/cherry-pick/revert/bisect in progress, or None."""
+    gd = git_dir(repo)
+    markers = {
+        "MERGE_HEAD": "a merge", "rebase-merge": "a rebase", "rebase-apply": "a rebase or am",
+        "CHERRY_PICK_HEAD": "a cherry-pick", "REVERT_HEAD": "a revert", "BISECT_LOG": "a bisect",
+    }
+    for name, what in markers.items():
+        if (gd / name).exists():
+            return what
+    return None
+
+
+def head_commit(repo: git.Repo) -> git.Commit | None:
+    """HEAD's commit, or None in a repository with no commits yet."""
+    try:
+        return repo.head.commit
+    except ValueError:
+        return None
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """os.environ without GIT_* variables that would redirect git (GIT_DIR, GIT_INDEX_FILE...),
+    plus `extra`. Used so that a caller's environment cannot make us write the wrong repository."""
+    redirecting = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+                   "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE"}
+    env = {k: v for k, v in os.environ.items() if k not in redirecting}
+    env.update(extra or {})
+    return env
