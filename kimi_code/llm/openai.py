@@ -1,0 +1,307 @@
+"""OpenAI chat-completions provider (Moonshot/Kimi, OpenAI, vLLM, SGLang, the embedded engine's
+server) through the official async `openai` SDK.
+
+Thinking models stream their reasoning as `reasoning_content` (Moonshot, vLLM, SGLang) or
+`reasoning` (some gateways); both become ThinkingChunks, and the assistant's thinking is sent back
+as `reasoning_content`, which Kimi's thinking models expect across tool-calling steps.
+
+Usage is reported in Anthropic terms so the two providers agree: `input_tokens` excludes cached
+prompt tokens, which are counted in `cache_read_tokens`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import openai
+
+from kimi_code.llm import errors
+from kimi_code.llm.base import (
+    Message,
+    ProviderError,
+    StreamEnd,
+    StreamEvent,
+    TextChunk,
+    ThinkingChunk,
+    ToolCall,
+    ToolCallDone,
+    ToolSpec,
+    Usage,
+)
+
+LABEL = "openai-compatible API"
+FINISH_REASONS = {"stop": "end_turn", "eos": "end_turn", "tool_calls": "tool_use",
+                  "function_call": "tool_use", "length": "max_tokens"}
+
+
+def new_call_id() -> str:
+    """An id for a tool call the server sent without one."""
+    return "call_" + uuid.uuid4().hex[:24]
+
+
+# ---- request conversion -----------------------------------------------------------------------
+
+
+def to_openai_messages(messages: Sequence[Message], *, echo_reasoning: bool = True
+                       ) -> list[dict[str, Any]]:
+    """Our messages in chat-completions wire format."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "assistant":
+            item: dict[str, Any] = {"role": "assistant", "content": m.content or None}
+            if m.tool_calls:
+                item["tool_calls"] = [
+                    {"id": c.id, "type": "function",
+                     "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in m.tool_calls
+                ]
+            elif item["content"] is None:
+                item["content"] = ""
+            if echo_reasoning and m.thinking:
+                item["reasoning_content"] = m.thinking
+            out.append(item)
+        elif m.role == "tool":
+            out.append({"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content})
+        else:
+            out.append({"role": m.role, "content": m.content})
+    return out
+
+
+def to_openai_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+    return [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                              "parameters": t.parameters}} for t in tools]
+
+
+def to_usage(raw: Any) -> Usage:
+    """Usage from an OpenAI usage object or dict (Moonshot also puts `cached_tokens` on top)."""
+    if raw is None:
+        return Usage()
+    data = raw.model_dump() if hasattr(raw, "model_dump") else dict(raw)
+    prompt = int(data.get("prompt_tokens") or 0)
+    details = data.get("prompt_tokens_details") or {}
+    cached = int(details.get("cached_tokens") or data.get("cached_tokens") or 0)
+    return Usage(input_tokens=max(0, prompt - cached),
+                 output_tokens=int(data.get("completion_tokens") or 0),
+                 cache_read_tokens=cached)
+
+
+def _stop_reason(finish: str | None, had_calls: bool) -> str:
+    reason = FINISH_REASONS.get(finish or "", "end_turn")
+    # Some servers say "stop" after tool calls; what the loop needs to know is that calls came.
+    return "tool_use" if had_calls and reason == "end_turn" else reason
+
+
+# ---- stream decoding ----------------------------------------------------------------------------
+
+
+class _CallBuffer:
+    """Tool-call deltas accumulated by index; a call is complete when a later one starts or the
+    choice finishes."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.done: set[int] = set()
+        self.count = 0
+
+    def feed(self, deltas: Sequence[Any]) -> list[ToolCall]:
+        finished: list[ToolCall] = []
+        for d in deltas:
+            index = d.index if d.index is not None else self._index_for(d.id)
+            if index not in self.calls:
+                finished += self.flush(below=index)
+                self.calls[index] = {"id": "", "name": "", "args": []}
+            call = self.calls[index]
+            if d.id and not call["id"]:
+                call["id"] = d.id
+            fn = d.function
+            if fn is not None:
+                if fn.name and not call["name"]:
+                    call["name"] = fn.name
+                if fn.arguments:
+                    call["args"].append(fn.arguments)
+        return finished
+
+    def _index_for(self, call_id: str | None) -> int:
+        # Servers that omit `index`: a new id starts a new call, no id continues the last one.
+        if call_id:
+            for index, call in self.calls.items():
+                if call["id"] == call_id:
+                    return index
+            return max(self.calls, default=-1) + 1
+        return max(self.calls, default=0)
+
+    def flush(self, below: int | None = None) -> list[ToolCall]:
+        """Complete every pending call (those with a lower index than `below`, when given)."""
+        out = []
+        for index in sorted(self.calls):
+            if index in self.done or (below is not None and index >= below):
+                continue
+            call = self.calls[index]
+            self.done.add(index)
+            self.count += 1
+            out.append(ToolCall(id=call["id"] or new_call_id(), name=call["name"],
+                                arguments="".join(call["args"])))
+        return out
+
+
+class _StreamState:
+    def __init__(self) -> None:
+        self.calls = _CallBuffer()
+        self.finish: str | None = None
+        self.usage = Usage()
+
+    def feed(self, chunk: Any) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        if chunk.usage is not None:
+            self.usage = to_usage(chunk.usage)
+        for choice in chunk.choices or ():
+            extra = choice.model_extra or {}
+            if extra.get("usage"):  # Moonshot: usage inside the final choice
+                self.usage = to_usage(extra["usage"])
+            delta = choice.delta
+            if delta is not None:
+                events += self._delta(delta)
+            if choice.finish_reason:
+                self.finish = choice.finish_reason
+                events += [ToolCallDone(c) for c in self.calls.flush()]
+        return events
+
+    def _delta(self, delta: Any) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        extra = delta.model_extra or {}
+        reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            events.append(ThinkingChunk(reasoning))
+        if delta.content:
+            events.append(TextChunk(delta.content))
+        if delta.tool_calls:
+            events += [ToolCallDone(c) for c in self.calls.feed(delta.tool_calls)]
+        return events
+
+    def end(self) -> StreamEnd:
+        if self.finish is None:
+            raise ProviderError(f"{LABEL}: stream ended early (no finish_reason)", retryable=True)
+        return StreamEnd(self.usage, _stop_reason(self.finish, self.calls.count > 0))
+
+
+def completion_events(completion: Any) -> list[StreamEvent]:
+    """The events of a non-streamed chat completion, in stream order."""
+    if not completion.choices:
+        raise ProviderError(f"{LABEL}: response has no choices", retryable=True)
+    choice = completion.choices[0]
+    message = choice.message
+    events: list[StreamEvent] = []
+    extra = message.model_extra or {}
+    reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        events.append(ThinkingChunk(reasoning))
+    if message.content:
+        events.append(TextChunk(message.content))
+    calls = message.tool_calls or []
+    for c in calls:
+        fn = getattr(c, "function", None)
+        events.append(ToolCallDone(ToolCall(id=c.id or new_call_id(), name=fn.name if fn else "",
+                                            arguments=fn.arguments if fn else "")))
+    events.append(StreamEnd(to_usage(completion.usage),
+                            _stop_reason(choice.finish_reason or "stop", bool(calls))))
+    return events
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+
+def map_error(exc: BaseException, *, started: bool = False) -> ProviderError:
+    """Any exception from the SDK as a ProviderError (see errors.py for the rules)."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, openai.APIStatusError):
+        return errors.from_status(LABEL, exc.status_code, exc.response.headers, exc.body,
+                                  exc.message)
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return errors.connection_error(LABEL, exc, started=started)
+    if isinstance(exc, openai.APIError):  # an error object inside the stream
+        return errors.from_status(LABEL, None, None, exc.body, exc.message)
+    return errors.unexpected(LABEL, exc)
+
+
+# ---- the provider ----------------------------------------------------------------------------
+
+
+class OpenAIProvider:
+    """ChatProvider for chat-completions endpoints. The SDK never retries (max_retries=0): the
+    agent loop owns retries so it can emit retry events and restart from a consistent state."""
+
+    def __init__(self, *, model: str, base_url: str | None = None, api_key: str | None = None,
+                 context_window: int = 262144, max_tokens: int | None = None,
+                 temperature: float | None = None, timeout: float = 600.0,
+                 streaming: bool = True, echo_reasoning: bool = True,
+                 extra_body: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.context_window = context_window
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.streaming = streaming
+        self.echo_reasoning = echo_reasoning
+        self.extra_body = dict(extra_body or {})
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", max_retries=0,
+            timeout=openai.Timeout(timeout, connect=min(timeout, 20.0)))
+
+    def request(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
+                max_tokens: int | None) -> dict[str, Any]:
+        """The keyword arguments of chat.completions.create (without `stream`)."""
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": to_openai_messages(messages, echo_reasoning=self.echo_reasoning),
+        }
+        if tools:
+            params["tools"] = to_openai_tools(tools)
+        limit = max_tokens or self.max_tokens
+        if limit:
+            params["max_tokens"] = limit
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        if self.extra_body:
+            params["extra_body"] = self.extra_body
+        return params
+
+    async def stream(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *,
+                     max_tokens: int | None = None) -> AsyncIterator[StreamEvent]:
+        """Stream one model step; ends with exactly one StreamEnd or raises ProviderError."""
+        params = self.request(messages, tools, max_tokens)
+        if not self.streaming:
+            try:
+                completion = await self._client.chat.completions.create(**params)
+                events = completion_events(completion)
+            except Exception as exc:
+                raise map_error(exc) from exc
+            for event in events:
+                yield event
+            return
+        try:
+            response = await self._client.chat.completions.create(
+                **params, stream=True, stream_options={"include_usage": True})
+        except Exception as exc:
+            raise map_error(exc) from exc
+        state = _StreamState()
+        try:
+            async for chunk in response:
+                for event in state.feed(chunk):
+                    yield event
+        except Exception as exc:
+            raise map_error(exc, started=True) from exc
+        finally:
+            await _quiet_close(response)
+        yield state.end()
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+async def _quiet_close(response: Any) -> None:
+    try:
+        await response.close()
+    except Exception:  # closing a broken connection may fail again; the real error is raised
+        pass
