@@ -1,0 +1,248 @@
+"""Fused INT4 MoE: routed experts of one layer, torch reference and checked Triton wrapper.
+
+hidden [T, H] bf16/fp16/fp32, topk_ids int32/int64 [T, topk] (values in [-1, E); -1 skips the
+slot, e.g. an expert that lives on another rank), topk_weights [T, topk] (any float dtype; the
+caller folds routed_scaling_factor in), optional shared_output [T, H] (the shared expert's result,
+added in the same epilogue, which saves a launch) -> out [T, H] in hidden's dtype:
+    out[t] = sum_j topk_weights[t, j] * down_e(silu(gate_e(x_t)) * up_e(x_t)) (+ shared_output[t])
+with e = topk_ids[t, j]. Expert weights: see Int4Experts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import triton
+from triton.runtime.interpreter import InterpretedFunction
+
+from ..quant import dequantize_int4
+from . import configs
+from ._checks import (
+    ACTIVATION_DTYPES,
+    INDEX_DTYPES,
+    SCALE_DTYPES,
+    check_tensor,
+    packed_cols,
+    require_runnable,
+    same_device,
+    scale_cols,
+)
+from .fused_moe_kernels import (
+    moe_down_decode_kernel,
+    moe_down_grouped_kernel,
+    moe_gate_up_decode_kernel,
+    moe_gate_up_grouped_kernel,
+)
+from .moe_align import moe_align
+
+# Up to this many tokens the per-pair GEMV path wins: expert weights are read once per pair and
+# duplicates are rare; beyond it, sorting by expert lets one tile of weights serve many tokens.
+DECODE_MAX_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Int4Experts:
+    """Stacked INT4 routed experts of one layer (or one rank's slice of them), contiguous.
+
+    gate_up_packed int32 [E, 2I, ceil(H/8)]   rows [0, I) gate_proj, rows [I, 2I) up_proj
+    gate_up_scale  bf16/fp16/fp32 [E, 2I, ceil(H/32)]
+    down_packed    int32 [E, H, ceil(I/8)]
+    down_scale     bf16/fp16/fp32 [E, H, ceil(I/32)]
+    hidden H, intermediate I (logical sizes: the packed widths are rounded up).
+    """
+
+    gate_up_packed: torch.Tensor
+    gate_up_scale: torch.Tensor
+    down_packed: torch.Tensor
+    down_scale: torch.Tensor
+    hidden: int
+    intermediate: int
+
+    @property
+    def num_experts(self) -> int:
+        return self.gate_up_packed.shape[0]
+
+    def validate(self) -> None:
+        """Raise TypeError/ValueError naming the first tensor that breaks the layout above."""
+        e, h, i = self.num_experts, self.hidden, self.intermediate
+        if h <= 0 or i <= 0 or e <= 0:
+            raise ValueError(f"Int4Experts needs positive E, H, I; got E={e}, H={h}, I={i}")
+        check_tensor("gate_up_packed", self.gate_up_packed, dtypes=(torch.int32,),
+                     shape=(e, 2 * i, packed_cols(h)), contiguous=True)
+        check_tensor("gate_up_scale", self.gate_up_scale, dtypes=SCALE_DTYPES,
+                     shape=(e, 2 * i, scale_cols(h)), contiguous=True)
+        check_tensor("down_packed", self.down_packed, dtypes=(torch.int32,),
+                     shape=(e, h, packed_cols(i)), contiguous=True)
+        check_tensor("down_scale", self.down_scale, dtypes=SCALE_DTYPES,
+                     shape=(e, h, scale_cols(i)), contiguous=True)
+
+    @classmethod
+    def stack(
+        cls,
+        gate: list[tuple[torch.Tensor, torch.Tensor]],
+        up: list[tuple[torch.Tensor, torch.Tensor]],
+        down: list[tuple[torch.Tensor, torch.Tensor]],
+        hidden: int,
+        intermediate: int,
+    ) -> Int4Experts:
+        """Build from per-expert (weight_packed, weight_scale) pairs as stored in the checkpoint
+        (gate/up [I, H/8] + [I, H/32], down [H, I/8] + [H, I/32]). Copies once, at load time."""
+        if not (len(gate) == len(up) == len(down)) or not gate:
+            raise ValueError(f"need the same non-zero number of gate/up/down experts, got "
+                             f"{len(gate)}/{len(up)}/{len(down)}")
+        gu_p = torch.stack([torch.cat([g[0], u[0]], 0) for g, u in zip(gate, up)])
+        gu_s = torch.stack([torch.cat([g[1], u[1]], 0) for g, u in zip(gate, up)])
+        experts = cls(gu_p.contiguous(), gu_s.contiguous(), torch.stack([d[0] for d in down]).contiguous(),
+                      torch.stack([d[1] for d in down]).contiguous(), hidden, intermediate)
+        experts.validate()
+        return experts
+
+
+def fused_moe_reference(
+    hidden: torch.Tensor,
+    topk_ids: torch.Tensor,
+    topk_weights: torch.Tensor,
+    experts: Int4Experts,
+    shared_output: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Torch reference (fp32 math, one dequantise per used expert) -> [T, H] in hidden.dtype."""
+    h, i = experts.hidden, experts.intermediate
+    x = hidden.to(torch.float32)
+    out = torch.zeros_like(x)
+    for e in torch.unique(topk_ids[topk_ids >= 0]).tolist():
+        rows, slots = torch.nonzero(topk_ids == e, as_tuple=True)
+        w_gu = dequantize_int4(experts.gate_up_packed[e], experts.gate_up_scale[e], (2 * i, h), torch.float32)
+        w_d = dequantize_int4(experts.down_packed[e], experts.down_scale[e], (h, i), torch.float32)
+        gate, up = (x[rows] @ w_gu.t()).split(i, dim=1)
+        y = (torch.nn.functional.silu(gate) * up) @ w_d.t()
+        out.index_add_(0, rows, y * topk_weights[rows, slots].to(torch.float32)[:, None])
+    if shared_output is not None:
+        out += shared_output.to(torch.float32)
+    return out.to(hidden.dtype)
+
+
+def is_interpreted() -> bool:
+    """True when the MoE kernels were built by the Triton interpreter."""
+    return isinstance(moe_down_decode_kernel, InterpretedFunction)
+
+
+def _check_inputs(hidden, topk_ids, topk_weights, experts, shared_output) -> torch.device:
+    if not isinstance(experts, Int4Experts):
+        raise TypeError(f"experts must be an Int4Experts, got {type(experts).__name__}")
+    experts.validate()
+    check_tensor("hidden", hidden, dtypes=ACTIVATION_DTYPES, shape=(None, experts.hidden))
+    t = hidden.shape[0]
+    check_tensor("topk_ids", topk_ids, dtypes=INDEX_DTYPES, ndim=2, contiguous=True)
+    if topk_ids.shape[0] != t:
+        raise ValueError(f"topk_ids has {topk_ids.shape[0]} rows but hidden has {t} tokens")
+    check_tensor("topk_weights", topk_weights, dtypes=ACTIVATION_DTYPES, shape=tuple(topk_ids.shape),
+                 contiguous=True)
+    tensors = [hidden, topk_ids, topk_weights, experts.gate_up_packed, experts.down_packed]
+    if shared_output is not None:
+        check_tensor("shared_output", shared_output, dtypes=ACTIVATION_DTYPES, shape=(t, experts.hidden))
+        tensors.append(shared_output)
+    device = same_device(tensors)
+    # Value check only where it costs no GPU sync.
+    if device.type == "cpu" and topk_ids.numel():
+        lo, hi = int(topk_ids.min()), int(topk_ids.max())
+        if lo < -1 or hi >= experts.num_experts:
+            raise ValueError(f"topk_ids must lie in [-1, {experts.num_experts}), got [{lo}, {hi}]")
+    return device
+
+
+def _decode(hidden, ids, weights, ex: Int4Experts, shared, out, interp: bool) -> torch.Tensor:
+    t, topk = ids.shape
+    h, i = ex.hidden, ex.intermediate
+    act = torch.empty((t * topk, i), device=hidden.device, dtype=torch.float32)
+    gp, gs, dp, ds = ex.gate_up_packed, ex.gate_up_scale, ex.down_packed, ex.down_scale
+    key = (t, h, i, topk, hidden.dtype)
+
+    def gate_up(cfg: configs.Config) -> None:
+        meta, opts = configs.split_launch(cfg)
+        grid = (t * topk, triton.cdiv(i, meta["BLOCK_N"]))
+        moe_gate_up_decode_kernel[grid](hidden, ids, gp, gs, act, h, i, topk, hidden.stride(0),
+                                        gp.stride(0), gp.stride(1), gs.stride(0), gs.stride(1),
+                                        act.stride(0), **meta, **opts)
+
+    def down(cfg: configs.Config) -> None:
+        meta, opts = configs.split_launch(cfg)
+        sh = shared if shared is not None else out
+        moe_down_decode_kernel[(t, triton.cdiv(h, meta["BLOCK_N"]))](
+            act, ids, weights, dp, ds, sh, out, h, i, topk, act.stride(0), dp.stride(0), dp.stride(1),
+            ds.stride(0), ds.stride(1), sh.stride(0), out.stride(0), HAS_SHARED=shared is not None,
+            **meta, **opts)
+
+    gate_up(configs.choose("moe_gate_up_decode", hidden.device, interp, key, gate_up))
+    down(configs.choose("moe_down_decode", hidden.device, interp, key, down))
+    return out
+
+
+def _grouped_block_m(num_pairs: int, num_experts: int) -> int:
+    """Rows per block: small when each expert sees few tokens (less padding), 64 when many."""
+    per_expert = num_pairs / max(1, min(num_experts, num_pairs))
+    return 16 if per_expert <= 16 else (32 if per_expert <= 48 else 64)
+
+
+def _prefill(hidden, ids, weights, ex: Int4Experts, shared, out, interp: bool) -> torch.Tensor:
+    t, topk = ids.shape
+    h, i, npairs = ex.hidden, ex.intermediate, t * topk
+    block_m = _grouped_block_m(npairs, ex.num_experts)
+    align = moe_align(ids, ex.num_experts, block_m)
+    act = torch.empty((npairs, i), device=hidden.device, dtype=hidden.dtype)
+    # Pairs with expert -1 are never written by the kernel: zero so they add nothing.
+    per_pair = torch.zeros((npairs, h), device=hidden.device, dtype=hidden.dtype)
+    gp, gs, dp, ds = ex.gate_up_packed, ex.gate_up_scale, ex.down_packed, ex.down_scale
+    is_fp32 = hidden.dtype == torch.float32
+    key = (triton.next_power_of_2(t), h, i, topk, hidden.dtype)
+    sp, be = align.sorted_pairs, align.block_expert
+
+    def gate_up(cfg: configs.Config) -> None:
+        meta, opts = configs.split_launch(cfg)
+        moe_gate_up_grouped_kernel[(align.num_blocks, triton.cdiv(i, meta["BLOCK_N"]))](
+            hidden, sp, be, gp, gs, act, h, i, topk, npairs, hidden.stride(0), gp.stride(0),
+            gp.stride(1), gs.stride(0), gs.stride(1), act.stride(0), BLOCK_M=block_m,
+            IS_FP32=is_fp32, **meta, **opts)
+
+    def down(cfg: configs.Config) -> None:
+        meta, opts = configs.split_launch(cfg)
+        moe_down_grouped_kernel[(align.num_blocks, triton.cdiv(h, meta["BLOCK_N"]))](
+            act, sp, be, weights, dp, ds, per_pair, h, i, npairs, act.stride(0), dp.stride(0),
+            dp.stride(1), ds.stride(0), ds.stride(1), per_pair.stride(0), BLOCK_M=block_m,
+            IS_FP32=is_fp32, **meta, **opts)
+
+    if align.num_blocks:
+        gate_up(configs.choose("moe_gate_up_grouped", hidden.device, interp, key, gate_up))
+        down(configs.choose("moe_down_grouped", hidden.device, interp, key, down))
+    total = per_pair.view(t, topk, h).sum(dim=1, dtype=torch.float32)
+    if shared is not None:
+        total += shared.to(torch.float32)
+    return out.copy_(total)
+
+
+def fused_moe_triton(
+    hidden: torch.Tensor,
+    topk_ids: torch.Tensor,
+    topk_weights: torch.Tensor,
+    experts: Int4Experts,
+    shared_output: torch.Tensor | None = None,
+    mode: str = "auto",
+) -> torch.Tensor:
+    """Checked Triton fused MoE -> [T, H] in hidden.dtype (shapes in the module docstring).
+
+    mode: 'auto' (decode path up to DECODE_MAX_TOKENS tokens, grouped GEMM beyond), 'decode' or
+    'prefill' (tests use these to cover both paths at any size).
+    """
+    if mode not in ("auto", "decode", "prefill"):
+        raise ValueError(f"mode must be 'auto', 'decode' or 'prefill', got {mode!r}")
+    device = _check_inputs(hidden, topk_ids, topk_weights, experts, shared_output)
+    interp = is_interpreted()
+    require_runnable(device, interp)
+    out = torch.empty_like(hidden, memory_format=torch.contiguous_format)
+    if hidden.shape[0] == 0:
+        return out
+    if topk_ids.shape[1] == 0:  # nothing routed: only the shared expert contributes
+        return out.copy_(shared_output) if shared_output is not None else out.zero_()
+    decode = mode == "decode" or (mode == "auto" and hidden.shape[0] <= DECODE_MAX_TOKENS)
+    run = _decode if decode else _prefill
+    return run(hidden, topk_ids, topk_weights, experts, shared_output, out, interp)

@@ -1,0 +1,165 @@
+"""W4A16 matmul on the checkpoint's packed INT4 layout: y = x @ W^T.
+
+x [M, K] bf16/fp16/fp32 (fp32 for the interpreter), weight_packed int32 [N, ceil(K/8)],
+weight_scale bf16/fp16/fp32 [N, ceil(K/32)] -> y [M, N] in x's dtype, fp32 accumulation.
+
+One kernel, two regimes chosen by the wrapper:
+- decode GEMV (M <= 16): BLOCK_M = 1 (elementwise fp32 FMA, no tensor cores needed at one row)
+  or 16 (one tl.dot per tile, so the dequantised tile is shared by all rows), split over K so
+  that a thin [M, N] output still puts several programs on every SM; partial sums go to an fp32
+  workspace [SPLIT_K, M, N] and are summed in torch (deterministic, no atomics).
+- prefill GEMM (M > 16): BLOCK_M x BLOCK_N tiles with tl.dot, SPLIT_K = 1.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from triton.runtime.interpreter import InterpretedFunction
+
+from ..quant import dequantize_int4
+from . import configs
+from ._checks import (
+    ACTIVATION_DTYPES,
+    SCALE_DTYPES,
+    check_tensor,
+    packed_cols,
+    require_runnable,
+    same_device,
+    scale_cols,
+)
+from ._int4 import dot_acc, int4_tile, int4_tile_t
+
+GEMV_MAX_M = 16
+
+
+def int4_matmul_reference(
+    x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, shape: tuple[int, int]
+) -> torch.Tensor:
+    """Torch reference: x [..., K] @ dequant(W)[N, K]^T -> [..., N] in x.dtype (fp32 math)."""
+    w = dequantize_int4(packed, scale, shape, torch.float32)
+    return (x.to(torch.float32) @ w.t()).to(x.dtype)
+
+
+@triton.jit
+def _w4a16_kernel(
+    x_ptr, p_ptr, s_ptr, out_ptr,
+    M, N, K, K_SPLIT,
+    stride_xm, stride_pn, stride_sn, stride_os, stride_om,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, IS_FP32: tl.constexpr,
+):
+    """Grid (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N), SPLIT_K); program k-slice [pid_k*K_SPLIT, +K_SPLIT)."""
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    k_start = pid_k * K_SPLIT
+    k_end = tl.minimum(k_start + K_SPLIT, K)
+    out_base = out_ptr + pid_k * stride_os
+    if BLOCK_M == 1:
+        acc = tl.zeros([BLOCK_N], dtype=tl.float32)
+        for k0 in range(k_start, k_end, BLOCK_K):
+            offs_k = k0 + tl.arange(0, BLOCK_K)
+            w = int4_tile(p_ptr, s_ptr, offs_n, offs_k, N, K, stride_pn, stride_sn)
+            x = tl.load(x_ptr + pid_m * stride_xm + offs_k, mask=offs_k < K, other=0.0)
+            acc += tl.sum(w * x.to(tl.float32)[None, :], axis=1)
+        ptrs = out_base + pid_m * stride_om + offs_n
+        tl.store(ptrs, acc.to(out_ptr.dtype.element_ty), mask=offs_n < N)
+    else:
+        offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+        acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
+        for k0 in range(k_start, k_end, BLOCK_K):
+            offs_k = k0 + tl.arange(0, BLOCK_K)
+            x_mask = (offs_m[:, None] < M) & (offs_k[None, :] < K)
+            x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :], mask=x_mask, other=0.0)
+            wt = int4_tile_t(p_ptr, s_ptr, offs_n, offs_k, N, K, stride_pn, stride_sn)
+            acc = dot_acc(acc, x, wt, IS_FP32)
+        ptrs = out_base + offs_m[:, None] * stride_om + offs_n[None, :]
+        mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
+        tl.store(ptrs, acc.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def is_interpreted() -> bool:
+    """True when this module's kernels were built by the Triton interpreter (TRITON_INTERPRET=1)."""
+    return isinstance(_w4a16_kernel, InterpretedFunction)
+
+
+def check_int4_weight(
+    name: str, packed: torch.Tensor, scale: torch.Tensor, shape: tuple[int, int], lead: tuple[int, ...] = ()
+) -> tuple[int, int]:
+    """Validate packed [*lead, N, ceil(K/8)] int32 and scale [*lead, N, ceil(K/32)]; return (N, K)."""
+    if len(shape) != 2 or any(int(s) <= 0 for s in shape):
+        raise ValueError(f"{name} shape must be (N, K) with positive sizes, got {tuple(shape)}")
+    n, k = int(shape[0]), int(shape[1])
+    check_tensor(f"{name} weight_packed", packed, dtypes=(torch.int32,), shape=(*lead, n, packed_cols(k)),
+                 contiguous=True)
+    check_tensor(f"{name} weight_scale", scale, dtypes=SCALE_DTYPES, shape=(*lead, n, scale_cols(k)),
+                 contiguous=True)
+    return n, k
+
+
+def _gemv_fixup(m: int, n: int, k: int, device: torch.device):
+    """Fill SPLIT_K=0 ('auto') so that the grid has about 4 programs per SM."""
+    def fix(cfg: configs.Config) -> configs.Config:
+        cfg = dict(cfg)
+        if cfg.get("SPLIT_K", 1) == 0:
+            tiles = triton.cdiv(n, cfg["BLOCK_N"]) * (1 if m == 1 else triton.cdiv(m, 16))
+            want = triton.cdiv(4 * configs.sm_count(device), tiles)
+            cfg["SPLIT_K"] = max(1, min(want, triton.cdiv(k, cfg["BLOCK_K"])))
+        return cfg
+    return fix
+
+
+def _launch(x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, n: int, k: int,
+            cfg: configs.Config, out: torch.Tensor) -> torch.Tensor:
+    m = x.shape[0]
+    meta, opts = configs.split_launch(cfg)
+    block_m = 1 if m == 1 else (16 if m <= GEMV_MAX_M else meta["GEMM_BLOCK_M"])
+    k_split = triton.cdiv(triton.cdiv(k, max(1, meta["SPLIT_K"])), meta["BLOCK_K"]) * meta["BLOCK_K"]
+    split = triton.cdiv(k, k_split)
+    target = out if split == 1 else torch.empty((split, m, n), device=x.device, dtype=torch.float32)
+    stride_os = 0 if split == 1 else target.stride(0)
+    grid = (triton.cdiv(m, block_m), triton.cdiv(n, meta["BLOCK_N"]), split)
+    _w4a16_kernel[grid](
+        x, packed, scale, target, m, n, k, k_split,
+        x.stride(0), packed.stride(0), scale.stride(0), stride_os, out.stride(0),
+        BLOCK_M=block_m, BLOCK_N=meta["BLOCK_N"], BLOCK_K=meta["BLOCK_K"],
+        IS_FP32=x.dtype == torch.float32, **opts,
+    )
+    if split > 1:
+        out.copy_(target.sum(dim=0))
+    return out
+
+
+def int4_matmul(
+    x: torch.Tensor,
+    packed: torch.Tensor,
+    scale: torch.Tensor,
+    shape: tuple[int, int],
+    config: configs.Config | None = None,
+) -> torch.Tensor:
+    """Triton W4A16 matmul: x [M, K] @ W^T -> [M, N] in x.dtype.
+
+    packed int32 [N, ceil(K/8)] and scale [N, ceil(K/32)] as in the checkpoint (contiguous);
+    x needs unit stride along K. config overrides the tuned launch config (tests use it to force
+    split-K and small blocks).
+    """
+    n, k = check_int4_weight("int4_matmul", packed, scale, shape)
+    check_tensor("x", x, dtypes=ACTIVATION_DTYPES, shape=(None, k))
+    device = same_device((x, packed, scale))
+    require_runnable(device, is_interpreted())
+    m = x.shape[0]
+    out = torch.empty((m, n), device=device, dtype=x.dtype)
+    if m == 0:
+        return out
+    fixup = _gemv_fixup(m, n, k, device)
+    if config is None:
+        kernel = "w4a16" if m <= GEMV_MAX_M else "w4a16_gemm"
+        bucket = 1 if m == 1 else (16 if m <= GEMV_MAX_M else triton.next_power_of_2(m))
+        key = (bucket, n, k, x.dtype, scale.dtype)
+        config = configs.choose(kernel, device, is_interpreted(), key,
+                                lambda c: _launch(x, packed, scale, n, k, c, out), fixup)
+    else:
+        config = fixup({"SPLIT_K": 1, "GEMM_BLOCK_M": 32, "num_warps": 4, "num_stages": 2, **config})
+    return _launch(x, packed, scale, n, k, config, out)
