@@ -39,15 +39,22 @@ def _read_pid(fd: int) -> int | None:
 
 
 class SessionLock:
-    """An exclusive lock on one session, held from construction until `release()` (or the end
-    of a `with` block, or the death of the process)."""
+    """An exclusive lock on one session. Taken on `__enter__` (or `acquire()`), which raises
+    SessionInUseError when another live process holds it; held until `release()`, the end of
+    the `with` block, or the death of the process."""
 
     def __init__(self, lock_dir: Path, session_id: str) -> None:
         self.session_id = session_id
+        self.lock_dir = lock_dir
         self.path = lock_dir / f"{session_id}.lock"
         self._fd: int | None = None
-        lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._acquire()
+
+    def acquire(self) -> SessionLock:
+        """Take the lock (a no-op when this object already holds it)."""
+        if self._fd is None:
+            self.lock_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._acquire()
+        return self
 
     def _acquire(self) -> None:
         while True:
@@ -89,7 +96,7 @@ class SessionLock:
             os.close(fd)  # closing drops the flock
 
     def __enter__(self) -> SessionLock:
-        return self
+        return self.acquire()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

@@ -2,9 +2,12 @@
 
 Event kinds used here (the payload formats are a contract with the agent):
 - "message":    payload = Message.to_dict(), optionally with a "usage" object (Usage.to_dict()).
-- "compaction": payload = {"summary": str, "ledger": [str | {"text": str}, ...],
-                "replaces_through": seq}; every message with seq <= replaces_through is replaced
+- "compaction": either payload["messages"] = the whole history after compaction (a list of
+                Message.to_dict(); what agent/recorder.py writes), which replaces everything so
+                far; or {"summary": str, "ledger": [str | {"text": str}, ...],
+                "replaces_through": seq}: every message with seq <= replaces_through is replaced
                 by one user message holding the summary and the ledger.
+- "rewind":     payload["messages"] = the history to go back to (replaces everything so far).
 Usage: any event whose payload carries a "usage" object counts toward the session's totals (the
 assistant "message" of each step, a "compaction" for its summarising call, or a dedicated
 "usage" event for calls that produce no message).
@@ -22,6 +25,7 @@ log = logging.getLogger("kimi_code.session")
 
 INTERRUPTED_RESULT = "Interrupted: the tool call did not complete (the previous run stopped)"
 SUMMARY_HEADER = "[Summary of the earlier part of this conversation, written when it was compacted]"
+REPLAY_KINDS = ("message", "compaction", "rewind")
 LEDGER_HEADER = "Constraints and decisions the user stated (still in force):"
 
 
@@ -50,7 +54,8 @@ def _ledger_text(item: Any) -> str:
 
 
 def rebuild_messages(events: Iterable[StoredEvent]) -> list[Message]:
-    """Replay "message" and "compaction" events (in seq order) into a provider-valid history."""
+    """Replay "message", "compaction" and "rewind" events (in seq order) into a provider-valid
+    history."""
     history: list[tuple[int, Message]] = []
     for event in events:
         if event.kind == "message":
@@ -58,20 +63,42 @@ def rebuild_messages(events: Iterable[StoredEvent]) -> list[Message]:
                 history.append((event.seq, Message.from_dict(event.payload)))
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("session event %d: skipping a malformed message (%s)", event.seq, exc)
-        elif event.kind == "compaction":
-            summary = event.payload.get("summary")
-            if not isinstance(summary, str):
-                log.warning("session event %d: skipping a compaction without a summary", event.seq)
-                continue
-            through = event.payload.get("replaces_through", event.seq)
-            if not isinstance(through, int):
-                through = event.seq
-            ledger = event.payload.get("ledger") or ()
-            kept = [(seq, m) for seq, m in history if seq > through]
-            # The summary takes the seq it replaces through, so a later compaction that covers
-            # that point replaces this summary as well.
-            history = [(through, compaction_message(summary, ledger))] + kept
+        elif event.kind in ("compaction", "rewind"):
+            history = _replace(history, event)
     return repair_tool_calls([m for _, m in history])
+
+
+def _replace(history: list[tuple[int, Message]], event: StoredEvent) -> list[tuple[int, Message]]:
+    """Apply a compaction or rewind event to (seq, message) pairs; a malformed one is skipped."""
+    payload = event.payload
+    if isinstance(payload.get("messages"), list):
+        try:
+            return [(event.seq, Message.from_dict(m)) for m in payload["messages"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("session event %d: skipping a malformed %s (%s)", event.seq, event.kind, exc)
+            return history
+    summary = payload.get("summary")
+    if event.kind != "compaction" or not isinstance(summary, str):
+        log.warning("session event %d: skipping a %s without messages or summary", event.seq,
+                    event.kind)
+        return history
+    through = payload.get("replaces_through", event.seq)
+    if not isinstance(through, int) or isinstance(through, bool):
+        through = event.seq
+    ledger = payload.get("ledger") or ()
+    kept = [(seq, m) for seq, m in history if seq > through]
+    # The summary takes the seq it replaces through, so that a later compaction covering that
+    # point replaces this summary as well.
+    return [(through, compaction_message(summary, ledger))] + kept
+
+
+def latest_ledger(events: Iterable[StoredEvent]) -> list[str]:
+    """The pinned ledger as of the last compaction (it survives every compaction)."""
+    ledger: list[str] = []
+    for event in events:
+        if event.kind == "compaction" and isinstance(event.payload.get("ledger"), list):
+            ledger = [text for text in map(_ledger_text, event.payload["ledger"]) if text]
+    return ledger
 
 
 def _interrupted(call_id: str) -> Message:

@@ -30,7 +30,13 @@ from kimi_code.session.db import (
     transaction,
 )
 from kimi_code.session.lock import SessionInUseError, SessionLock
-from kimi_code.session.replay import StoredEvent, rebuild_messages, usage_of
+from kimi_code.session.replay import (
+    REPLAY_KINDS,
+    StoredEvent,
+    latest_ledger,
+    rebuild_messages,
+    usage_of,
+)
 
 log = logging.getLogger("kimi_code.session")
 T = TypeVar("T")
@@ -239,8 +245,9 @@ class SessionStore:
             return self._run(remove) > 0
 
     def lock(self, session_id: str) -> SessionLock:
-        """Hold the session for this process (a context manager). Raises SessionInUseError
-        when another live process holds it; the lock dies with the process."""
+        """A lock on the session for this process: a context manager whose `__enter__` (or
+        `.acquire()`) raises SessionInUseError while another live process holds it. The lock
+        dies with the process (kill -9 included)."""
         if not is_valid_id(session_id):
             raise ValueError(f"not a session id: {session_id!r}")
         return SessionLock(self.lock_dir, session_id)
@@ -304,7 +311,11 @@ class SessionStore:
     def messages(self, session_id: str) -> list[Message]:
         """The conversation to send to a provider: messages replayed through compactions, with
         dangling tool calls answered by synthetic "Interrupted" error results."""
-        return rebuild_messages(self.events(session_id, ("message", "compaction")))
+        return rebuild_messages(self.events(session_id, REPLAY_KINDS))
+
+    def ledger(self, session_id: str) -> list[str]:
+        """The pinned ledger of the session's last compaction ([] when never compacted)."""
+        return latest_ledger(self.events(session_id, ("compaction",)))
 
     def usage(self, session_id: str) -> Usage:
         """Token totals: the sum of payload["usage"] over all of the session's events."""
