@@ -237,6 +237,8 @@ def map_error(exc: BaseException, *, started: bool = False) -> ProviderError:
         return errors.connection_error(LABEL, exc, started=started)
     if isinstance(exc, anthropic.APIError):
         return errors.from_status(LABEL, None, None, exc.body, exc.message)
+    if errors.is_transport_error(exc):
+        return errors.connection_error(LABEL, exc, started=started)
     return errors.unexpected(LABEL, exc)
 
 
@@ -279,7 +281,8 @@ class AnthropicProvider:
         if self.thinking_budget:
             params["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
         elif self.temperature is not None:
-            params["temperature"] = self.temperature
+            # Recent SDKs dropped the `temperature` argument; compatible servers still honour it.
+            params["extra_body"] = {"temperature": self.temperature}
         return params
 
     async def stream(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *,

@@ -13,6 +13,7 @@ The SDK-specific modules extract (status, headers, body, message) from their exc
 from __future__ import annotations
 
 import email.utils
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -106,10 +107,20 @@ def from_status(label: str, status: int | None, headers: Mapping[str, str] | Non
     return ProviderError(shown, retryable=False, status=status)
 
 
+def is_transport_error(exc: BaseException) -> bool:
+    """A network-level failure the SDK let through unwrapped (the anthropic SDK does so while
+    reading a stream): httpx/httpx2 request errors, OS connection errors, timeouts."""
+    for name in ("httpx2", "httpx"):
+        module = sys.modules.get(name)  # only check libraries that are already loaded
+        if module is not None and isinstance(exc, module.RequestError):
+            return True
+    return isinstance(exc, (ConnectionError, TimeoutError))
+
+
 def connection_error(label: str, exc: BaseException, *, started: bool) -> ProviderError:
     """A transport failure: before the response (cannot connect, timeout) or during the stream."""
-    cause = exc.__cause__ or exc.__context__ or exc
-    detail = f"{type(cause).__name__}: {cause}" if cause is not exc else str(exc)
+    cause = exc.__cause__ or exc
+    detail = f"{type(cause).__name__}: {cause}"
     if started:
         return ProviderError(f"{label}: stream ended early ({detail})", retryable=True)
     return ProviderError(f"{label}: connection failed ({detail})", retryable=True)

@@ -223,6 +223,8 @@ def map_error(exc: BaseException, *, started: bool = False) -> ProviderError:
         return errors.connection_error(LABEL, exc, started=started)
     if isinstance(exc, openai.APIError):  # an error object inside the stream
         return errors.from_status(LABEL, None, None, exc.body, exc.message)
+    if errors.is_transport_error(exc):
+        return errors.connection_error(LABEL, exc, started=started)
     return errors.unexpected(LABEL, exc)
 
 
