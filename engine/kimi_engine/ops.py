@@ -68,18 +68,21 @@ def moe_experts(
 ) -> torch.Tensor:
     """Weighted sum of each token's selected experts.
 
-    x [T, H]; topk_ids int64 [T, k]; topk_weights fp32 [T, k] (already normalised and scaled).
+    x [T, H]; topk_ids int64 [T, k] (-1 skips a slot); topk_weights fp32 [T, k] (already
+    normalised and times routed_scaling_factor).
     Each expert is SwiGLU: w2 @ (silu(gate(x)) * up(x)). Returns [T, H] in x.dtype.
     Torch path: group tokens by expert, one dense matmul pair per expert that was hit.
     """
     t, k = topk_ids.shape
+    n_experts = experts.w13.shape[0]
     out = torch.zeros(t, experts.hidden, dtype=torch.float32, device=x.device)
-    flat_ids = topk_ids.reshape(-1)
+    # id -1 marks a slot whose expert lives elsewhere (expert parallel): bucket it past the end.
+    flat_ids = torch.where(topk_ids < 0, n_experts, topk_ids).reshape(-1)
     order = torch.argsort(flat_ids, stable=True)
-    counts = torch.bincount(flat_ids, minlength=experts.w13.shape[0]).tolist()
+    counts = torch.bincount(flat_ids, minlength=n_experts + 1).tolist()
     token_of = order // k  # which token each sorted slot belongs to
     start = 0
-    for e, n in enumerate(counts):
+    for e, n in enumerate(counts[:n_experts]):
         if n == 0:
             continue
         slots = order[start : start + n]

@@ -10,24 +10,19 @@ with e = topk_ids[t, j]. Expert weights: see Int4Experts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import triton
 from triton.runtime.interpreter import InterpretedFunction
 
-from ..quant import dequantize_int4
 from . import configs
 from ._checks import (
     ACTIVATION_DTYPES,
     INDEX_DTYPES,
-    SCALE_DTYPES,
     check_tensor,
-    packed_cols,
     require_runnable,
     same_device,
-    scale_cols,
 )
+from .experts import Int4Experts
 from .fused_moe_kernels import (
     moe_down_decode_kernel,
     moe_down_grouped_kernel,
@@ -35,91 +30,13 @@ from .fused_moe_kernels import (
     moe_gate_up_grouped_kernel,
 )
 from .moe_align import moe_align
+from .reference import fused_moe_reference
+
+__all__ = ["DECODE_MAX_TOKENS", "Int4Experts", "fused_moe_reference", "fused_moe_triton"]
 
 # Up to this many tokens the per-pair GEMV path wins: expert weights are read once per pair and
 # duplicates are rare; beyond it, sorting by expert lets one tile of weights serve many tokens.
 DECODE_MAX_TOKENS = 16
-
-
-@dataclass(frozen=True)
-class Int4Experts:
-    """Stacked INT4 routed experts of one layer (or one rank's slice of them), contiguous.
-
-    gate_up_packed int32 [E, 2I, ceil(H/8)]   rows [0, I) gate_proj, rows [I, 2I) up_proj
-    gate_up_scale  bf16/fp16/fp32 [E, 2I, ceil(H/32)]
-    down_packed    int32 [E, H, ceil(I/8)]
-    down_scale     bf16/fp16/fp32 [E, H, ceil(I/32)]
-    hidden H, intermediate I (logical sizes: the packed widths are rounded up).
-    """
-
-    gate_up_packed: torch.Tensor
-    gate_up_scale: torch.Tensor
-    down_packed: torch.Tensor
-    down_scale: torch.Tensor
-    hidden: int
-    intermediate: int
-
-    @property
-    def num_experts(self) -> int:
-        return self.gate_up_packed.shape[0]
-
-    def validate(self) -> None:
-        """Raise TypeError/ValueError naming the first tensor that breaks the layout above."""
-        e, h, i = self.num_experts, self.hidden, self.intermediate
-        if h <= 0 or i <= 0 or e <= 0:
-            raise ValueError(f"Int4Experts needs positive E, H, I; got E={e}, H={h}, I={i}")
-        check_tensor("gate_up_packed", self.gate_up_packed, dtypes=(torch.int32,),
-                     shape=(e, 2 * i, packed_cols(h)), contiguous=True)
-        check_tensor("gate_up_scale", self.gate_up_scale, dtypes=SCALE_DTYPES,
-                     shape=(e, 2 * i, scale_cols(h)), contiguous=True)
-        check_tensor("down_packed", self.down_packed, dtypes=(torch.int32,),
-                     shape=(e, h, packed_cols(i)), contiguous=True)
-        check_tensor("down_scale", self.down_scale, dtypes=SCALE_DTYPES,
-                     shape=(e, h, scale_cols(i)), contiguous=True)
-
-    @classmethod
-    def stack(
-        cls,
-        gate: list[tuple[torch.Tensor, torch.Tensor]],
-        up: list[tuple[torch.Tensor, torch.Tensor]],
-        down: list[tuple[torch.Tensor, torch.Tensor]],
-        hidden: int,
-        intermediate: int,
-    ) -> Int4Experts:
-        """Build from per-expert (weight_packed, weight_scale) pairs as stored in the checkpoint
-        (gate/up [I, H/8] + [I, H/32], down [H, I/8] + [H, I/32]). Copies once, at load time."""
-        if not (len(gate) == len(up) == len(down)) or not gate:
-            raise ValueError(f"need the same non-zero number of gate/up/down experts, got "
-                             f"{len(gate)}/{len(up)}/{len(down)}")
-        gu_p = torch.stack([torch.cat([g[0], u[0]], 0) for g, u in zip(gate, up)])
-        gu_s = torch.stack([torch.cat([g[1], u[1]], 0) for g, u in zip(gate, up)])
-        experts = cls(gu_p.contiguous(), gu_s.contiguous(), torch.stack([d[0] for d in down]).contiguous(),
-                      torch.stack([d[1] for d in down]).contiguous(), hidden, intermediate)
-        experts.validate()
-        return experts
-
-
-def fused_moe_reference(
-    hidden: torch.Tensor,
-    topk_ids: torch.Tensor,
-    topk_weights: torch.Tensor,
-    experts: Int4Experts,
-    shared_output: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Torch reference (fp32 math, one dequantise per used expert) -> [T, H] in hidden.dtype."""
-    h, i = experts.hidden, experts.intermediate
-    x = hidden.to(torch.float32)
-    out = torch.zeros_like(x)
-    for e in torch.unique(topk_ids[topk_ids >= 0]).tolist():
-        rows, slots = torch.nonzero(topk_ids == e, as_tuple=True)
-        w_gu = dequantize_int4(experts.gate_up_packed[e], experts.gate_up_scale[e], (2 * i, h), torch.float32)
-        w_d = dequantize_int4(experts.down_packed[e], experts.down_scale[e], (h, i), torch.float32)
-        gate, up = (x[rows] @ w_gu.t()).split(i, dim=1)
-        y = (torch.nn.functional.silu(gate) * up) @ w_d.t()
-        out.index_add_(0, rows, y * topk_weights[rows, slots].to(torch.float32)[:, None])
-    if shared_output is not None:
-        out += shared_output.to(torch.float32)
-    return out.to(hidden.dtype)
 
 
 def is_interpreted() -> bool:

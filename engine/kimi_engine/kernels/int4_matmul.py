@@ -18,7 +18,6 @@ import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
-from ..quant import dequantize_int4
 from . import configs
 from ._checks import (
     ACTIVATION_DTYPES,
@@ -30,16 +29,11 @@ from ._checks import (
     scale_cols,
 )
 from ._int4 import dot_acc, int4_tile, int4_tile_t
+from .reference import int4_matmul_reference
+
+__all__ = ["GEMV_MAX_M", "int4_matmul", "int4_matmul_reference"]
 
 GEMV_MAX_M = 16
-
-
-def int4_matmul_reference(
-    x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, shape: tuple[int, int]
-) -> torch.Tensor:
-    """Torch reference: x [..., K] @ dequant(W)[N, K]^T -> [..., N] in x.dtype (fp32 math)."""
-    w = dequantize_int4(packed, scale, shape, torch.float32)
-    return (x.to(torch.float32) @ w.t()).to(x.dtype)
 
 
 @triton.jit
