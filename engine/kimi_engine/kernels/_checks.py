@@ -98,3 +98,39 @@ def require_runnable(device: torch.device, interpreted: bool) -> None:
             "(it falls back to the torch reference on CPU)"
         )
     raise RuntimeError(f"Triton kernels support CUDA tensors (or CPU under the interpreter), got {device}")
+
+
+def check_int4_weight(
+    name: str, packed: torch.Tensor, scale: torch.Tensor, shape: tuple[int, int], lead: tuple[int, ...] = ()
+) -> tuple[int, int]:
+    """Validate packed [*lead, N, ceil(K/8)] int32 and scale [*lead, N, ceil(K/32)]; return (N, K)."""
+    if len(shape) != 2 or any(int(s) <= 0 for s in shape):
+        raise ValueError(f"{name} shape must be (N, K) with positive sizes, got {tuple(shape)}")
+    n, k = int(shape[0]), int(shape[1])
+    check_tensor(f"{name} weight_packed", packed, dtypes=(torch.int32,), shape=(*lead, n, packed_cols(k)),
+                 contiguous=True)
+    check_tensor(f"{name} weight_scale", scale, dtypes=SCALE_DTYPES, shape=(*lead, n, scale_cols(k)),
+                 contiguous=True)
+    return n, k
+
+
+def check_mla_inputs(
+    q_latent: torch.Tensor,
+    q_rope: torch.Tensor,
+    c_kv: torch.Tensor,
+    k_rope: torch.Tensor,
+    lengths: torch.Tensor,
+) -> torch.device:
+    """Validate MLA decode arguments (shapes in mla_decode.py); return their common device."""
+    check_tensor("q_latent", q_latent, dtypes=ACTIVATION_DTYPES, ndim=3)
+    b, hq, lat = q_latent.shape
+    check_tensor("q_rope", q_rope, dtypes=(q_latent.dtype,), shape=(b, hq, None))
+    check_tensor("c_kv", c_kv, dtypes=(q_latent.dtype,), shape=(b, None, lat))
+    check_tensor("k_rope", k_rope, dtypes=(q_latent.dtype,), shape=(b, c_kv.shape[1], q_rope.shape[2]))
+    check_tensor("lengths", lengths, dtypes=INDEX_DTYPES, shape=(b,))
+    device = same_device((q_latent, q_rope, c_kv, k_rope, lengths))
+    if device.type == "cpu" and b:
+        lo, hi = int(lengths.min()), int(lengths.max())
+        if lo < 0 or hi > c_kv.shape[1]:
+            raise ValueError(f"lengths must lie in [0, {c_kv.shape[1]}] (the cache's S), got [{lo}, {hi}]")
+    return device

@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import SCALE_DTYPES, check_tensor, packed_cols, scale_cols
+from ._checks import (
+    ACTIVATION_DTYPES,
+    INDEX_DTYPES,
+    SCALE_DTYPES,
+    check_tensor,
+    packed_cols,
+    same_device,
+    scale_cols,
+)
 
 
 @dataclass(frozen=True)
@@ -65,3 +73,34 @@ class Int4Experts:
                       torch.stack([d[1] for d in down]).contiguous(), hidden, intermediate)
         experts.validate()
         return experts
+
+
+def check_moe_inputs(
+    hidden: torch.Tensor,
+    topk_ids: torch.Tensor,
+    topk_weights: torch.Tensor,
+    experts: Int4Experts,
+    shared_output: torch.Tensor | None,
+) -> torch.device:
+    """Validate fused-MoE arguments (see fused_moe.py); return their common device."""
+    if not isinstance(experts, Int4Experts):
+        raise TypeError(f"experts must be an Int4Experts, got {type(experts).__name__}")
+    experts.validate()
+    check_tensor("hidden", hidden, dtypes=ACTIVATION_DTYPES, shape=(None, experts.hidden))
+    t = hidden.shape[0]
+    check_tensor("topk_ids", topk_ids, dtypes=INDEX_DTYPES, ndim=2, contiguous=True)
+    if topk_ids.shape[0] != t:
+        raise ValueError(f"topk_ids has {topk_ids.shape[0]} rows but hidden has {t} tokens")
+    check_tensor("topk_weights", topk_weights, dtypes=ACTIVATION_DTYPES, shape=tuple(topk_ids.shape),
+                 contiguous=True)
+    tensors = [hidden, topk_ids, topk_weights, experts.gate_up_packed, experts.down_packed]
+    if shared_output is not None:
+        check_tensor("shared_output", shared_output, dtypes=ACTIVATION_DTYPES, shape=(t, experts.hidden))
+        tensors.append(shared_output)
+    device = same_device(tensors)
+    # Value check only where it costs no GPU sync.
+    if device.type == "cpu" and topk_ids.numel():
+        lo, hi = int(topk_ids.min()), int(topk_ids.max())
+        if lo < -1 or hi >= experts.num_experts:
+            raise ValueError(f"topk_ids must lie in [-1, {experts.num_experts}), got [{lo}, {hi}]")
+    return device

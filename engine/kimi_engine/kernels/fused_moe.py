@@ -15,14 +15,8 @@ import triton
 from triton.runtime.interpreter import InterpretedFunction
 
 from . import configs
-from ._checks import (
-    ACTIVATION_DTYPES,
-    INDEX_DTYPES,
-    check_tensor,
-    require_runnable,
-    same_device,
-)
-from .experts import Int4Experts
+from ._checks import require_runnable
+from .experts import Int4Experts, check_moe_inputs
 from .fused_moe_kernels import (
     moe_down_decode_kernel,
     moe_down_grouped_kernel,
@@ -42,30 +36,6 @@ DECODE_MAX_TOKENS = 16
 def is_interpreted() -> bool:
     """True when the MoE kernels were built by the Triton interpreter."""
     return isinstance(moe_down_decode_kernel, InterpretedFunction)
-
-
-def _check_inputs(hidden, topk_ids, topk_weights, experts, shared_output) -> torch.device:
-    if not isinstance(experts, Int4Experts):
-        raise TypeError(f"experts must be an Int4Experts, got {type(experts).__name__}")
-    experts.validate()
-    check_tensor("hidden", hidden, dtypes=ACTIVATION_DTYPES, shape=(None, experts.hidden))
-    t = hidden.shape[0]
-    check_tensor("topk_ids", topk_ids, dtypes=INDEX_DTYPES, ndim=2, contiguous=True)
-    if topk_ids.shape[0] != t:
-        raise ValueError(f"topk_ids has {topk_ids.shape[0]} rows but hidden has {t} tokens")
-    check_tensor("topk_weights", topk_weights, dtypes=ACTIVATION_DTYPES, shape=tuple(topk_ids.shape),
-                 contiguous=True)
-    tensors = [hidden, topk_ids, topk_weights, experts.gate_up_packed, experts.down_packed]
-    if shared_output is not None:
-        check_tensor("shared_output", shared_output, dtypes=ACTIVATION_DTYPES, shape=(t, experts.hidden))
-        tensors.append(shared_output)
-    device = same_device(tensors)
-    # Value check only where it costs no GPU sync.
-    if device.type == "cpu" and topk_ids.numel():
-        lo, hi = int(topk_ids.min()), int(topk_ids.max())
-        if lo < -1 or hi >= experts.num_experts:
-            raise ValueError(f"topk_ids must lie in [-1, {experts.num_experts}), got [{lo}, {hi}]")
-    return device
 
 
 def _decode(hidden, ids, weights, ex: Int4Experts, shared, out, interp: bool) -> torch.Tensor:
@@ -152,7 +122,7 @@ def fused_moe_triton(
     """
     if mode not in ("auto", "decode", "prefill"):
         raise ValueError(f"mode must be 'auto', 'decode' or 'prefill', got {mode!r}")
-    device = _check_inputs(hidden, topk_ids, topk_weights, experts, shared_output)
+    device = check_moe_inputs(hidden, topk_ids, topk_weights, experts, shared_output)
     interp = is_interpreted()
     require_runnable(device, interp)
     out = torch.empty_like(hidden, memory_format=torch.contiguous_format)

@@ -19,15 +19,7 @@ import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
 from . import configs
-from ._checks import (
-    ACTIVATION_DTYPES,
-    SCALE_DTYPES,
-    check_tensor,
-    packed_cols,
-    require_runnable,
-    same_device,
-    scale_cols,
-)
+from ._checks import ACTIVATION_DTYPES, check_int4_weight, check_tensor, require_runnable, same_device
 from ._int4 import dot_acc, int4_tile, int4_tile_t
 from .reference import int4_matmul_reference
 
@@ -77,20 +69,6 @@ def _w4a16_kernel(
 def is_interpreted() -> bool:
     """True when this module's kernels were built by the Triton interpreter (TRITON_INTERPRET=1)."""
     return isinstance(_w4a16_kernel, InterpretedFunction)
-
-
-def check_int4_weight(
-    name: str, packed: torch.Tensor, scale: torch.Tensor, shape: tuple[int, int], lead: tuple[int, ...] = ()
-) -> tuple[int, int]:
-    """Validate packed [*lead, N, ceil(K/8)] int32 and scale [*lead, N, ceil(K/32)]; return (N, K)."""
-    if len(shape) != 2 or any(int(s) <= 0 for s in shape):
-        raise ValueError(f"{name} shape must be (N, K) with positive sizes, got {tuple(shape)}")
-    n, k = int(shape[0]), int(shape[1])
-    check_tensor(f"{name} weight_packed", packed, dtypes=(torch.int32,), shape=(*lead, n, packed_cols(k)),
-                 contiguous=True)
-    check_tensor(f"{name} weight_scale", scale, dtypes=SCALE_DTYPES, shape=(*lead, n, scale_cols(k)),
-                 contiguous=True)
-    return n, k
 
 
 def _gemv_fixup(m: int, n: int, k: int, device: torch.device):

@@ -27,7 +27,7 @@ import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
 from . import configs
-from ._checks import ACTIVATION_DTYPES, INDEX_DTYPES, check_tensor, require_runnable, same_device
+from ._checks import check_mla_inputs, require_runnable
 from .reference import mla_decode_reference
 
 __all__ = ["mla_decode_reference", "mla_decode_triton"]
@@ -118,21 +118,6 @@ def is_interpreted() -> bool:
     return isinstance(_mla_split_kernel, InterpretedFunction)
 
 
-def _check(q_latent, q_rope, c_kv, k_rope, lengths) -> torch.device:
-    check_tensor("q_latent", q_latent, dtypes=ACTIVATION_DTYPES, ndim=3)
-    b, hq, lat = q_latent.shape
-    check_tensor("q_rope", q_rope, dtypes=(q_latent.dtype,), shape=(b, hq, None))
-    check_tensor("c_kv", c_kv, dtypes=(q_latent.dtype,), shape=(b, None, lat))
-    check_tensor("k_rope", k_rope, dtypes=(q_latent.dtype,), shape=(b, c_kv.shape[1], q_rope.shape[2]))
-    check_tensor("lengths", lengths, dtypes=INDEX_DTYPES, shape=(b,))
-    device = same_device((q_latent, q_rope, c_kv, k_rope, lengths))
-    if device.type == "cpu" and b:
-        lo, hi = int(lengths.min()), int(lengths.max())
-        if lo < 0 or hi > c_kv.shape[1]:
-            raise ValueError(f"lengths must lie in [0, {c_kv.shape[1]}] (the cache's S), got [{lo}, {hi}]")
-    return device
-
-
 def _num_splits(b: int, head_blocks: int, s: int, block_s: int, device: torch.device) -> int:
     """Enough splits for ~2 programs per SM, but never a split shorter than 2 tiles."""
     want = triton.cdiv(2 * configs.sm_count(device), max(1, b * head_blocks))
@@ -153,7 +138,7 @@ def mla_decode_triton(
 
     num_splits / config override the heuristics (tests use them to force ragged splits).
     """
-    device = _check(q_latent, q_rope, c_kv, k_rope, lengths)
+    device = check_mla_inputs(q_latent, q_rope, c_kv, k_rope, lengths)
     if not math.isfinite(softmax_scale) or softmax_scale <= 0:
         raise ValueError(f"softmax_scale must be a positive finite number, got {softmax_scale}")
     interp = is_interpreted()
