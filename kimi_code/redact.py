@@ -46,8 +46,9 @@ _ASSIGNMENT = re.compile(
     (?:(["'])([^"'\s]{6,})\2 | ([^\s"'`,;(){}\[\]<>$]{8,}))""")
 _PLACEHOLDERS = re.compile(r"(?i)^(?:x+|\*+|\.+|<.*>|\{.*\}|changeme|placeholder|your[-_].*|"
                            r"none|null|true|false|redacted|\[redacted\]|example.*|dummy.*|test.*)$")
-_BASE64ISH = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]{32,}={0,2}(?![A-Za-z0-9+/_=-])")
-_WORDISH = re.compile(r"[A-Z]?[a-z]{3,}")
+_BASE64ISH = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,}={0,2}(?![A-Za-z0-9+/_=-])")
+_WORDISH = re.compile(r"[A-Z]?[a-z]{2,}")
+_CONSONANT_RUN = re.compile(r"[^aeiouy]{5,}")
 _HEX = re.compile(r"(?<![A-Za-z0-9_-])(?:[0-9a-f]{32,}|[0-9A-F]{32,})(?![A-Za-z0-9_-])")
 _HASH_CONTEXT = re.compile(r"(?i)(sha|md5|hash|digest|checksum|commit|integrity|blob|tree|oid|"
                            r"rev|revision|object|etag|fingerprint)[\w-]*[\s:=\"'@/(]*$")
@@ -60,13 +61,21 @@ def entropy(text: str) -> float:
     return -sum(n / total * math.log2(n / total) for n in counts.values())
 
 
+def _pronounceable(word: str) -> bool:
+    """A run of letters that reads like a word part: random runs lack vowels or pile up
+    consonants ("bzerfvsnk"), identifier words do not ("Singleton", "Strengths")."""
+    lower = word.lower()
+    vowels = sum(c in "aeiouy" for c in lower)
+    return len(lower) >= 3 and vowels >= 0.25 * len(lower) and not _CONSONANT_RUN.search(lower)
+
+
 def _looks_random_base64(token: str) -> bool:
     body = token.rstrip("=")
     if "/" in body and all(part.isalpha() or not part for part in body.split("/")):
         return False  # a path of words
-    wordy = sum(len(w) for w in _WORDISH.findall(body))
-    if wordy >= 0.6 * len(body):
-        return False  # CamelCase / snake_case identifiers: mostly runs of lower-case letters
+    wordy = sum(len(w) for w in _WORDISH.findall(body) if _pronounceable(w))
+    if wordy >= 0.55 * len(body):
+        return False  # CamelCase / snake_case identifiers: mostly made of word-like runs
     digits = sum(c.isdigit() for c in body)
     upper = sum(c.isupper() for c in body)
     lower = sum(c.islower() for c in body)

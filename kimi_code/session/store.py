@@ -146,7 +146,7 @@ class SessionStore:
                     return session_id
                 except sqlite3.IntegrityError as exc:
                     if parent_id is not None and "FOREIGN KEY" in str(exc):
-                        raise SessionNotFoundError(f"parent session {parent_id} does not exist")
+                        raise SessionNotFoundError(f"parent session {parent_id} does not exist") from None
             raise SessionStoreError("could not allocate a unique session id")
 
         return self._run(insert)
