@@ -120,13 +120,17 @@ class Tool(ABC, Generic[A]):
         ]
         return f"{cls.name}{{{', '.join(fields)}}}"
 
-    def permission_subject(self, args: A) -> str:
-        """The string that permission rules match, e.g. the command for Bash, the path for Edit."""
+    def permission_subject(self, args: A, ctx: ToolContext | None = None) -> str:
+        """The string that permission rules match, e.g. the command for Bash, the path for Edit.
+
+        Path tools resolve the path against `ctx` (workspace-relative when inside it) and raise
+        ToolError for a path outside the workspace; without `ctx` they return the raw path.
+        """
         return ""
 
-    def summary(self, args: A) -> str:
+    def summary(self, args: A, ctx: ToolContext | None = None) -> str:
         """The key argument shown in a compact UI line (e.g. the file path)."""
-        return self.permission_subject(args)
+        return self.permission_subject(args, ctx)
 
     @abstractmethod
     async def run(self, args: A, ctx: ToolContext) -> ToolResult: ...

@@ -1,0 +1,240 @@
+"""The two Grep engines behind one interface: ripgrep (when `rg` is on PATH) and a pure-Python
+equivalent. Both return the same `FileHits`, which grep.py formats, so the model sees the same
+output either way.
+
+Shared semantics: regex search per line (or across lines with `multiline`, where `.` also matches
+newlines), `^`/`$` anchor at line boundaries, hidden files included, `.git` skipped, .gitignore
+honoured inside git, symlinks not followed, files containing NUL bytes skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from kimi_code.tools.base import ToolError
+from kimi_code.tools.globmatch import PathFilter, list_files
+from kimi_code.tools.grep_types import FILE_TYPES, canonical_type, type_regex
+from kimi_code.tools.process import capture
+
+Mode = Literal["content", "files_with_matches", "count"]
+MAX_RG_OUTPUT_BYTES = 64 * 1024 * 1024
+MAX_PY_FILE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    pattern: str
+    base: Path  # a directory or a single file, already confined
+    mode: Mode
+    ignore_case: bool = False
+    multiline: bool = False
+    before: int = 0
+    after: int = 0
+    glob: str | None = None
+    file_type: str | None = None
+
+
+@dataclass
+class FileHits:
+    """Hits in one file. `lines` maps line number -> (text, is_match); empty in files mode."""
+
+    rel: str  # relative to the search base ("" when the base is the file itself)
+    matched_lines: int = 0
+    lines: dict[int, tuple[str, bool]] = field(default_factory=dict)
+
+
+@dataclass
+class SearchOutcome:
+    files: list[FileHits]
+    engine: Literal["ripgrep", "python"]
+    incomplete: bool = False  # the engine's output was cut at its size limit
+
+
+def rg_available() -> bool:
+    return shutil.which("rg") is not None
+
+
+def _clean(text: str) -> str:
+    return text.rstrip("\n").rstrip("\r")
+
+
+# ---------------------------------------------------------------- ripgrep
+
+
+def _rg_argv(spec: SearchSpec, target: str) -> list[str]:
+    argv = ["rg", "--no-config", "--hidden", "--no-messages", "--color", "never"]
+    argv += ["--files-with-matches", "--null"] if spec.mode == "files_with_matches" else ["--json"]
+    if spec.ignore_case:
+        argv.append("-i")
+    if spec.multiline:
+        argv += ["-U", "--multiline-dotall"]
+    if spec.mode == "content":
+        argv += ["-B", str(spec.before), "-A", str(spec.after)]
+    if spec.file_type:
+        argv += ["--type", canonical_type(spec.file_type)]
+    if spec.glob:
+        argv += ["--glob", spec.glob]
+    argv += ["--glob", "!.git", "-e", spec.pattern, "--", target]
+    return argv
+
+
+def _rg_rel(text: str, single_file: bool) -> str:
+    if single_file:
+        return ""
+    return text[2:] if text.startswith("./") else text
+
+
+def _json_text(obj: dict) -> str:
+    if "text" in obj:
+        return obj["text"]
+    return base64.b64decode(obj.get("bytes", "")).decode("utf-8", errors="replace")
+
+
+def _parse_rg_json(stdout: bytes, single_file: bool) -> list[FileHits]:
+    by_path: dict[str, FileHits] = {}
+    for raw in stdout.splitlines():
+        try:
+            event = json.loads(raw)
+        except json.JSONDecodeError:
+            continue  # a line cut at the size limit
+        if event.get("type") not in ("match", "context"):
+            continue
+        data = event["data"]
+        rel = _rg_rel(_json_text(data["path"]), single_file)
+        hits = by_path.setdefault(rel, FileHits(rel))
+        is_match = event["type"] == "match"
+        for offset, line in enumerate(_json_text(data["lines"]).split("\n")):
+            number = data["line_number"] + offset
+            if offset and not line:
+                continue  # the empty piece after the block's final newline
+            if is_match:
+                if not hits.lines.get(number, ("", False))[1]:
+                    hits.matched_lines += 1
+                hits.lines[number] = (_clean(line), True)
+            else:
+                hits.lines.setdefault(number, (_clean(line), False))
+    return list(by_path.values())
+
+
+async def search_rg(spec: SearchSpec) -> SearchOutcome:
+    single = spec.base.is_file()
+    cwd, target = (spec.base.parent, spec.base.name) if single else (spec.base, ".")
+    result = await capture(_rg_argv(spec, target), cwd=cwd, max_bytes=MAX_RG_OUTPUT_BYTES)
+    if result.returncode not in (0, 1) and not result.stdout:
+        err = result.stderr.decode("utf-8", errors="replace").strip()
+        raise ToolError(f"ripgrep failed: {err or f'exit code {result.returncode}'}")
+    if spec.mode == "files_with_matches":
+        names = [n for n in result.stdout.decode("utf-8", "replace").split("\0") if n]
+        files = [FileHits(_rg_rel(n, single), matched_lines=1) for n in names]
+    else:
+        files = _parse_rg_json(result.stdout, single)
+    return SearchOutcome(files, "ripgrep", incomplete=result.truncated)
+
+
+# ---------------------------------------------------------------- pure Python
+
+
+def compile_pattern(spec: SearchSpec) -> re.Pattern[str]:
+    flags = re.MULTILINE | (re.IGNORECASE if spec.ignore_case else 0)
+    if spec.multiline:
+        flags |= re.DOTALL
+    try:
+        return re.compile(spec.pattern, flags)
+    except re.error as exc:
+        raise ToolError(f"Invalid regular expression {spec.pattern!r}: {exc}.") from None
+
+
+def _split_lines(text: str) -> list[str]:
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()  # the final newline ends the last line; it does not start another
+    return lines
+
+
+def _matched_line_numbers(text: str, lines: list[str], regex: re.Pattern[str],
+                          multiline: bool) -> list[int]:
+    """1-based numbers of the lines a match touches, ascending."""
+    if not multiline:
+        return [n for n, line in enumerate(lines, start=1) if regex.search(line)]
+    touched: set[int] = set()
+    for m in regex.finditer(text):
+        first = text.count("\n", 0, m.start()) + 1
+        # A match ending with a newline ends on the line that newline terminates.
+        last = text.count("\n", 0, m.end() - 1) + 1 if m.end() > m.start() else first
+        touched.update(range(first, last + 1))
+    return sorted(n for n in touched if n <= len(lines))
+
+
+def _file_hits(rel: str, data: bytes, regex: re.Pattern[str], spec: SearchSpec) -> FileHits | None:
+    text = data.decode("utf-8", errors="replace")
+    lines = _split_lines(text)
+    numbers = _matched_line_numbers(text, lines, regex, spec.multiline)
+    if not numbers:
+        return None
+    hits = FileHits(rel, matched_lines=len(numbers))
+    if spec.mode != "content":
+        return hits
+    matched = set(numbers)
+    for n in numbers:
+        for k in range(max(1, n - spec.before), min(len(lines), n + spec.after) + 1):
+            hits.lines[k] = (_clean(lines[k - 1]), k in matched)
+    return hits
+
+
+def _selected(rel: str, spec: SearchSpec) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    if spec.file_type and not type_regex(spec.file_type).fullmatch(name):  # type: ignore[union-attr]
+        return False
+    return not spec.glob or PathFilter(spec.glob).allows(rel)
+
+
+def _scan(base: Path, names: list[str], regex: re.Pattern[str], spec: SearchSpec,
+          stop: threading.Event) -> list[FileHits]:
+    found: list[FileHits] = []
+    for rel in names:
+        if stop.is_set():
+            break
+        try:
+            path = base / rel if rel else base
+            if path.stat().st_size > MAX_PY_FILE_BYTES:
+                continue
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if b"\x00" in data:
+            continue  # binary
+        if (hits := _file_hits(rel, data, regex, spec)) is not None:
+            found.append(hits)
+    return found
+
+
+async def search_python(spec: SearchSpec) -> SearchOutcome:
+    if spec.file_type and type_regex(spec.file_type) is None:
+        known = ", ".join(sorted(FILE_TYPES))
+        raise ToolError(f"Unknown file type {spec.file_type!r}. Known types: {known}. "
+                        "Or use `glob` instead (e.g. \"*.ext\").")
+    regex = compile_pattern(spec)
+    if spec.base.is_file():
+        names = [""]
+    else:
+        names = [rel for rel in await list_files(spec.base) if _selected(rel, spec)]
+    stop = threading.Event()
+    try:
+        files = await asyncio.to_thread(_scan, spec.base, names, regex, spec, stop)
+    finally:
+        stop.set()  # a cancelled search stops at the next file
+    return SearchOutcome(files, "python")
+
+
+async def search(spec: SearchSpec, engine: Literal["auto", "ripgrep", "python"] = "auto") -> SearchOutcome:
+    """Run the search with ripgrep when available (or as asked), else in Python."""
+    use_rg = engine == "ripgrep" or (engine == "auto" and rg_available())
+    return await (search_rg(spec) if use_rg else search_python(spec))

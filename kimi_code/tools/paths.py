@@ -1,0 +1,100 @@
+"""Path confinement for tools: every path a tool touches is resolved and checked here first.
+
+A path is absolute or relative to the workspace. It is canonicalised with every symlink resolved
+(`os.path.realpath`), so a link inside the workspace that points outside resolves to its real,
+outside location and is refused. The check happens before any read or write of the target.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kimi_code.tools.base import ToolContext, ToolError
+
+# Directory names whose contents tools may never write: git's own database.
+PROTECTED_DIR_NAMES = frozenset({".git"})
+
+
+def _roots(ctx: ToolContext) -> list[Path]:
+    """The canonical directories a tool may touch: the workspace first, then --add-dir ones."""
+    return [Path(os.path.realpath(p)) for p in (ctx.workspace, *ctx.extra_dirs)]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def containing_root(path: Path, ctx: ToolContext) -> Path | None:
+    """The allowed root that holds the canonical `path`, or None."""
+    for root in _roots(ctx):
+        if _inside(path, root):
+            return root
+    return None
+
+
+def resolve_path(raw: str, ctx: ToolContext, *, must_exist: bool = False) -> Path:
+    """Resolve a tool's path argument to a canonical path inside the allowed roots.
+
+    Raises ToolError when the path is empty, lies outside the workspace and every extra
+    directory (after resolving symlinks), or (with `must_exist`) does not exist.
+    """
+    text = raw.strip()
+    if not text:
+        raise ToolError("The path is empty; give an absolute path or one relative to the workspace.")
+    if "\x00" in text:
+        raise ToolError(f"The path {raw!r} contains a NUL byte.")
+    candidate = Path(text).expanduser()
+    if not candidate.is_absolute():
+        candidate = Path(ctx.workspace) / candidate
+    resolved = Path(os.path.realpath(candidate))
+    if containing_root(resolved, ctx) is None:
+        allowed = ", ".join(str(r) for r in _roots(ctx))
+        via_link = "" if resolved == Path(os.path.normpath(candidate)) else f" (it resolves to {resolved})"
+        raise ToolError(
+            f"{raw} is outside the workspace{via_link}; allowed directories: {allowed}. "
+            "Use --add-dir to allow it."
+        )
+    if must_exist and not resolved.exists():
+        raise ToolError(f"{display_path(resolved, ctx)} does not exist.")
+    return resolved
+
+
+def display_path(path: Path, ctx: ToolContext) -> str:
+    """`path` relative to the workspace when inside it, else absolute (for messages and rules)."""
+    workspace = Path(os.path.realpath(ctx.workspace))
+    if path == workspace:
+        return "."
+    if _inside(path, workspace):
+        return path.relative_to(workspace).as_posix()
+    return str(path)
+
+
+def check_writable(path: Path, ctx: ToolContext) -> None:
+    """Refuse writes into protected locations inside a root (git internals)."""
+    root = containing_root(path, ctx)
+    parts = path.relative_to(root).parts if root is not None else path.parts
+    if any(part in PROTECTED_DIR_NAMES for part in parts):
+        raise ToolError(
+            f"{display_path(path, ctx)} is inside a .git directory; tools never write git "
+            "internals. Use git commands through Bash instead."
+        )
+
+
+def subject_path(raw: str, ctx: ToolContext | None) -> str:
+    """The permission subject for a path argument: workspace-relative when it resolves inside.
+
+    Without a context the raw path is returned, normalised. Raises ToolError for escapes so the
+    call is refused before permissions are even asked.
+    """
+    if ctx is None:
+        return os.path.normpath(raw) if raw.strip() else raw
+    return display_path(resolve_path(raw, ctx), ctx)
+
+
+def safe_summary(raw: str, ctx: ToolContext | None) -> str:
+    """Like `subject_path` but never raises (UI one-liners)."""
+    try:
+        return subject_path(raw, ctx)
+    except ToolError:
+        return raw

@@ -1,0 +1,134 @@
+"""Read: a text file as numbered lines, one page at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+
+from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from kimi_code.tools.paths import display_path, resolve_path, safe_summary, subject_path
+from kimi_code.tools.textfile import (
+    READ_STAMPS_KEY,
+    FileKind,
+    file_stamp,
+    load_text,
+    refuse_non_text,
+    sniff,
+)
+
+DEFAULT_LIMIT = 2000
+MAX_LINE_CHARS = 2000
+MAX_PAGE_CHARS = 120_000
+
+
+class ReadArgs(ToolArgs):
+    file_path: str = Field(description="Absolute path, or a path relative to the workspace root.")
+    offset: int | None = Field(
+        default=None, ge=0, description="1-based line number to start reading from (default 1)."
+    )
+    limit: int | None = Field(
+        default=None, ge=1, description=f"Maximum number of lines to return (default {DEFAULT_LIMIT})."
+    )
+
+
+@dataclass
+class Page:
+    lines: list[tuple[int, str]]  # (1-based number, text without line ending)
+    total: int
+    stopped_for_size: bool
+
+
+def _iter_lines(path: Path, kind: FileKind, ctx: ToolContext) -> Iterator[str]:
+    """Decoded lines without their endings. Streams 8-bit encodings; decodes UTF-16/32 whole."""
+    if kind.encoding.startswith(("utf-16", "utf-32")):
+        yield from load_text(path, ctx).text.splitlines()
+        return
+    with open(path, "rb") as fh:
+        first = True
+        for raw in fh:
+            if first and kind.bom:
+                raw = raw[len(kind.bom):]
+            first = False
+            yield raw.rstrip(b"\n").rstrip(b"\r").decode(kind.encoding, errors="replace")
+
+
+def _read_page(path: Path, kind: FileKind, ctx: ToolContext, start: int, limit: int) -> Page:
+    """Collect lines [start, start+limit) within the character budget, counting all lines."""
+    lines: list[tuple[int, str]] = []
+    used, total, stopped = 0, 0, False
+    for number, text in enumerate(_iter_lines(path, kind, ctx), start=1):
+        total = number
+        if number < start or stopped or len(lines) >= limit:
+            continue
+        if len(text) > MAX_LINE_CHARS:
+            text = f"{text[:MAX_LINE_CHARS]} [... line truncated, {len(text) - MAX_LINE_CHARS} more characters]"
+        if used + len(text) > MAX_PAGE_CHARS and lines:
+            stopped = True
+            continue
+        lines.append((number, text))
+        used += len(text) + 8
+    return Page(lines, total, stopped)
+
+
+def _render(page: Page, shown: str, start: int) -> str:
+    if page.total == 0:
+        return f"<{shown} is empty>"
+    if not page.lines:
+        return (f"<{shown} has {page.total} lines; offset {start} is past the end. "
+                f"Use an offset between 1 and {page.total}.>")
+    body = "\n".join(f"{number:>6}\t{text}" for number, text in page.lines)
+    first, last = page.lines[0][0], page.lines[-1][0]
+    if last < page.total:
+        why = " (page size limit reached)" if page.stopped_for_size else ""
+        body += (f"\n\n[Showing lines {first}-{last} of {page.total}{why}. "
+                 f"To read more, call Read with offset={last + 1}.]")
+    return body
+
+
+class ReadTool(Tool[ReadArgs]):
+    name: ClassVar[str] = "Read"
+    Args: ClassVar[type[ToolArgs]] = ReadArgs
+    read_only: ClassVar[bool] = True
+
+    def permission_subject(self, args: ReadArgs, ctx: ToolContext | None = None) -> str:
+        return subject_path(args.file_path, ctx)
+
+    def summary(self, args: ReadArgs, ctx: ToolContext | None = None) -> str:
+        text = safe_summary(args.file_path, ctx)
+        if args.offset or args.limit:
+            start = max(args.offset or 1, 1)
+            text += f" (lines {start}-{start + (args.limit or DEFAULT_LIMIT) - 1})"
+        return text
+
+    async def run(self, args: ReadArgs, ctx: ToolContext) -> ToolResult:
+        path = resolve_path(args.file_path, ctx, must_exist=True)
+        return await asyncio.to_thread(self._read, path, args, ctx)
+
+    def _read(self, path: Path, args: ReadArgs, ctx: ToolContext) -> ToolResult:
+        shown = display_path(path, ctx)
+        try:
+            st = os.stat(path)
+            if stat.S_ISDIR(st.st_mode):
+                raise ToolError(f"{shown} is a directory, not a file. Use Glob to list its files "
+                                f"(e.g. pattern \"*\" with path \"{shown}\").")
+            if not stat.S_ISREG(st.st_mode):
+                raise ToolError(f"{shown} is not a regular file (a device, socket or pipe).")
+            stamp = file_stamp(path)
+            kind = sniff(path)
+            refuse_non_text(kind, shown, st.st_size)
+            start = max(args.offset or 1, 1)
+            page = _read_page(path, kind, ctx, start, args.limit or DEFAULT_LIMIT)
+        except OSError as exc:
+            raise ToolError(f"Cannot read {shown}: {exc.strerror or exc}.") from None
+        ctx.state.setdefault(READ_STAMPS_KEY, {})[str(path)] = stamp
+        display = {"path": shown, "total_lines": page.total,
+                   "first_line": page.lines[0][0] if page.lines else 0,
+                   "last_line": page.lines[-1][0] if page.lines else 0}
+        return ToolResult(_render(page, shown, start), display=display)
