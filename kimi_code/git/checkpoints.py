@@ -23,11 +23,11 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from kimi_code import paths
-from kimi_code.git.repo import GitError, clean_env, run_git
+from kimi_code.git.repo import clean_env, run_git
 
 MAX_FILE_BYTES = 10 * 1024 * 1024       # a single file above this is not snapshotted
 MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024  # new content hashed by one snapshot, at most
@@ -109,7 +109,7 @@ def _ref_for(session_id: str) -> str:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class CheckpointStore:
@@ -359,7 +359,7 @@ class CheckpointStore:
         out = self._git("diff-tree", "-r", "-z", "--no-renames", "--raw", old, new)
         fields = out.split("\0")
         changes = []
-        for meta, path in zip(fields[0::2], fields[1::2]):
+        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
             if not meta.startswith(":"):
                 continue
             status = meta.split()[-1]

@@ -45,7 +45,7 @@ def run_git(
     try:
         proc = subprocess.run(
             ["git", *args], cwd=cwd, env=dict(env) if env is not None else None, input=input,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
+            capture_output=True, check=False,
         )
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH; install git and retry.") from None

@@ -1,0 +1,218 @@
+"""Commit assistance: read the change, write the message in the repository's style, commit.
+
+Only git's own front door is used to commit (`git commit`, hooks included, never --no-verify).
+When a commit fails (a hook, a signing error) the staged changes are left as they were and the
+message is saved to `.git/KIMI_COMMIT_MSG`, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from kimi_code.agent.retry import RetryPolicy
+from kimi_code.git.convention import Convention
+from kimi_code.git.diffparse import DiffFile, parse_diff
+from kimi_code.git.repo import git_dir, head_commit, operation_in_progress
+from kimi_code.git.untrusted import fence
+from kimi_code.llm.base import ChatProvider, Message, ProviderError, TextChunk
+
+PROMPTS = Path(__file__).with_name("prompts")
+CHARS_PER_TOKEN = 3.5  # conservative for code; we only need to know when a diff will not fit
+SUMMARY_CONCURRENCY = 4
+
+
+class CommitError(Exception):
+    """The commit cannot go ahead; the message says why and what to do."""
+
+
+@dataclass
+class CommitResult:
+    ok: bool
+    sha: str = ""
+    output: str = ""          # git's (and the hooks') output
+    saved_message: Path | None = None
+
+
+def load_prompt(name: str) -> str:
+    return (PROMPTS / f"{name}.md").read_text(encoding="utf-8").strip()
+
+
+def diff_args() -> list[str]:
+    """Options for diffs we parse: stable, plain, with exact paths."""
+    return ["--no-color", "--no-ext-diff", "--no-renames", "--src-prefix=a/", "--dst-prefix=b/"]
+
+
+def check_can_commit(repo: git.Repo, *, amend: bool = False) -> None:
+    """Refuse clearly when committing now would be wrong or would lose work."""
+    busy = operation_in_progress(repo)
+    if busy:
+        raise CommitError(f"{busy} is in progress. Finish it (or abort it) with git first; "
+                          "kimi-code commit does not commit in the middle of one.")
+    if repo.head.is_detached:
+        raise CommitError("HEAD is detached: a commit here would belong to no branch and is easy "
+                          "to lose. Create a branch first: git switch -c <new-branch>")
+    if amend and head_commit(repo) is None:
+        raise CommitError("there is no commit to amend yet.")
+
+
+def staged_diff(repo: git.Repo) -> str:
+    """The staged change (against the empty tree in a repository without commits)."""
+    return repo.git.diff("--cached", *diff_args(), strip_newline_in_stdout=False)
+
+
+def tracked_diff(repo: git.Repo) -> str:
+    """Staged and unstaged changes to tracked files (what `-a` would commit)."""
+    if head_commit(repo) is None:
+        return staged_diff(repo)
+    return repo.git.diff("HEAD", *diff_args(), strip_newline_in_stdout=False)
+
+
+def amend_diff(repo: git.Repo) -> str:
+    """What `--amend` will commit: the last commit's change plus anything staged now."""
+    head = head_commit(repo)
+    if head is None:
+        raise CommitError("there is no commit to amend yet.")
+    if head.parents:
+        base = head.parents[0].hexsha
+    else:  # the root commit: compare with the empty tree
+        base = repo.git.hash_object("-t", "tree", "/dev/null")
+    return repo.git.diff(base, "--cached", *diff_args(), strip_newline_in_stdout=False)
+
+
+def stage_tracked(repo: git.Repo) -> None:
+    """`git add -u`: stage modifications and deletions of tracked files (like `commit -a`)."""
+    repo.git.add("-u")
+
+
+# ---- talking to the model -------------------------------------------------------------------
+
+
+async def complete(provider: ChatProvider, system: str, user: str, *, max_tokens: int = 1024,
+                   policy: RetryPolicy | None = None) -> str:
+    """One model answer as text, retrying retryable provider errors with backoff."""
+    policy = policy or RetryPolicy.from_env()
+    messages = [Message(role="system", content=system), Message(role="user", content=user)]
+    for attempt in range(1, policy.max_attempts + 1):
+        try:
+            parts = []
+            async for event in provider.stream(messages, [], max_tokens=max_tokens):
+                if isinstance(event, TextChunk):
+                    parts.append(event.text)
+            return "".join(parts)
+        except ProviderError as exc:
+            if not exc.retryable or attempt == policy.max_attempts:
+                raise
+            await asyncio.sleep(policy.delay(attempt, exc.retry_after))
+    raise AssertionError("unreachable")
+
+
+def clean_message(text: str) -> str:
+    """Strip what models wrap messages in: thinking, code fences, quotes, a preamble line."""
+    text = re.sub(r"<think>.*?</think>", "", text, flags=re.DOTALL).strip()
+    fenced = re.search(r"```[a-zA-Z]*\n(.*?)```", text, flags=re.DOTALL)
+    if fenced:
+        text = fenced.group(1)
+    lines = text.strip().splitlines()
+    if lines and re.match(r"(?i)^(here is|here's|commit message)\b.*:\s*$", lines[0]):
+        lines = lines[1:]
+    text = "\n".join(line.rstrip() for line in lines).strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`":
+        text = text[1:-1].strip()
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def strip_comments(text: str) -> str:
+    """Drop `#` comment lines (as git does for an edited message)."""
+    return "\n".join(line for line in text.splitlines() if not line.startswith("#")).strip()
+
+
+def diff_budget_chars(context_window: int) -> int:
+    """How much diff fits in one request next to the instructions and the answer."""
+    return int(max(1024, context_window * 0.6 - 3000) * CHARS_PER_TOKEN)
+
+
+def _style_block(conv: Convention) -> str:
+    examples = "\n".join(f"  {s}" for s in conv.examples) or "  (none)"
+    return (f"Repository convention:\n{conv.guide()}\n\nRecent subjects (data, newest first):\n"
+            f"{fence('examples', examples)}")
+
+
+def _stat(files: list[DiffFile]) -> str:
+    rows = []
+    for f in files:
+        added, removed = f.stats()
+        label = f"{f.old_path} -> {f.path}" if f.status == "renamed" else f.path
+        rows.append(f"{f.status:8} {label} (+{added} -{removed}{', binary' if f.binary else ''})")
+    return "\n".join(rows)
+
+
+async def summarise_files(provider: ChatProvider, files: list[DiffFile], budget: int) -> list[str]:
+    """One short summary per file, at most SUMMARY_CONCURRENCY requests at a time."""
+    gate = asyncio.Semaphore(SUMMARY_CONCURRENCY)
+    system = load_prompt("commit_summary")
+
+    async def one(f: DiffFile) -> str:
+        text = f.text()
+        if len(text) > budget:
+            text = text[:budget] + f"\n[... {len(text) - budget} more characters not shown]"
+        async with gate:
+            answer = await complete(provider, system, f"File: {f.path}\n\n{fence('diff', text)}",
+                                    max_tokens=300)
+        return f"{f.path}: {clean_message(answer)}"
+
+    return list(await asyncio.gather(*(one(f) for f in files)))
+
+
+async def write_message(provider: ChatProvider, diff: str, conv: Convention, *,
+                        context_window: int, extra: str = "") -> str:
+    """The commit message for `diff`, in the convention's style. A diff that does not fit the
+    context is first summarised file by file."""
+    files = parse_diff(diff)
+    if not files:
+        raise CommitError("there is nothing to describe: the diff is empty.")
+    budget = diff_budget_chars(context_window)
+    if len(diff) <= budget:
+        change = fence("diff", diff)
+    else:
+        summaries = await summarise_files(provider, files, budget // 2)
+        change = (f"The diff is too large to show whole ({len(diff)} characters). Files:\n"
+                  f"{_stat(files)}\n\nPer-file summaries:\n"
+                  f"{fence('summaries', chr(10).join(summaries))}")
+    user = f"{_style_block(conv)}\n\n{extra}The change to describe:\n{change}"
+    message = clean_message(await complete(provider, load_prompt("commit"), user, max_tokens=800))
+    if not message:
+        raise CommitError("the model returned an empty commit message; try again.")
+    return message
+
+
+# ---- committing -----------------------------------------------------------------------------
+
+
+def save_message(repo: git.Repo, message: str) -> Path:
+    path = git_dir(repo) / "KIMI_COMMIT_MSG"
+    path.write_text(message + "\n", encoding="utf-8")
+    return path
+
+
+def run_commit(repo: git.Repo, message: str, *, amend: bool = False,
+               signoff: bool = False) -> CommitResult:
+    """`git commit -F <file>` with the repository's hooks. On failure nothing staged is lost and
+    the message is saved (the result says where)."""
+    path = save_message(repo, message)
+    args = ["commit", "--cleanup=strip", "-F", str(path)]
+    if amend:
+        args.append("--amend")
+    if signoff:
+        args.append("--signoff")
+    status, stdout, stderr = repo.git.execute(["git", *args], with_extended_output=True,
+                                              with_exceptions=False)
+    output = "\n".join(p for p in (stdout.strip(), stderr.strip()) if p)
+    if status != 0:
+        return CommitResult(ok=False, output=output, saved_message=path)
+    path.unlink(missing_ok=True)
+    return CommitResult(ok=True, sha=repo.head.commit.hexsha, output=output)

@@ -1,0 +1,240 @@
+"""`kimi-code commit`: the command-line flow around commit.py and plan.py.
+
+Exit codes: 0 committed (or printed, with --dry-run); 1 refused or failed (nothing to commit, a
+merge in progress, a secret, a hook failure, the user aborted); 2 configuration or usage error;
+75 the model endpoint kept failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from kimi_code.git import commit as C
+from kimi_code.git.convention import Convention, learn_convention
+from kimi_code.git.diffparse import parse_diff
+from kimi_code.git.plan import apply_plan, format_plan, make_plan, make_units, working_changes
+from kimi_code.git.repo import GitError, head_commit, open_repo
+from kimi_code.git.secret_guard import SecretHit, scan_diff
+from kimi_code.git.untrusted import fence
+from kimi_code.llm.base import ChatProvider, ProviderError
+
+Ask = Callable[[str], str]
+
+
+@dataclass
+class CommitOptions:
+    all_: bool = False
+    yes: bool = False
+    dry_run: bool = False
+    amend: bool = False
+    plan: bool = False
+    allow_secrets: bool = False
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def edit_in_editor(repo: git.Repo, message: str) -> str:
+    """Open the message in the user's editor ($GIT_EDITOR, core.editor, $VISUAL, $EDITOR, vi,
+    as git resolves it) and return the edited text without comment lines."""
+    try:
+        editor = repo.git.var("GIT_EDITOR")
+    except git.GitCommandError:
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="COMMIT_EDITMSG-",
+                                     delete=False, encoding="utf-8") as handle:
+        handle.write(message + "\n\n# Edit the message. Lines starting with '#' are ignored;\n"
+                     "# an empty message aborts the commit.\n")
+        path = Path(handle.name)
+    try:
+        # The editor setting is the user's own command line (git runs it through a shell too);
+        # shlex keeps the file name a separate argument.
+        proc = subprocess.run([*shlex.split(editor), str(path)], check=False)
+        if proc.returncode != 0:
+            raise C.CommitError(f"the editor ({editor}) exited with status {proc.returncode}; "
+                                "commit aborted.")
+        return C.strip_comments(path.read_text(encoding="utf-8"))
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _secret_report(hits: list[SecretHit]) -> str:
+    lines = "\n".join(f"  {hit}" for hit in hits)
+    return (f"These staged files look like they contain secrets:\n{lines}\n"
+            "Unstage them (git restore --staged FILE), add them to .gitignore, or re-run with "
+            "--allow-secrets if they are safe to commit.")
+
+
+def _choose(message: str, repo: git.Repo, ask: Ask) -> str | None:
+    """Show the message; accept, edit or abort. Returns the message to commit, or None."""
+    while True:
+        _say("\n" + "\n".join(f"    {line}" for line in message.splitlines()) + "\n")
+        answer = ask("Commit with this message? [a]ccept / [e]dit / a[b]ort: ").strip().lower()
+        if answer in ("a", "accept", "y", "yes", ""):
+            return message
+        if answer in ("b", "abort", "q", "quit", "n", "no"):
+            return None
+        if answer in ("e", "edit"):
+            message = edit_in_editor(repo, message)
+            if not message:
+                return None
+
+
+def _report_commit(result: C.CommitResult) -> int:
+    if result.ok:
+        _say(result.output or f"Committed {result.sha[:10]}.")
+        return 0
+    _err("The commit failed (nothing was lost: your staged changes are as they were).")
+    if result.output:
+        _err(result.output)
+    if result.saved_message:
+        _err(f"The message is saved in {result.saved_message}; after fixing the problem:\n"
+             f"  git commit -F {shlex.quote(str(result.saved_message))}")
+    return 1
+
+
+async def _single(repo: git.Repo, provider: ChatProvider, window: int, opts: CommitOptions,
+                  conv: Convention, ask: Ask | None) -> int:
+    if opts.amend:
+        diff, extra = C.amend_diff(repo), "This rewrites the message of the last commit. "
+        old = head_commit(repo).message.strip()  # type: ignore[union-attr]
+        extra += f"Its current message (data):\n{fence('current-message', old)}\n\n"
+    else:
+        diff, extra = (C.tracked_diff(repo) if opts.all_ and opts.dry_run else C.staged_diff(repo)), ""
+    files = parse_diff(diff)
+    if not files:
+        hint = " (use -a to stage changes to tracked files, or git add)" if not opts.all_ else ""
+        _err(f"Nothing to commit: no staged changes{hint}.")
+        return 1
+    hits = scan_diff(files)
+    if hits and not opts.allow_secrets:
+        if not opts.dry_run:
+            _err(_secret_report(hits))
+            return 1
+        _err("warning: " + _secret_report(hits))
+    message = await C.write_message(provider, diff, conv, context_window=window, extra=extra)
+    if opts.dry_run:
+        _say(message)
+        return 0
+    if not opts.yes:
+        if ask is None:
+            _say(message)
+            _err("Not a terminal: pass --yes to commit this message, or --dry-run to only print it.")
+            return 2
+        chosen = _choose(message, repo, ask)
+        if chosen is None:
+            _err("Aborted; nothing was committed.")
+            return 1
+        message = chosen
+    signoff = "Signed-off-by" in conv.trailers
+    return _report_commit(C.run_commit(repo, message, amend=opts.amend, signoff=signoff))
+
+
+async def _planned(repo: git.Repo, provider: ChatProvider, window: int, opts: CommitOptions,
+                   conv: Convention, ask: Ask | None) -> int:
+    files = working_changes(repo)
+    if not files:
+        _err("Nothing to commit: the work tree has no changes.")
+        return 1
+    hits = scan_diff(files)
+    if hits and not opts.allow_secrets:
+        _err(_secret_report(hits).replace("staged files", "changed files"))
+        return 1
+    units = make_units(files)
+    plan = await make_plan(provider, units, conv, window)
+    _say(format_plan(plan))
+    if opts.dry_run:
+        return 0
+    if not opts.yes:
+        if ask is None:
+            _err("Not a terminal: pass --yes to apply this plan, or --dry-run to only show it.")
+            return 2
+        if ask(f"Make these {len(plan.commits)} commits? [y/N]: ").strip().lower() not in ("y", "yes"):
+            _err("Aborted; nothing was committed.")
+            return 1
+    results = apply_plan(repo, plan, signoff="Signed-off-by" in conv.trailers)
+    for result in results:
+        if _report_commit(result):
+            _err(f"{len(results) - 1} of {len(plan.commits)} planned commits were made; the rest "
+                 "of the changes are still in the work tree.")
+            return 1
+    return 0
+
+
+def run(opts: CommitOptions, provider_factory: Callable[[], tuple[ChatProvider, int]],
+        ask: Ask | None, cwd: Path | None = None) -> int:
+    """The whole flow; `ask` is None when there is no terminal to ask on."""
+    if opts.plan and opts.amend:
+        _err("error: --plan and --amend cannot be combined.")
+        return 2
+    try:
+        repo = open_repo(cwd)
+        C.check_can_commit(repo, amend=opts.amend)
+        provider, window = provider_factory()  # config errors before anything is staged
+        if opts.all_ and not opts.dry_run and not opts.plan:
+            C.stage_tracked(repo)
+        conv = learn_convention(repo)
+        flow = _planned if opts.plan else _single
+        return asyncio.run(_run_with(provider, flow(repo, provider, window, opts, conv, ask)))
+    except C.CommitError as exc:
+        _err(f"error: {exc}")
+        return 1
+    except (GitError, git.GitCommandError) as exc:
+        _err(f"error: git failed: {exc}")
+        return 1
+    except ProviderError as exc:
+        _err(f"error: the model endpoint failed: {exc}")
+        return 1 if not exc.retryable else 75
+
+
+async def _run_with(provider: ChatProvider, flow) -> int:  # type: ignore[no-untyped-def]
+    try:
+        return await flow
+    finally:
+        await provider.aclose()
+
+
+def provider_factory(model: str | None = None, provider: str | None = None,
+                     base_url: str | None = None) -> Callable[[], tuple[ChatProvider, int]]:
+    """A factory for the configured provider (config file, KIMI_* environment, then flags).
+    Raises ConfigError when it is unusable."""
+    def factory() -> tuple[ChatProvider, int]:
+        from kimi_code.config import load_config, with_overrides
+        from kimi_code.llm.factory import make_provider
+
+        _, selected = with_overrides(load_config(), model=model, provider=provider,
+                                     base_url=base_url)
+        return make_provider(selected), selected.context_window
+
+    return factory
+
+
+def commit_main(all_: bool, yes: bool, dry_run: bool, amend: bool, plan: bool,
+                allow_secrets: bool, model: str | None, provider: str | None,
+                base_url: str | None) -> int:
+    """Entry point of `kimi-code commit`."""
+    from kimi_code.config import ConfigError
+
+    opts = CommitOptions(all_=all_, yes=yes, dry_run=dry_run, amend=amend, plan=plan,
+                         allow_secrets=allow_secrets)
+    ask = input if sys.stdin.isatty() and sys.stdout.isatty() else None
+    try:
+        return run(opts, provider_factory(model, provider, base_url), ask)
+    except ConfigError as exc:
+        _err(f"error: {exc}")
+        return 2

@@ -1,0 +1,120 @@
+"""The secret guard: files about to be committed that look like secrets.
+
+Three kinds of evidence: the file's name (.env, private keys, credential stores), well-known
+token shapes in added lines (cloud keys, API tokens, private key blocks), and high-entropy
+strings assigned to secret-sounding names. Only added lines are scanned, so an old secret already
+in history is not reported on every commit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from kimi_code.git.diffparse import DiffFile
+
+SECRET_FILENAMES = {
+    ".env": "environment file (.env) usually holds credentials",
+    "id_rsa": "SSH private key", "id_dsa": "SSH private key", "id_ecdsa": "SSH private key",
+    "id_ed25519": "SSH private key", ".netrc": "netrc holds login passwords",
+    ".pypirc": "PyPI credentials file", ".npmrc": "npm config may hold an auth token",
+    "credentials.json": "cloud credentials file", ".htpasswd": "password file",
+    "secrets.yml": "secrets file", "secrets.yaml": "secrets file", "secrets.json": "secrets file",
+}
+SECRET_SUFFIXES = {".pem": "PEM key/certificate", ".key": "private key file",
+                   ".p12": "PKCS#12 key store", ".pfx": "PKCS#12 key store",
+                   ".jks": "Java key store", ".keystore": "key store", ".ppk": "PuTTY private key"}
+SAFE_ENV_SUFFIXES = (".example", ".sample", ".template", ".dist", ".defaults")
+
+TOKEN_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("private key block", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
+    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{50,})\b")),
+    ("GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b")),
+    ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
+    ("OpenAI-style API key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{32,}\b")),
+    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("Stripe secret key", re.compile(r"\b[rs]k_live_[0-9A-Za-z]{20,}\b")),
+    ("JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")),
+]
+ASSIGNMENT_RE = re.compile(
+    r"(?i)(?:api[_-]?key|secret|token|passw(?:or)?d|auth|credential|private[_-]?key)[\w.-]*"
+    r"\s*[:=]\s*['\"]?(?P<value>[A-Za-z0-9+/_\-.=]{16,})")
+LOCKFILES = {"package-lock.json", "yarn.lock", "pnpm-lock.yaml", "poetry.lock", "Cargo.lock",
+             "go.sum", "uv.lock", "Pipfile.lock", "composer.lock", "Gemfile.lock"}
+
+
+@dataclass(frozen=True)
+class SecretHit:
+    path: str
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.reason}"
+
+
+def shannon_entropy(text: str) -> float:
+    """Bits per character of `text`."""
+    if not text:
+        return 0.0
+    counts = Counter(text)
+    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
+
+
+def looks_random(value: str) -> bool:
+    """A token long and random enough to be a credential (hex needs more length: lower entropy)."""
+    if len(value) < 20 or value.isdigit() or value.isalpha():
+        return False
+    if re.fullmatch(r"[0-9a-fA-F]+", value):
+        return len(value) >= 32 and shannon_entropy(value) > 3.3
+    return shannon_entropy(value) > 4.0
+
+
+def filename_reason(path: str) -> str | None:
+    """Why this file name alone looks like a secret, or None."""
+    name = PurePosixPath(path).name
+    if name.startswith(".env") and not name.endswith(SAFE_ENV_SUFFIXES) and name != ".envrc":
+        return SECRET_FILENAMES[".env"]
+    if name in SECRET_FILENAMES:
+        return SECRET_FILENAMES[name]
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix in SECRET_SUFFIXES and not name.endswith(".pub"):
+        return SECRET_SUFFIXES[suffix]
+    return None
+
+
+def scan_line(text: str, *, check_entropy: bool = True) -> str | None:
+    """Why this line looks like it carries a secret, or None."""
+    for label, pattern in TOKEN_PATTERNS:
+        if pattern.search(text):
+            return f"contains a {label}"
+    if check_entropy:
+        for match in ASSIGNMENT_RE.finditer(text):
+            if looks_random(match.group("value")):
+                return "assigns a high-entropy value to a secret-like name"
+    return None
+
+
+def scan_diff(files: list[DiffFile]) -> list[SecretHit]:
+    """Secret evidence in the files of a (staged) diff: names first, then added lines."""
+    hits: list[SecretHit] = []
+    for f in files:
+        if f.status == "deleted":
+            continue
+        reason = filename_reason(f.path)
+        if reason:
+            hits.append(SecretHit(f.path, reason))
+            continue
+        entropy = PurePosixPath(f.path).name not in LOCKFILES
+        for hunk in f.hunks:
+            found = next(((n, r) for n, text, changed in hunk.new_lines() if changed
+                          and (r := scan_line(text, check_entropy=entropy))), None)
+            if found:
+                hits.append(SecretHit(f.path, found[1], found[0]))
+                break
+    return hits
