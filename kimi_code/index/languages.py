@@ -11,7 +11,7 @@ import hashlib
 import importlib
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 QUERY_DIR = Path(__file__).with_name("queries")
 
@@ -72,15 +72,17 @@ _BY_INTERPRETER: dict[str, str] = {i: s.name for s in LANGUAGES for i in s.inter
 
 def language_for_path(path: str) -> str | None:
     """The language of `path` judged by its name alone, or None (unknown or extensionless)."""
-    pure = PurePosixPath(path)
-    if (lang := _BY_FILENAME.get(pure.name)) is not None:
+    # Plain string work: this runs for every listed file on every scan.
+    name = path.rpartition("/")[2]
+    if (lang := _BY_FILENAME.get(name)) is not None:
         return lang
-    return _BY_EXT.get(pure.suffix.lower())
+    dot = name.rfind(".")
+    return _BY_EXT.get(name[dot:].lower()) if dot > 0 else None
 
 
 def needs_shebang_probe(path: str) -> bool:
     """True for extensionless files whose language only a `#!` line can tell."""
-    name = PurePosixPath(path).name
+    name = path.rpartition("/")[2]
     return "." not in name.lstrip(".") and name not in _BY_FILENAME
 
 

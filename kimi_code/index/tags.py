@@ -158,9 +158,11 @@ def skip_reason_for_content(source: bytes) -> str:
     return ""
 
 
-def analyze_file(root: str, path: str, lang: str | None, size: int) -> FileResult:
+def analyze_file(root: str, path: str, lang: str | None, size: int,
+                 old_digest: str = "") -> FileResult:
     """Read, classify and (unless skipped) tag one file. Never raises for bad input files:
-    unreadable or unparseable files come back with a skip reason."""
+    unreadable or unparseable files come back with a skip reason. When the content digest
+    equals `old_digest` the parse is skipped and `skip` is "same"."""
     if size > MAX_FILE_BYTES:
         return FileResult(path, lang or "", "", "huge", [], [])
     try:
@@ -169,6 +171,8 @@ def analyze_file(root: str, path: str, lang: str | None, size: int) -> FileResul
     except OSError as exc:
         return FileResult(path, lang or "", "", f"unreadable: {exc.strerror or exc}", [], [])
     digest = hashlib.blake2b(source, digest_size=16).hexdigest()
+    if old_digest and digest == old_digest:
+        return FileResult(path, lang or "", digest, "same", [], [])
     if len(source) > MAX_FILE_BYTES:
         return FileResult(path, lang or "", digest, "huge", [], [])
     if lang is None and needs_shebang_probe(path):
@@ -183,3 +187,14 @@ def analyze_file(root: str, path: str, lang: str | None, size: int) -> FileResul
     except Exception as exc:  # a grammar crash must not abort a whole scan
         return FileResult(path, lang, digest, f"parse error: {type(exc).__name__}", [], [])
     return FileResult(path, lang, digest, "", tags.defs, tags.refs)
+
+
+def group_refs(refs: list[Reference]) -> list[tuple[str, str, int, str]]:
+    """Collapse references into one (name, kind, count, "l1,l2,...") row per (name, kind),
+    in first-use order: the shape the cache stores, and much smaller to send between
+    processes than one tuple per use."""
+    grouped: dict[tuple[str, str], list[int]] = {}
+    for name, kind, line in refs:
+        grouped.setdefault((name, kind), []).append(line)
+    return [(name, kind, len(lines), ",".join(map(str, lines)))
+            for (name, kind), lines in grouped.items()]
