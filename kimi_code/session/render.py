@@ -85,10 +85,17 @@ def print_transcript(console: Console, info: SessionInfo, events: Iterable[Store
             _print_message(console, message)
         elif event.kind in ("compaction", "rewind"):
             summary = str(event.payload.get("summary", "")).strip()
-            label = "compacted" if event.kind == "compaction" else "rewound"
-            console.print(Text(f"── conversation {label} ──", style="yellow"))
+            console.print(Text(f"── {_boundary(event)} ──", style="yellow"))
             if summary:
                 console.print(Text(_clip_lines(summary, THINKING_LINES), style="dim"))
+
+
+def _boundary(event: StoredEvent) -> str:
+    if event.kind == "compaction":
+        return "conversation compacted"
+    to_seq = event.payload.get("to_seq")
+    return f"conversation rewound to event {to_seq}" if isinstance(to_seq, int) else \
+        "conversation rewound"
 
 
 def _print_message(console: Console, message: Message) -> None:
@@ -154,7 +161,7 @@ def markdown(info: SessionInfo, events: Iterable[StoredEvent], usage: dict[str, 
             out.append(f"- **{key}**: {shown}")
     for event in events:
         if event.kind in ("compaction", "rewind"):
-            out += ["", f"---\n*Conversation {event.kind}.*"]
+            out += ["", f"---\n*{_boundary(event).capitalize()}.*"]
             if summary := str(event.payload.get("summary", "")).strip():
                 out += ["", "> " + summary.replace("\n", "\n> ")]
             continue

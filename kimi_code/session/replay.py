@@ -7,7 +7,9 @@ Event kinds used here (the payload formats are a contract with the agent):
                 far; or {"summary": str, "ledger": [str | {"text": str}, ...],
                 "replaces_through": seq}: every message with seq <= replaces_through is replaced
                 by one user message holding the summary and the ledger.
-- "rewind":     payload["messages"] = the history to go back to (replaces everything so far).
+- "rewind":     {"to_seq": N} (what `kimi-code rewind` writes): back to the state right after
+                event N, undoing everything between N and the rewind (compactions included);
+                or payload["messages"] = the history to go back to.
 Usage: any event whose payload carries a "usage" object counts toward the session's totals (the
 assistant "message" of each step, a "compaction" for its summarising call, or a dedicated
 "usage" event for calls that produce no message).
@@ -53,23 +55,50 @@ def _ledger_text(item: Any) -> str:
     return str(item).strip()
 
 
+Pairs = list[tuple[int, Message]]  # (seq that placed the message, message)
+
+
 def rebuild_messages(events: Iterable[StoredEvent]) -> list[Message]:
     """Replay "message", "compaction" and "rewind" events (in seq order) into a provider-valid
     history."""
-    history: list[tuple[int, Message]] = []
-    for event in events:
+    history, _ = replay_state(list(events))
+    return repair_tool_calls([m for _, m in history])
+
+
+def latest_ledger(events: Iterable[StoredEvent]) -> list[str]:
+    """The pinned ledger in force: that of the last compaction no rewind has undone."""
+    return replay_state(list(events))[1]
+
+
+def replay_state(events: list[StoredEvent]) -> tuple[Pairs, list[str]]:
+    """(history as (seq, message) pairs, ledger) after `events`, before tool-call repair."""
+    history: Pairs = []
+    ledger: list[str] = []
+    for index, event in enumerate(events):
         if event.kind == "message":
             try:
                 history.append((event.seq, Message.from_dict(event.payload)))
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("session event %d: skipping a malformed message (%s)", event.seq, exc)
+        elif event.kind == "rewind" and _is_seq(event.payload.get("to_seq")):
+            # {"to_seq": N}: back to the state right after event N (what `kimi-code rewind`
+            # writes); later events are replayed on top as usual.
+            to_seq = event.payload["to_seq"]
+            history, ledger = replay_state([e for e in events[:index] if e.seq <= to_seq])
         elif event.kind in ("compaction", "rewind"):
             history = _replace(history, event)
-    return repair_tool_calls([m for _, m in history])
+            if event.kind == "compaction" and isinstance(event.payload.get("ledger"), list):
+                ledger = [text for text in map(_ledger_text, event.payload["ledger"]) if text]
+    return history, ledger
 
 
-def _replace(history: list[tuple[int, Message]], event: StoredEvent) -> list[tuple[int, Message]]:
-    """Apply a compaction or rewind event to (seq, message) pairs; a malformed one is skipped."""
+def _is_seq(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _replace(history: Pairs, event: StoredEvent) -> Pairs:
+    """Apply a compaction or rewind that carries messages or a summary; a malformed one is
+    skipped (the history stays as it was)."""
     payload = event.payload
     if isinstance(payload.get("messages"), list):
         try:
@@ -79,26 +108,17 @@ def _replace(history: list[tuple[int, Message]], event: StoredEvent) -> list[tup
             return history
     summary = payload.get("summary")
     if event.kind != "compaction" or not isinstance(summary, str):
-        log.warning("session event %d: skipping a %s without messages or summary", event.seq,
-                    event.kind)
+        log.warning("session event %d: skipping a %s without messages, summary or to_seq",
+                    event.seq, event.kind)
         return history
     through = payload.get("replaces_through", event.seq)
-    if not isinstance(through, int) or isinstance(through, bool):
+    if not _is_seq(through):
         through = event.seq
     ledger = payload.get("ledger") or ()
     kept = [(seq, m) for seq, m in history if seq > through]
     # The summary takes the seq it replaces through, so that a later compaction covering that
     # point replaces this summary as well.
     return [(through, compaction_message(summary, ledger))] + kept
-
-
-def latest_ledger(events: Iterable[StoredEvent]) -> list[str]:
-    """The pinned ledger as of the last compaction (it survives every compaction)."""
-    ledger: list[str] = []
-    for event in events:
-        if event.kind == "compaction" and isinstance(event.payload.get("ledger"), list):
-            ledger = [text for text in map(_ledger_text, event.payload["ledger"]) if text]
-    return ledger
 
 
 def _interrupted(call_id: str) -> Message:

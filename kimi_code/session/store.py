@@ -315,7 +315,7 @@ class SessionStore:
 
     def ledger(self, session_id: str) -> list[str]:
         """The pinned ledger of the session's last compaction ([] when never compacted)."""
-        return latest_ledger(self.events(session_id, ("compaction",)))
+        return latest_ledger(self.events(session_id, REPLAY_KINDS))
 
     def usage(self, session_id: str) -> Usage:
         """Token totals: the sum of payload["usage"] over all of the session's events."""

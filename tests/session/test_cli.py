@@ -70,8 +70,11 @@ def test_list_this_workspace_all_and_json(recorded: tuple[str, str], repo: Path,
     assert empty.returncode == 0 and "No sessions" in empty.stdout and "--all" in empty.stdout
 
 
-def test_show_transcript(recorded: tuple[str, str], repo: Path, home: Path) -> None:
+def test_show_transcript(recorded: tuple[str, str], repo: Path, home: Path,
+                         store: SessionStore) -> None:
     sid, _ = recorded
+    store.append(sid, "compaction", {"summary": "Tests were run.", "replaces_through": 3})
+    store.append(sid, "rewind", {"to_seq": 4})
     result = kimi("show", sid[:10], cwd=repo, home=home)
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -79,6 +82,8 @@ def test_show_transcript(recorded: tuple[str, str], repo: Path, home: Path) -> N
     assert out.index("deploy with key") < out.index("I should run the tests first") \
         < out.index("Bash(pytest -q)") < out.index("line 0") < out.index("All ```40```")
     assert "line 5" in out and "line 6" not in out and "more lines" in out
+    assert out.index("conversation compacted") < out.index("Tests were run.") \
+        < out.index("conversation rewound to event 4")
 
 
 def test_export_jsonl_and_markdown_are_redacted(recorded: tuple[str, str], repo: Path,

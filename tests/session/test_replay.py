@@ -141,3 +141,22 @@ def test_malformed_compaction_is_ignored(store: SessionStore, workspace: Path) -
     store.append(sid, "compaction", {"messages": [{"no_role": True}]})
     store.append(sid, "message", {"content": "a message without a role"})
     assert [m.content for m in store.messages(sid)] == ["keep me"]
+
+
+def test_rewind_to_seq_undoes_later_events(store: SessionStore, workspace: Path) -> None:
+    """The contract `kimi-code rewind` writes: {"to_seq": N} returns to the state right after
+    event N; a compaction in between is undone too; later events replay on top."""
+    sid = store.create(workspace, "m")
+    seqs = _record(store, sid, [Message("user", "one"), Message("assistant", "two"),
+                                Message("user", "three"),
+                                Message("assistant", "", tool_calls=(_call("t"),))])
+    store.append(sid, "compaction", {"summary": "s", "ledger": ["rule"],
+                                     "replaces_through": seqs[3]})
+    assert store.ledger(sid) == ["rule"]
+    store.append(sid, "rewind", {"to_seq": seqs[1], "checkpoint": "cp1"})
+    assert [m.content for m in store.messages(sid)] == ["one", "two"]
+    assert store.ledger(sid) == []
+    _record(store, sid, [Message("user", "four")])
+    assert [m.content for m in store.messages(sid)] == ["one", "two", "four"]
+    store.append(sid, "rewind", {"to_seq": 0})
+    assert store.messages(sid) == []
