@@ -226,3 +226,76 @@ def write_shards(root: Path, tensors: dict[str, torch.Tensor], n_shards: int) ->
         weight_map.update(dict.fromkeys(shard, file))
     index = {"metadata": {"total_size": total}, "weight_map": weight_map}
     (root / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+
+
+# Kimi K2's named special tokens as offsets from the first special id (163584 in the real vocab).
+KIMI_SPECIAL_OFFSETS: dict[str, int] = {
+    "[BOS]": 0, "[EOS]": 1, "<|im_end|>": 2, "<|im_user|>": 3, "<|im_assistant|>": 4,
+    "<|start_header_id|>": 6, "<|end_header_id|>": 7, "[EOT]": 9, "<|im_system|>": 10,
+    "<|tool_calls_section_begin|>": 11, "<|tool_calls_section_end|>": 12, "<|tool_call_begin|>": 13,
+    "<|tool_call_argument_begin|>": 14, "<|tool_call_end|>": 15, "<|im_middle|>": 17,
+    "<think>": 22, "</think>": 23, "[UNK]": 254, "[PAD]": 255,
+}
+REAL_SPECIAL_BASE = 163584
+
+_CORPUS = (
+    "the quick brown fox jumps over the lazy dog. hello world! functions get_weather city "
+    "Beijing Paris {\"city\": \"Paris\", \"unit\": \"celsius\"} def main(): return 42 "
+    "I think the answer is yes. The weather in Paris is sunny and warm today."
+)
+
+
+def train_bpe(corpus: str = _CORPUS, merges: int = 80) -> dict[bytes, int]:
+    """A tiny byte-level BPE (all 256 bytes + `merges` learned pairs) in tiktoken's rank form."""
+    ranks = {bytes([i]): i for i in range(256)}
+    words = [[bytes([b]) for b in w.encode()] for w in corpus.replace(" ", " \x00").split("\x00") if w]
+    for _ in range(merges):
+        pairs: dict[tuple[bytes, bytes], int] = {}
+        for w in words:
+            for a, b in zip(w, w[1:]):
+                pairs[(a, b)] = pairs.get((a, b), 0) + 1
+        if not pairs:
+            break
+        best = max(pairs, key=lambda p: (pairs[p], p))
+        ranks.setdefault(best[0] + best[1], len(ranks))
+        words = [_merge(w, best) for w in words]
+    return ranks
+
+
+def _merge(word: list[bytes], pair: tuple[bytes, bytes]) -> list[bytes]:
+    out, i = [], 0
+    while i < len(word):
+        if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
+            out.append(word[i] + word[i + 1])
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return out
+
+
+def write_tokenizer(path: str | Path, special_base: int | None = None, ranks: dict[bytes, int] | None = None) -> dict[str, int]:
+    """Write tiktoken.model and tokenizer_config.json; specials start at `special_base` (default:
+    right after the BPE ranks; pass REAL_SPECIAL_BASE for the real ids). Returns the special ids."""
+    import base64
+
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    ranks = ranks or train_bpe()
+    base = len(ranks) if special_base is None else special_base
+    lines = [f"{base64.b64encode(tok).decode()} {rank}" for tok, rank in sorted(ranks.items(), key=lambda x: x[1])]
+    (root / "tiktoken.model").write_text("\n".join(lines) + "\n")
+    specials = {name: base + off for name, off in KIMI_SPECIAL_OFFSETS.items()}
+    config = {
+        "tokenizer_class": "TikTokenTokenizer",
+        "bos_token": "[BOS]",
+        "eos_token": "[EOS]",
+        "pad_token": "[PAD]",
+        "unk_token": "[UNK]",
+        "added_tokens_decoder": {
+            str(i): {"content": name, "special": True, "lstrip": False, "rstrip": False, "normalized": False}
+            for name, i in specials.items()
+        },
+    }
+    (root / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    return specials
