@@ -116,7 +116,7 @@ def sessions_export_main(session_id: str, output: Path | None = None,
                          format_: str = "jsonl") -> int:
     """Write the session as JSON lines or Markdown, secrets redacted, to `output` or stdout."""
     from kimi_code.redact import known_secrets, redact, redact_data
-    from kimi_code.session.render import jsonl_lines, markdown
+    from kimi_code.session.render import json_line, jsonl_lines, markdown
 
     fmt = format_.lower()
     if fmt in ("md",):
@@ -132,7 +132,7 @@ def sessions_export_main(session_id: str, output: Path | None = None,
         secrets = known_secrets()
         if fmt == "jsonl":
             # Redact inside the parsed values so every line stays valid JSON.
-            lines = (json.dumps(redact_data(json.loads(line), secrets), ensure_ascii=False)
+            lines = (json_line(redact_data(json.loads(line), secrets))
                      for line in jsonl_lines(info, events, usage))
             text = "".join(line + "\n" for line in lines)
         else:

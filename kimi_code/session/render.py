@@ -4,8 +4,10 @@ Markdown document and JSON lines (`sessions export`)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +21,7 @@ from kimi_code.session.store import SessionInfo
 RESULT_LINES = 6  # tool results in `show` are cut to this many lines
 THINKING_LINES = 12
 ARGS_CHARS = 160
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def relative_time(ts: float, now: float | None = None) -> str:
@@ -62,11 +65,29 @@ def _call_summary(name: str, arguments: str) -> str:
     return f"{name}({_one_line(json.dumps(args, ensure_ascii=False))})"
 
 
+def printable(text: str) -> str:
+    """Text any UTF-8 terminal or file accepts (lone surrogates from binary tool output -> �)."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def json_line(obj: Any) -> str:
+    """One JSON line; escaped to ASCII only when it holds characters UTF-8 cannot carry."""
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True)
+
+
 def _message_of(event: StoredEvent) -> Message | None:
     try:
-        return Message.from_dict(event.payload)
+        message = Message.from_dict(event.payload)
     except (KeyError, TypeError, ValueError):
         return None
+    calls = tuple(replace(c, arguments=printable(c.arguments)) for c in message.tool_calls)
+    return replace(message, content=printable(message.content),
+                   thinking=printable(message.thinking), tool_calls=calls)
 
 
 def print_transcript(console: Console, info: SessionInfo, events: Iterable[StoredEvent],
@@ -84,7 +105,7 @@ def print_transcript(console: Console, info: SessionInfo, events: Iterable[Store
         if event.kind == "message" and (message := _message_of(event)) is not None:
             _print_message(console, message)
         elif event.kind in ("compaction", "rewind"):
-            summary = str(event.payload.get("summary", "")).strip()
+            summary = printable(str(event.payload.get("summary", ""))).strip()
             console.print(Text(f"── {_boundary(event)} ──", style="yellow"))
             if summary:
                 console.print(Text(_clip_lines(summary, THINKING_LINES), style="dim"))
@@ -136,10 +157,10 @@ def info_dict(info: SessionInfo, usage: dict[str, int] | None = None) -> dict[st
 def jsonl_lines(info: SessionInfo, events: Iterable[StoredEvent],
                 usage: dict[str, int]) -> Iterator[str]:
     """A {"type": "session"} header line, then one {"type": "event"} line per event."""
-    yield json.dumps({"type": "session", **info_dict(info, usage)}, ensure_ascii=False)
+    yield json_line({"type": "session", **info_dict(info, usage)})
     for event in events:
-        yield json.dumps({"type": "event", "seq": event.seq, "ts": event.ts, "kind": event.kind,
-                          "payload": event.payload}, ensure_ascii=False)
+        yield json_line({"type": "event", "seq": event.seq, "ts": event.ts, "kind": event.kind,
+                         "payload": event.payload})
 
 
 def _fence(text: str, lang: str = "") -> str:
@@ -162,7 +183,7 @@ def markdown(info: SessionInfo, events: Iterable[StoredEvent], usage: dict[str, 
     for event in events:
         if event.kind in ("compaction", "rewind"):
             out += ["", f"---\n*{_boundary(event).capitalize()}.*"]
-            if summary := str(event.payload.get("summary", "")).strip():
+            if summary := printable(str(event.payload.get("summary", ""))).strip():
                 out += ["", "> " + summary.replace("\n", "\n> ")]
             continue
         message = _message_of(event) if event.kind == "message" else None

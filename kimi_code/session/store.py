@@ -90,7 +90,14 @@ def _info(row: tuple[Any, ...]) -> SessionInfo:
 def _dump(payload: dict[str, Any]) -> str:
     if not isinstance(payload, dict):
         raise TypeError(f"event payload must be a dict, got {type(payload).__name__}")
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates (tool output decoded with surrogateescape) cannot be stored as UTF-8;
+        # \u escapes keep them and round-trip through json.loads.
+        text = json.dumps(payload, ensure_ascii=True, separators=(",", ":"))
+    return text
 
 
 class SessionStore:

@@ -46,7 +46,9 @@ def recorded(store: SessionStore, repo: Path, tmp_path: Path) -> tuple[str, str]
         "assistant", f"Checking commit {SHA}.", thinking="I should run the tests first",
         tool_calls=(ToolCall("c1", "Bash", '{"command": "pytest -q"}'),)), Usage(120, 30))
     store.append_message(sid, Message("tool", "\n".join(f"line {i}" for i in range(40))
-                                      + f"\nTOKEN={ENV_SECRET}", tool_call_id="c1"))
+                                      + f"\nTOKEN={ENV_SECRET}\n"
+                                      + b"binary \xff\xfe".decode("utf-8", "surrogateescape"),
+                                      tool_call_id="c1"))
     store.append_message(sid, Message("assistant", "All ```40``` lines passed."), Usage(200, 10))
     other_ws = tmp_path / "elsewhere"
     other_ws.mkdir()
@@ -97,6 +99,7 @@ def test_export_jsonl_and_markdown_are_redacted(recorded: tuple[str, str], repo:
     assert lines[0]["type"] == "session" and lines[0]["id"] == sid
     assert lines[0]["usage"]["input_tokens"] == 320
     assert [line["seq"] for line in lines[1:]] == [1, 2, 3, 4]
+    assert lines[3]["payload"]["content"].endswith("binary \udcff\udcfe")  # kept exactly
     text = target.read_text()
     assert API_KEY not in text and ENV_SECRET not in text and "[REDACTED]" in text
     assert SHA in text  # a git SHA is not a secret
@@ -104,7 +107,7 @@ def test_export_jsonl_and_markdown_are_redacted(recorded: tuple[str, str], repo:
     assert md.returncode == 0, md.stderr
     assert md.stdout.startswith(f"# Session {sid}")
     assert "## User" in md.stdout and "**Tool call** `Bash`" in md.stdout
-    assert "line 39" in md.stdout  # exports are complete
+    assert "line 39" in md.stdout and "binary \ufffd\ufffd" in md.stdout  # complete, printable
     assert API_KEY not in md.stdout and ENV_SECRET not in md.stdout and SHA in md.stdout
 
 

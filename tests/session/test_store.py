@@ -206,3 +206,13 @@ def test_reopen_keeps_everything_and_closed_store_errors(tmp_path: Path, workspa
     with SessionStore(db) as again:
         assert [m.content for m in again.messages(sid)] == ["persisted"]
         assert again.append(sid, "turn", {}) == 2
+
+
+def test_payloads_round_trip_unicode_and_lone_surrogates(store: SessionStore,
+                                                         workspace: Path) -> None:
+    sid = store.create(workspace, "m")
+    binary_output = b"ok \xff\xfe done".decode("utf-8", "surrogateescape")
+    store.append_message(sid, Message("user", "héllo 世界 🚀"))
+    store.append_message(sid, Message("tool", binary_output, tool_call_id="x"))
+    contents = [e.payload["content"] for e in store.events(sid)]
+    assert contents == ["héllo 世界 🚀", binary_output]
