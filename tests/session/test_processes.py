@@ -129,3 +129,29 @@ def test_concurrent_appends_from_two_processes(store: SessionStore, workspace: P
     for tag in ("p", "q"):  # each writer's events kept their own order
         assert [e.payload["i"] for e in events if e.payload["tag"] == tag] == list(range(n))
     assert store.get(shared).message_count == 2 * n  # type: ignore[union-attr]
+
+
+CREATE_AND_APPEND = """
+from pathlib import Path
+from kimi_code.session import SessionStore
+store = SessionStore()
+sid = store.create(Path("."), "m")
+for i in range(20):
+    store.append(sid, "turn", {"i": i})
+print(sid, len(store.events(sid)), flush=True)
+"""
+
+
+def test_processes_opening_a_fresh_store_at_once(tmp_path: Path) -> None:
+    """Creation, WAL switch and migration race safely when the file does not exist yet."""
+    home = tmp_path / "fresh"
+    procs = [spawn(CREATE_AND_APPEND, home=home) for _ in range(4)]
+    ids = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        sid, count = out.split()
+        assert count == "20"
+        ids.append(sid)
+    with SessionStore(home / "data" / "sessions.db") as store:
+        assert sorted(s.id for s in store.list()) == sorted(ids)
