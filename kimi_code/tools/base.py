@@ -76,6 +76,17 @@ class Tool(ABC, Generic[A]):
 
     @classmethod
     def spec(cls) -> ToolSpec:
+        # Schemas are sent with every request: build each once per class (pydantic's schema
+        # generation costs milliseconds).
+        cached = cls.__dict__.get("_spec_cache")
+        if cached is not None:
+            return cached
+        spec = cls._build_spec()
+        cls._spec_cache = spec  # type: ignore[attr-defined]
+        return spec
+
+    @classmethod
+    def _build_spec(cls) -> ToolSpec:
         schema = cls.Args.model_json_schema(by_alias=True)
         schema.pop("title", None)
         for prop in schema.get("properties", {}).values():
