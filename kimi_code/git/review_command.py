@@ -1,0 +1,116 @@
+"""`kimi-code review`: review a diff headless and write findings for CI.
+
+Exit codes: 0 no finding at or above --fail-on (or nothing to review); 1 findings at or above
+--fail-on, or the review could not complete; 2 usage/configuration error; 75 the model endpoint
+kept failing with a retryable error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import git
+
+from kimi_code.git.findings import SEVERITY_RANK, ReviewReport
+from kimi_code.git.repo import GitError, NotARepositoryError, open_repo
+from kimi_code.git.review import ReviewError, resolve_target
+from kimi_code.git.review_run import ReviewOptions, default_secrets, run_review
+
+FORMATS = ("markdown", "json", "sarif", "github")
+FAIL_ON = ("error", "warning", "note", "never")
+
+
+def render(report: ReviewReport, format_: str) -> str:
+    """The report in one of FORMATS."""
+    if format_ == "sarif":
+        from kimi_code.output.sarif import to_sarif
+
+        return json.dumps(to_sarif(report), indent=2) + "\n"
+    if format_ == "json":
+        from kimi_code.output.review_json import to_json
+
+        return json.dumps(to_json(report), indent=2) + "\n"
+    if format_ == "github":
+        from kimi_code.output.github import to_github
+
+        return to_github(report)
+    from kimi_code.output.markdown import to_markdown
+
+    return to_markdown(report)
+
+
+def exit_code(report: ReviewReport, fail_on: str) -> int:
+    if report.errors:
+        return 1
+    if fail_on == "never":
+        return 0
+    threshold = SEVERITY_RANK[fail_on]
+    return 1 if any(SEVERITY_RANK.get(f.severity, 0) >= threshold for f in report.findings) else 0
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+
+
+def _progress(message: str) -> None:
+    print(f"kimi-code review: {message}", file=sys.stderr, flush=True)
+
+
+async def _review(provider, target, opts: ReviewOptions) -> ReviewReport:  # type: ignore[no-untyped-def]
+    try:
+        return await run_review(provider, target, opts, progress=_progress)
+    finally:
+        await provider.aclose()
+
+
+def review_main(base: str | None, head: str, uncommitted: bool, format_: str,
+                output: Path | None, fail_on: str, model: str | None, provider: str | None,
+                base_url: str | None, cwd: Path | None = None,
+                options: ReviewOptions | None = None) -> int:
+    """Entry point of `kimi-code review`. Project config is never loaded here."""
+    from kimi_code.config import ConfigError, load_config, with_overrides
+    from kimi_code.llm.factory import make_provider
+
+    if format_ not in FORMATS:
+        print(f"error: --format must be one of {', '.join(FORMATS)}", file=sys.stderr)
+        return 2
+    if fail_on not in FAIL_ON:
+        print(f"error: --fail-on must be one of {', '.join(FAIL_ON)}", file=sys.stderr)
+        return 2
+    try:
+        _, selected = with_overrides(load_config(), model=model, provider=provider,
+                                     base_url=base_url)
+        repo = open_repo(cwd)
+        target = resolve_target(repo, base, head, uncommitted)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ReviewError as exc:
+        print(f"{'error: ' if exc.code else ''}{exc}", file=sys.stderr)
+        if exc.code == 0:
+            _write(render(ReviewReport(base=base or "", head=head), format_), output)
+        return exc.code
+    except (NotARepositoryError, GitError, git.GitCommandError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    opts = options or ReviewOptions()
+    opts.secrets = default_secrets(dict(os.environ), selected.api_key)
+    try:
+        report = asyncio.run(_review(make_provider(selected), target, opts))
+    finally:
+        target.close()
+    _write(render(report, format_), output)
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    if report.retryable and not report.findings:
+        return 75
+    return exit_code(report, fail_on)
