@@ -17,7 +17,7 @@ from typing import Any
 
 import openai
 
-from kimi_code.llm import errors
+from kimi_code.llm import errors, sse
 from kimi_code.llm.base import (
     Message,
     ProviderError,
@@ -105,22 +105,23 @@ class _CallBuffer:
         self.done: set[int] = set()
         self.count = 0
 
-    def feed(self, deltas: Sequence[Any]) -> list[ToolCall]:
+    def feed(self, deltas: Sequence[dict[str, Any]]) -> list[ToolCall]:
         finished: list[ToolCall] = []
         for d in deltas:
-            index = d.index if d.index is not None else self._index_for(d.id)
+            index = d.get("index")
+            if not isinstance(index, int):
+                index = self._index_for(d.get("id"))
             if index not in self.calls:
                 finished += self.flush(below=index)
                 self.calls[index] = {"id": "", "name": "", "args": []}
             call = self.calls[index]
-            if d.id and not call["id"]:
-                call["id"] = d.id
-            fn = d.function
-            if fn is not None:
-                if fn.name and not call["name"]:
-                    call["name"] = fn.name
-                if fn.arguments:
-                    call["args"].append(fn.arguments)
+            if d.get("id") and not call["id"]:
+                call["id"] = d["id"]
+            fn = d.get("function") or {}
+            if fn.get("name") and not call["name"]:
+                call["name"] = fn["name"]
+            if fn.get("arguments"):
+                call["args"].append(fn["arguments"])
         return finished
 
     def _index_for(self, call_id: str | None) -> int:
@@ -147,37 +148,40 @@ class _CallBuffer:
 
 
 class _StreamState:
+    """Decodes chat.completion.chunk dicts into stream events."""
+
     def __init__(self) -> None:
         self.calls = _CallBuffer()
         self.finish: str | None = None
         self.usage = Usage()
+        self.done = False  # saw `data: [DONE]`
 
-    def feed(self, chunk: Any) -> list[StreamEvent]:
+    def feed(self, chunk: dict[str, Any]) -> list[StreamEvent]:
+        if chunk.get("error"):  # vLLM/SGLang report failures inside the stream
+            raise errors.from_status(LABEL, None, None, chunk, "error inside the stream")
         events: list[StreamEvent] = []
-        if chunk.usage is not None:
-            self.usage = to_usage(chunk.usage)
-        for choice in chunk.choices or ():
-            extra = choice.model_extra or {}
-            if extra.get("usage"):  # Moonshot: usage inside the final choice
-                self.usage = to_usage(extra["usage"])
-            delta = choice.delta
-            if delta is not None:
+        if chunk.get("usage"):
+            self.usage = to_usage(chunk["usage"])
+        for choice in chunk.get("choices") or ():
+            if choice.get("usage"):  # Moonshot: usage inside the final choice
+                self.usage = to_usage(choice["usage"])
+            delta = choice.get("delta")
+            if delta:
                 events += self._delta(delta)
-            if choice.finish_reason:
-                self.finish = choice.finish_reason
+            if choice.get("finish_reason"):
+                self.finish = choice["finish_reason"]
                 events += [ToolCallDone(c) for c in self.calls.flush()]
         return events
 
-    def _delta(self, delta: Any) -> list[StreamEvent]:
+    def _delta(self, delta: dict[str, Any]) -> list[StreamEvent]:
         events: list[StreamEvent] = []
-        extra = delta.model_extra or {}
-        reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
             events.append(ThinkingChunk(reasoning))
-        if delta.content:
-            events.append(TextChunk(delta.content))
-        if delta.tool_calls:
-            events += [ToolCallDone(c) for c in self.calls.feed(delta.tool_calls)]
+        if delta.get("content"):
+            events.append(TextChunk(delta["content"]))
+        if delta.get("tool_calls"):
+            events += [ToolCallDone(c) for c in self.calls.feed(delta["tool_calls"])]
         return events
 
     def end(self) -> StreamEnd:
@@ -282,28 +286,23 @@ class OpenAIProvider:
             for event in events:
                 yield event
             return
-        try:
-            response = await self._client.chat.completions.create(
-                **params, stream=True, stream_options={"include_usage": True})
-        except Exception as exc:
-            raise map_error(exc) from exc
         state = _StreamState()
+        started = False
         try:
-            async for chunk in response:
-                for event in state.feed(chunk):
-                    yield event
+            async with self._client.chat.completions.with_streaming_response.create(
+                    **params, stream=True, stream_options={"include_usage": True}) as response:
+                started = True
+                async for data in sse.data_events(response.iter_lines()):
+                    if data.startswith("[DONE]"):
+                        state.done = True  # keep reading to the end so the connection is reused
+                    elif not state.done:
+                        for event in state.feed(sse.decode(data, LABEL)):
+                            yield event
         except Exception as exc:
-            raise map_error(exc, started=True) from exc
-        finally:
-            await _quiet_close(response)
+            # A connection dropped after [DONE] lost nothing; anything else is a failure.
+            if not (state.done and state.finish and errors.is_transport_error(exc)):
+                raise map_error(exc, started=started) from exc
         yield state.end()
 
     async def aclose(self) -> None:
         await self._client.close()
-
-
-async def _quiet_close(response: Any) -> None:
-    try:
-        await response.close()
-    except Exception:  # closing a broken connection may fail again; the real error is raised
-        pass

@@ -16,6 +16,7 @@ Script entry contract (other tests rely on it):
     {"cut_after_chunks": N, ...}  # stream N SSE events, then drop the connection (no [DONE])
     {"delay_s": 0.2, ...}         # wait before answering
     {"chunk_delay_s": 0.01, ...}  # wait between SSE events
+    {"text_chunks": 200, ...}     # split the text into this many deltas (default 3)
     {"repeat": K, ...}            # this entry answers the next K requests
     {"signature": "..."}          # Anthropic thinking signature (default: wire.default_signature)
     {"reasoning_field": "reasoning"}  # OpenAI delta field for thinking (default reasoning_content)
@@ -165,6 +166,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        if cut is None and not pause:
+            # Zero-latency mode: the events stay separate SSE messages (the client still sees a
+            # stream of deltas) but travel in one write, which keeps 200-step benchmarks fast.
+            frames = [b"%x\r\n%s\r\n" % (len(event), event) for event in events]
+            self.wfile.write(b"".join(frames) + b"0\r\n\r\n")
+            return
         for sent, event in enumerate(events):
             if cut is not None and sent >= int(cut):
                 self._drop()

@@ -72,6 +72,7 @@ def normalize(entry: dict[str, Any], request_no: int, body: dict[str, Any] | Non
         "cache_write": int(cache_write),
         "stop_reason": entry.get("stop_reason") or ("tool_use" if calls else "end_turn"),
         "id": f"scripted-{request_no}",
+        "parts": max(1, int(entry.get("text_chunks", 3))),
     }
 
 
@@ -114,7 +115,7 @@ def openai_events(e: dict[str, Any], model: str) -> list[bytes]:
 
     events = [chunk({"role": "assistant", "content": ""})]
     events += [chunk({e["reasoning_field"]: piece}) for piece in split(e["thinking"])]
-    events += [chunk({"content": piece}) for piece in split(e["text"])]
+    events += [chunk({"content": piece}) for piece in split(e["text"], e["parts"])]
     for index, call in enumerate(e["tool_calls"]):
         head = _openai_call(call)
         head["function"]["arguments"] = ""
@@ -187,7 +188,7 @@ def anthropic_events(e: dict[str, Any], model: str) -> list[bytes]:
         field, delta_type, key = {"thinking": ("thinking", "thinking_delta", "thinking"),
                                   "text": ("text", "text_delta", "text"),
                                   "tool_use": ("input", "input_json_delta", "partial_json")}[kind]
-        for piece in split(block[field]):
+        for piece in split(block[field], e["parts"] if kind == "text" else 3):
             delta = {"type": delta_type, key: piece}
             events.append(sse({"type": "content_block_delta", "index": index, "delta": delta},
                               "content_block_delta"))
