@@ -90,7 +90,7 @@ class Engine:
 
     @property
     def device(self) -> torch.device:
-        return self.model.model.embed_tokens.weight.device
+        return self.model.device
 
     def generate_ids(self, prompt_ids: Sequence[int], params: SamplingParams) -> Iterator[int]:
         """Yield sampled token ids until a stop id (not yielded) or max_tokens; prefill, then the

@@ -87,6 +87,10 @@ class KimiForCausalLM(nn.Module):
             cache.length = start + s
         return self.lm_head(self.model.norm(h))
 
+    @property
+    def device(self) -> torch.device:
+        return self.model.embed_tokens.weight.device
+
     def new_cache(self, batch_size: int, max_len: int) -> KVCache:
         """A preallocated latent cache on the model's device and dtype."""
         p = self.model.embed_tokens.weight

@@ -157,11 +157,16 @@ def _plan(
                 seen.add(key)
                 plan.setdefault(file, []).append((name, key, index))
     missing = sorted(k for k in targets if k not in seen)
-    _raise_if_problems({"missing": [cfg.tensor_prefix + k for k in missing], **problems})
+    hint = ""
+    if cfg.int4 is None and any(n.endswith(".weight_packed") for n in problems["unexpected"]):
+        hint = "hint: the shards hold INT4 weight_packed tensors but config.json has no quantization_config"
+    elif cfg.int4 is not None and any(n.endswith("_proj.weight") and ".experts." in n for n in problems["unexpected"]):
+        hint = "hint: config.json declares INT4 experts but the shards hold 16-bit expert weights"
+    _raise_if_problems({"missing": [cfg.tensor_prefix + k for k in missing], **problems}, hint=hint)
     return plan
 
 
-def _raise_if_problems(problems: dict[str, list[str]], limit: int = 20) -> None:
+def _raise_if_problems(problems: dict[str, list[str]], limit: int = 20, hint: str = "") -> None:
     lines = []
     for kind, items in problems.items():
         if items:
@@ -169,6 +174,7 @@ def _raise_if_problems(problems: dict[str, list[str]], limit: int = 20) -> None:
             more = f"\n    ... and {len(items) - limit} more" if len(items) > limit else ""
             lines.append(f"  {len(items)} {kind} tensor(s):\n    {shown}{more}")
     if lines:
+        lines += [f"  {hint}"] if hint else []
         raise WeightsError("checkpoint does not match the model config:\n" + "\n".join(lines))
 
 
