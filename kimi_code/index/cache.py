@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from kimi_code.paths import cache_dir, ensure_dir
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

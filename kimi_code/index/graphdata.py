@@ -26,6 +26,22 @@ __init__ __str__ __repr__ __eq__ __hash__ super self this
 """.split())
 
 _VENDORED = re.compile(r"(^|/)(vendor|vendors|third_party|thirdparty|external|node_modules)/")
+_TESTS = re.compile(
+    r"(^|/)(tests?|spec|specs|__tests__|testing)/|(^|/)test_[^/]*$|_test\.\w+$|\.(spec|test)\.\w+$"
+)
+# Names only link files that could call each other: a Python `map` is not jQuery's `map`.
+LANGUAGE_FAMILY = {"python": 0, "javascript": 1, "typescript": 1, "tsx": 1, "go": 2, "rust": 3,
+                   "java": 4, "c": 5, "cpp": 5, "c_sharp": 6, "ruby": 7, "php": 8, "bash": 9}
+
+
+def path_weight(path: str) -> float:
+    """How much a definition in `path` should attract links: vendored copies and tests
+    (whose helpers shadow library names) attract less."""
+    if _VENDORED.search(path):
+        return 0.1
+    if _TESTS.search(path):
+        return 0.3
+    return 1.0
 
 
 def name_weight(name: str, n_definers: int) -> float:
@@ -51,7 +67,8 @@ class GraphData:
 
     paths: list[str]  # node -> path (sorted)
     names: list[str]  # name id -> name (sorted)
-    node_weight: np.ndarray  # [n_nodes] float: 0.1 for vendored paths, else 1
+    node_weight: np.ndarray  # [n_nodes] float, see path_weight()
+    node_family: np.ndarray  # [n_nodes] int64 language family (LANGUAGE_FAMILY)
     name_weight: np.ndarray  # [n_names] float, see name_weight()
     def_rowid: np.ndarray  # [n_defs] int64 rowid in the defs table
     def_node: np.ndarray  # [n_defs] int64
@@ -86,14 +103,15 @@ def build_graph_data(conn: sqlite3.Connection) -> GraphData:
     """Read the cache tables into arrays (one consistent read transaction)."""
     conn.execute("BEGIN")
     try:
-        files = conn.execute("SELECT id, path FROM files WHERE skip='' ORDER BY path").fetchall()
+        files = conn.execute(
+            "SELECT id, path, lang FROM files WHERE skip='' ORDER BY path").fetchall()
         defs = conn.execute("SELECT rowid, file_id, name, line FROM defs").fetchall()
         refs = conn.execute(
             "SELECT file_id, name, SUM(count) FROM refs WHERE name IN (SELECT name FROM defs) "
             "GROUP BY file_id, name").fetchall()
     finally:
         conn.execute("COMMIT")
-    node_of = {fid: i for i, (fid, _) in enumerate(files)}
+    node_of = {f[0]: i for i, f in enumerate(files)}
     names = sorted({d[2] for d in defs})
     name_id = {n: i for i, n in enumerate(names)}
     defs = [d for d in defs if d[1] in node_of]
@@ -102,11 +120,12 @@ def build_graph_data(conn: sqlite3.Connection) -> GraphData:
     definers = np.unique(def_node * max(len(names), 1) + def_name)
     n_definers = np.bincount(definers % max(len(names), 1), minlength=len(names))
     refs = sorted((node_of[f], name_id[n], c) for f, n, c in refs if f in node_of)
-    paths = [p for _, p in files]
+    paths = [f[1] for f in files]
     return GraphData(
         paths=paths,
         names=names,
-        node_weight=np.array([0.1 if _VENDORED.search(p) else 1.0 for p in paths]),
+        node_weight=np.array([path_weight(p) for p in paths], dtype=np.float64),
+        node_family=np.array([LANGUAGE_FAMILY.get(f[2], 99) for f in files], dtype=np.int64),
         name_weight=np.array([name_weight(n, int(k)) for n, k in zip(names, n_definers, strict=True)]),
         def_rowid=np.fromiter((d[0] for d in defs), dtype=np.int64, count=len(defs)),
         def_node=def_node,

@@ -3,8 +3,9 @@
 Nodes are indexed files. For every name a file references and other files define, an edge runs
 from the referencing file to each defining file, weighted by how often the name is used
 (sqrt-damped), shared among the definers, and scaled by how telling the name is (graphdata.
-name_weight; names the caller mentioned count 10x). Edges leaving a focus file count 50x, so
-the map leans towards what the focus files use; edges into vendored code count 0.1x. The rank
+name_weight; names the caller mentioned count 10x) and where it points (vendored code and tests
+attract less). Only files of one language family link. Focus files and definers of mentioned
+names get the random walk's restarts, so the map leans towards their neighbourhood. The rank
 of a file flows along its edges to the definitions that attracted them: that per-definition
 rank orders the map, with file rank, path, line and name as tie-breaks (deterministic).
 """
@@ -21,7 +22,6 @@ from kimi_code.index.graphdata import GraphData
 DAMPING = 0.85
 MAX_ITERATIONS = 100
 TOLERANCE = 1e-10
-FOCUS_EDGE_BOOST = 50.0
 MENTION_BOOST = 10.0
 
 
@@ -51,7 +51,7 @@ def pagerank(n: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray,
     return rank
 
 
-def _edges(g: GraphData, focus: np.ndarray, mentioned: np.ndarray):
+def _edges(g: GraphData, mentioned: np.ndarray):
     """Expand (file, name, count) references into edges to every definer of the name.
     Returns src, dst, name id and weight arrays (self-edges dropped)."""
     n_names = max(len(g.names), 1)
@@ -71,8 +71,10 @@ def _edges(g: GraphData, focus: np.ndarray, mentioned: np.ndarray):
     dst = pair_node[np.repeat(start[g.ref_name], reps) + offsets]
     weight = (g.name_weight[name] * np.sqrt(np.repeat(g.ref_count, reps)) / n_def[name]
               * np.where(mentioned[name], MENTION_BOOST, 1.0)
-              * np.where(focus[src], FOCUS_EDGE_BOOST, 1.0) * g.node_weight[dst])
-    keep = src != dst  # a file using its own names says nothing about importance
+              * g.node_weight[dst])
+    # A file using its own names says nothing about importance; other languages' names are
+    # coincidences.
+    keep = (src != dst) & (g.node_family[src] == g.node_family[dst])
     return src[keep], dst[keep], name[keep], weight[keep]
 
 
@@ -105,7 +107,7 @@ def rank(g: GraphData, focus_paths: Iterable[str] = (), mentioned: Iterable[str]
             if path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower() in stems:
                 personal[i] += 0.5
     personal = personal / personal.sum() if personal.sum() > 0 else np.full(n, 1.0 / max(n, 1))
-    src, dst, name, weight = _edges(g, focus, is_mentioned)
+    src, dst, name, weight = _edges(g, is_mentioned)
     file_rank = pagerank(n, src, dst, weight, personal)
     def_score = np.zeros(len(g.def_node))
     if len(src):

@@ -85,11 +85,16 @@ def _pool_workers() -> int:
 
 
 def _mp_context():
-    # fork is cheapest, but forking a process that runs other threads (the agent's event loop
-    # helpers) can deadlock the child; spawn is safe everywhere.
-    if os.name == "posix" and threading.active_count() == 1:
+    # fork is cheapest, but forking a process that runs other threads (a progress bar, the
+    # agent's helpers) can deadlock the child on a lock some thread held. forkserver forks
+    # from a clean single-threaded server that has the parsing code preloaded.
+    if os.name != "posix":
+        return get_context("spawn")
+    if threading.active_count() == 1:
         return get_context("fork")
-    return get_context("spawn")
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(["kimi_code.index.tags"])
+    return ctx
 
 
 def _parse_chunk(root: str, jobs: list[tuple[str, str | None, int, str]]) -> list[tuple]:

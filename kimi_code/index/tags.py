@@ -128,8 +128,10 @@ def extract_tags(source: bytes, lang: str) -> FileTags:
         line = name_node.start_point[0] + 1
         if family == "definition":
             start = node.start_point[0] + 1
-            defs.append(Definition(name, kind, start, node.end_point[0] + 1,
-                                   _signature(source, node, name_node)))
+            end_row, end_col = node.end_point
+            # A node that ends with its newline (`#define X 1\n`) ends on the line before.
+            end = end_row if end_col == 0 and end_row > node.start_point[0] else end_row + 1
+            defs.append(Definition(name, kind, start, end, _signature(source, node, name_node)))
         elif family == "reference":
             refs.append(Reference(name, kind, line))
     return FileTags(defs, refs)
