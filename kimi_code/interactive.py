@@ -16,7 +16,7 @@ from typing import Any
 
 from kimi_code.agent.executor import Approver
 from kimi_code.agent.loop import Agent, AgentOptions, TurnResult
-from kimi_code.agent.recorder import SessionRecorder, replay
+from kimi_code.agent.recorder import SessionRecorder
 from kimi_code.config import Config, ConfigError, ModelConfig
 from kimi_code.events import Event, SessionStarted
 from kimi_code.runtime import Workspace, build_tools, resolve_model, system_prompt, tool_context
@@ -62,7 +62,7 @@ class InteractiveSession:
             if info is None:
                 raise LookupError(f"no earlier session in {self.workspace.root}")
             session_id = info.id
-            history, ledger = replay(self._store.events(session_id))
+            history, ledger = self._store.messages(session_id), self._store.ledger(session_id)
         else:
             session_id = self._store.create(self.workspace.root, self.model.model or self.model.name)
         self._switch_lock(session_id)
@@ -88,13 +88,22 @@ class InteractiveSession:
                                permission_mode=self.permission_mode, allow=perms.allow,
                                ask=perms.ask, deny=perms.deny, max_tokens=self.model.max_tokens)
         self.agent = Agent(self._provider, tools, ctx, options, approver=self.approver,
-                           history=history, ledger=ledger)
+                           history=history, ledger=ledger, checkpointer=self._checkpoint)
         self.agent.subscribers.append(SessionRecorder(self._store, self.session_id, history))
         self.agent.subscribers.append(self._fan_out)
         self.agent.emit(SessionStarted(session_id=self.session_id, cwd=str(self.workspace.cwd),
                                        model=self.model.model or self.model.name,
                                        tools=tuple(tools.names()),
                                        permission_mode=self.permission_mode, resumed=resumed))
+
+    async def _checkpoint(self, trigger: str) -> str | None:
+        """Snapshot the workspace for /undo and /rewind (git runs off the event loop)."""
+        try:
+            from kimi_code.git.checkpoints import CheckpointStore
+        except ImportError:
+            return None
+        store = CheckpointStore(self.workspace.root, self.session_id)
+        return (await asyncio.to_thread(store.snapshot, trigger)).id
 
     def _fan_out(self, event: Event) -> None:
         for subscriber in list(self.subscribers):
@@ -142,6 +151,23 @@ class InteractiveSession:
         if self.agent is not None:
             self.agent.policy.mode = mode
 
+    async def switch_model(self, name: str) -> None:
+        """Continue this conversation with another configured model (raises ConfigError)."""
+        from kimi_code.config import validate_model
+        from kimi_code.llm.factory import make_provider
+
+        model = self.config.model_config(name)
+        validate_model(model)
+        await self.cancel()
+        provider, old = make_provider(model), self._provider
+        assert self.agent is not None, "open() first"
+        history, ledger = list(self.agent.context.messages), list(self.agent.context.ledger)
+        self.model, self._provider = model, provider
+        self._build_agent(history, ledger, resumed=True)
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.aclose()
+
     async def new_session(self) -> None:
         await self.cancel()
         self.session_id = self._store.create(self.workspace.root, self.model.model or self.model.name)
@@ -155,8 +181,14 @@ def start_interactive(*, plain: bool, model: str | None, provider: str | None,
     try:
         session = InteractiveSession.create(model=model, provider=provider, base_url=base_url)
     except ConfigError as exc:
-        sys.stderr.write(f"kimi-code: {exc}\n")
-        return 2
+        if not _onboard(plain, exc):
+            sys.stderr.write(f"kimi-code: {exc}\n")
+            return 2
+        try:
+            session = InteractiveSession.create(model=model, provider=provider, base_url=base_url)
+        except ConfigError as again:
+            sys.stderr.write(f"kimi-code: {again}\n")
+            return 2
     if not plain and sys.stdout.isatty():
         try:
             from kimi_code.ui.app import run_tui
@@ -167,3 +199,17 @@ def start_interactive(*, plain: bool, model: str | None, provider: str | None,
     from kimi_code.ui.plain import run_plain
 
     return run_plain(session, continue_=continue_, resume=resume)
+
+
+def _onboard(plain: bool, error: ConfigError) -> bool:
+    """First run in a terminal with no config file: the TUI's onboarding screen writes one.
+    Returns whether the user completed it."""
+    from kimi_code import paths
+
+    if plain or not sys.stdout.isatty() or paths.config_file().exists():
+        return False
+    try:
+        from kimi_code.ui.app import run_onboarding
+    except ImportError:
+        return False
+    return run_onboarding(str(error))

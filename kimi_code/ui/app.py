@@ -1,0 +1,356 @@
+"""The Textual TUI. It renders the agent's events and sends the user's intents to the
+`InteractiveSession`; it contains no agent logic. The agent runs as a task in Textual's own
+event loop; its events are queued and drained in batches (see messages.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from kimi_code.agent.executor import ApprovalRequest, ApprovalResponse
+from kimi_code.events import (
+    AssistantMessage, CheckpointCreated, Event, SessionStarted, TextDelta, ThinkingDelta,
+    TurnFinished,
+)
+from kimi_code.llm.base import Usage
+from kimi_code.permissions import MODES
+from kimi_code.ui import themes as theme_data
+from kimi_code.ui.checkpoint_actions import CheckpointActions
+from kimi_code.ui.commands import CommandRunner, SlashCommandProvider, slash_completions
+from kimi_code.ui.history import InputHistory, history_file
+from kimi_code.ui.mentions import fuzzy
+from kimi_code.ui.messages import AgentEventsReady, TurnDone
+from kimi_code.ui.prices import estimate_cost, load_prices
+from kimi_code.ui.session_actions import SessionActions
+from kimi_code.ui.widgets.completion_menu import CompletionMenu
+from kimi_code.ui.widgets.prompt_input import PromptInput
+from kimi_code.ui.widgets.status_bar import StatusBar
+from kimi_code.ui.widgets.transcript import Transcript
+
+QUIT_WINDOW_S = 2.0
+
+
+class KimiApp(App[int], SessionActions):
+    CSS_PATH = "app.tcss"
+    TITLE = "kimi-code"
+    COMMANDS = App.COMMANDS | {SlashCommandProvider}
+    BINDINGS = [
+        Binding("escape", "interrupt", "Interrupt", show=False),
+        Binding("ctrl+c", "ctrl_c", "Interrupt / quit", priority=True, show=False),
+        Binding("ctrl+s", "steer", "Steer", priority=True),
+        Binding("shift+tab", "cycle_mode", "Mode", priority=True),
+        Binding("ctrl+l", "clear", "Clear screen"),
+        Binding("f1", "help", "Help"),
+    ]
+
+    def __init__(self, session: Any, *, continue_: bool = False, resume: str | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self._open_args = {"continue_": continue_, "resume": resume}
+        self.kimi_themes, self.theme_problems = theme_data.load_themes()
+        self.diff_palette = dict(theme_data.FALLBACK_DIFF)
+        self.inbox: deque[Event] = deque()
+        self._drain_posted = False
+        self.turn_task: asyncio.Task[Any] | None = None
+        self.queue: list[str] = []
+        self.turns_done = 0
+        self.ready = False
+        self.awaiting_approval = False
+        self.files: list[str] = []
+        self.prices = load_prices()
+        self.runner = CommandRunner(self)
+        self.checkpoints = CheckpointActions(self)
+        self._last_ctrl_c = 0.0
+        self.history = InputHistory(history_file(session.workspace.root))
+        self.menu = CompletionMenu(id="completion")
+        self.transcript = Transcript(id="transcript")
+        self.status = StatusBar(id="status")
+        self.prompt = PromptInput(self.history, self.menu, slash_source=slash_completions,
+                                  file_source=self._file_completions, id="prompt")
+
+    def compose(self) -> ComposeResult:
+        yield self.transcript
+        yield Static("", id="queue")
+        yield self.menu
+        yield self.prompt
+        yield self.status
+
+    # ---- startup -----------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        for kimi_theme in self.kimi_themes.values():
+            self.register_theme(kimi_theme.theme)
+        wanted = self.session.config.ui.theme
+        for problem in self.theme_problems:
+            self.show_notice(problem, "warning")
+        if wanted not in self.available_themes:
+            fallback = theme_data.DEFAULT_THEME if theme_data.DEFAULT_THEME in self.available_themes \
+                else "textual-dark"
+            self.show_notice(f"Theme {wanted!r} is not available (see the themes directory); "
+                             f"using {fallback}.", "warning")
+            wanted = fallback
+        self.switch_theme(wanted, persist=False)
+        self.prompt.focus()
+        self.set_interval(0.1, self._tick)
+        self.call_after_refresh(self._open)
+
+    def _open(self) -> None:
+        """Open the session after the first frame is on screen (start-up stays fast)."""
+        s = self.session
+        s.subscribers.append(self._on_event)
+        s.approver = self.approve
+        try:
+            s.open(**self._open_args)
+        except LookupError as exc:
+            self.exit(1, return_code=1, message=f"kimi-code: {exc}")
+            return
+        if s.agent.context.messages:
+            self.transcript.load_history(s.agent.context.messages)
+        self.ready = True
+        self.status.set(activity="ready", model=s.model.model or s.model.name,
+                        mode=s.permission_mode)
+        self.update_status()
+        self.run_worker(self.refresh_git(), group="git")
+        self.run_worker(self._load_files, thread=True, group="files")
+
+    def _load_files(self) -> None:
+        from kimi_code.ui.mentions import list_files
+
+        self.files = list_files(self.session.workspace.root)
+
+    def _file_completions(self, query: str) -> list[tuple[str, str]]:
+        return [(path, "") for path in fuzzy(query, self.files, limit=12)]
+
+    # ---- agent events -------------------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        """Called synchronously by the agent on the loop thread: queue, never block."""
+        self.inbox.append(event)
+        if not self._drain_posted:
+            self._drain_posted = True
+            self.post_message(AgentEventsReady())
+
+    async def on_agent_events_ready(self, _: AgentEventsReady) -> None:
+        self._drain_posted = False
+        events = _coalesce(self.inbox)
+        self.inbox.clear()
+        for event in events:
+            if event.agent_id:
+                self.transcript.handle_subagent(event)
+                continue
+            await self.transcript.handle(event)
+            if isinstance(event, SessionStarted):
+                self.status.set(model=event.model, mode=event.permission_mode)
+            elif isinstance(event, CheckpointCreated):
+                self.checkpoints.last = event.checkpoint_id
+            elif isinstance(event, (AssistantMessage, TurnFinished)):
+                self.update_status()
+
+    def update_status(self) -> None:
+        agent = self.session.agent
+        if agent is None:
+            return
+        usage = agent.context.total_usage
+        self.status.set(tokens_in=usage.input_tokens + usage.cache_read_tokens,
+                        tokens_out=usage.output_tokens,
+                        context_pct=agent.context.used_fraction() * 100,
+                        cost=self.session_cost(), subagents=self.transcript.running_subagents(),
+                        queued=len(self.queue), mode=self.session.permission_mode)
+
+    def session_usage(self) -> Usage:
+        agent = self.session.agent
+        return agent.context.total_usage if agent is not None else Usage()
+
+    def session_cost(self) -> float | None:
+        model = self.session.model.model or self.session.model.name
+        return estimate_cost(model, self.session_usage(), self.prices)
+
+    def _tick(self) -> None:
+        for block in self.transcript.running_tools():
+            block.tick()
+        if self.awaiting_approval:
+            activity = "waiting for approval"
+        elif self.busy:
+            activity = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"[int(time.monotonic() * 10) % 10] + " working (Esc stops)"
+        else:
+            activity = "ready" if self.ready else "starting…"
+        self.status.set(activity=activity, subagents=self.transcript.running_subagents())
+
+    # ---- turns --------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self.turn_task is not None and not self.turn_task.done()
+
+    def send_prompt(self, text: str) -> None:
+        """Start a turn, or queue the prompt while one runs (Ctrl+S steers instead)."""
+        if not self.ready:
+            self.show_notice("Still starting; try again in a moment.", "warning")
+            return
+        if self.busy:
+            self.queue.append(text)
+            self._show_queue()
+            return
+        self.turn_task = self.session.submit(text)
+        self.prompt.add_class("-busy")
+        self.turn_task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        error = ""
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            error = f"{type(exc).__name__}: {exc}"
+        self.post_message(TurnDone(error))
+
+    def on_turn_done(self, message: TurnDone) -> None:
+        self.turns_done += 1
+        self.prompt.remove_class("-busy")
+        if message.error:
+            self.show_notice(f"The turn crashed: {message.error}", "error")
+        self.update_status()
+        self.run_worker(self.refresh_git(), group="git", exclusive=True)
+        if self.queue and not self.busy:
+            text, self.queue = "\n\n".join(self.queue), []
+            self._show_queue()
+            self.send_prompt(text)
+
+    def _show_queue(self) -> None:
+        queue = self.query_one("#queue", Static)
+        queue.update("\n".join(f"⏳ queued: {q.splitlines()[0][:100] if q.strip() else ''}"
+                               for q in self.queue))
+        queue.set_class(bool(self.queue), "-visible")
+        self.status.set(queued=len(self.queue))
+
+    async def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
+        text = message.text
+        stripped = text.strip()
+        if stripped.startswith("/") and not stripped.startswith("//"):
+            await self.runner.run(stripped)
+        elif stripped.startswith("!") and len(stripped) > 1:
+            self.run_shell(stripped[1:].strip())
+        else:
+            self.send_prompt(text)
+
+    async def run_slash(self, line: str) -> None:
+        await self.runner.run(line)
+
+    async def approve(self, request: ApprovalRequest) -> ApprovalResponse:
+        """The session's approver: show the modal and wait for the answer."""
+        from kimi_code.ui.screens.approval import ApprovalResult, ApprovalScreen
+
+        future: asyncio.Future[ApprovalResult] = asyncio.get_running_loop().create_future()
+        screen = ApprovalScreen(request, self.session.workspace.root)
+        self.awaiting_approval = True
+        self.push_screen(screen, callback=lambda r: future.done() or future.set_result(r))
+        try:
+            result = await future
+        except asyncio.CancelledError:
+            if screen.is_attached and self.screen is screen:
+                self.pop_screen()
+            raise
+        finally:
+            self.awaiting_approval = False
+        if result.response.allowed and result.response.remember_rule:
+            self.save_rule(result.response.remember_rule, result.scope)
+        return result.response
+
+    # ---- actions ------------------------------------------------------------------------------
+
+    async def action_interrupt(self) -> None:
+        if self.menu.visible:
+            self.menu.hide()
+        elif self.busy or self.shell_task is not None:
+            await self.interrupt()
+
+    async def interrupt(self) -> None:
+        if self.shell_task is not None and not self.shell_task.done():
+            self.shell_task.cancel()
+        if self.busy:
+            await self.session.cancel()
+
+    async def action_ctrl_c(self) -> None:
+        if self.busy:
+            await self.interrupt()
+        elif self.prompt.text:
+            self.prompt.clear()
+        elif time.monotonic() - self._last_ctrl_c < QUIT_WINDOW_S:
+            await self.action_quit()
+        else:
+            self._last_ctrl_c = time.monotonic()
+            self.notify("Press Ctrl+C again to quit.", timeout=QUIT_WINDOW_S)
+
+    def action_steer(self) -> None:
+        """Inject the typed message (or the queued ones) into the running turn now."""
+        text = self.prompt.expanded_text().strip()
+        if not self.busy:
+            if text:
+                self.prompt.submit()
+            return
+        if text:
+            self.prompt.prompt_history.add(self.prompt.text)
+            self.prompt.clear()
+        elif self.queue:
+            text, self.queue = "\n\n".join(self.queue), []
+            self._show_queue()
+        if text:
+            self.session.submit(text)  # steers while busy
+
+    def action_cycle_mode(self) -> None:
+        current = self.session.permission_mode
+        self.set_mode(MODES[(MODES.index(current) + 1) % len(MODES)] if current in MODES
+                      else MODES[0])
+
+    def action_clear(self) -> None:
+        self.transcript.clear()
+
+    async def action_help(self) -> None:
+        await self.runner.run("/help")
+
+    async def action_quit(self) -> None:
+        await self.session.close()
+        self.exit(0)
+
+
+def _coalesce(events: deque[Event]) -> list[Event]:
+    """Merge runs of text/thinking deltas from the same agent into one event each."""
+    out: list[Event] = []
+    for event in events:
+        last = out[-1] if out else None
+        if isinstance(event, (TextDelta, ThinkingDelta)) and type(last) is type(event) \
+                and last.agent_id == event.agent_id:  # type: ignore[union-attr]
+            out[-1] = type(event)(text=last.text + event.text,  # type: ignore[union-attr]
+                                  agent_id=event.agent_id)
+        else:
+            out.append(event)
+    return out
+
+
+def run_tui(session: Any, *, continue_: bool = False, resume: str | None = None) -> int:
+    """`kimi-code` in a terminal: run the app until the user quits; return the exit code."""
+    app = KimiApp(session, continue_=continue_, resume=resume)
+    try:
+        result = app.run()
+    finally:
+        asyncio.run(_close_quietly(session))
+    return app.return_code if app.return_code is not None else (result or 0)
+
+
+async def _close_quietly(session: Any) -> None:
+    try:
+        await session.close()
+    except Exception:
+        pass
+
+
+def run_onboarding(error: str) -> bool:
+    """First run (no usable model configured): explain, write the config, and say whether the
+    user finished it (then the caller starts the session again)."""
+    from kimi_code.ui.screens.onboarding import OnboardingApp
+
+    return bool(OnboardingApp(error).run())

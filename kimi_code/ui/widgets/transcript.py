@@ -1,0 +1,269 @@
+"""The conversation transcript: renders agent events as blocks.
+
+Smooth on sessions of thousands of messages because (1) a token only ever touches the last
+Markdown block (see assistant_block.py), and (2) at most MAX_MOUNTED blocks are live widgets:
+older ones are replaced by a cheap factory (`rebuild`) and come back on demand ("show earlier").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.containers import VerticalScroll
+from textual.widget import AwaitMount
+from textual.widget import Widget
+from textual.widgets import Button
+
+from kimi_code.events import (
+    AssistantMessage, CompactionDone, Event, Notice, PermissionDenied, RetryScheduled,
+    StepStarted, SubagentCompleted, SubagentProgress, SubagentStarted, TextDelta, ThinkingDelta,
+    TodosUpdated, ToolCallFinished, ToolCallStarted, TurnFinished, UserMessageAdded,
+)
+from kimi_code.llm.base import Message
+from kimi_code.ui.render import human_tokens
+from kimi_code.ui.widgets.assistant_block import AssistantBlock, ThinkingBlock
+from kimi_code.ui.widgets.blocks import NoticeBlock, TodoBlock, UserBlock
+from kimi_code.ui.widgets.tool_block import ToolBlock
+
+MAX_MOUNTED = 200
+LOAD_STEP = 100
+SPAWNING_TOOLS = ("Agent", "AgentSwarm")
+STOP_MESSAGES = {
+    "cancelled": ("Interrupted.", "warning"),
+    "max_turns": ("Stopped: the maximum number of steps was reached.", "warning"),
+    "repeated_calls": ("Stopped: the agent repeated the same call.", "warning"),
+    "budget": ("Stopped: the budget was reached.", "warning"),
+}
+
+
+class Transcript(VerticalScroll):
+    DEFAULT_CSS = """
+    Transcript { height: 1fr; padding: 0 1; scrollbar-size-vertical: 1; background: $background; }
+    Transcript > #show-earlier { width: 100%; margin: 0; height: 1; border: none;
+                                 background: $panel; color: $text-muted; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._evicted: list[Callable[[], Widget]] = []  # oldest first
+        self._assistant: AssistantBlock | None = None
+        self._thinking: ThinkingBlock | None = None
+        self._tools: dict[str, ToolBlock] = {}  # call id / agent id / subagent id -> block
+        self._todo: TodoBlock | None = None
+        self._in_turn = False  # a user message inside a running turn is a steering message
+        self._earlier = Button("", id="show-earlier")
+        self._earlier.display = False
+
+    def compose(self) -> Any:
+        yield self._earlier
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    # ---- blocks ----------------------------------------------------------------------------
+
+    @property
+    def blocks(self) -> list[Widget]:
+        return [w for w in self.children if w is not self._earlier]
+
+    @property
+    def total_blocks(self) -> int:
+        return len(self._evicted) + len(self.blocks)
+
+    def add(self, block: Widget) -> AwaitMount:
+        """Append a block (awaitable: await it to know the block is mounted)."""
+        mounted = self.mount(block)
+        blocks = self.blocks
+        overflow = len(blocks) + 1 - MAX_MOUNTED
+        for old in blocks[:max(0, overflow)]:
+            self._evicted.append(getattr(old, "rebuild"))
+            old.remove()
+        self._update_earlier()
+        return mounted
+
+    def _update_earlier(self) -> None:
+        count = len(self._evicted)
+        self._earlier.display = count > 0
+        self._earlier.label = f"▲ {count} earlier block{'s' if count != 1 else ''} — show {min(count, LOAD_STEP)} more"
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button is self._earlier:
+            event.stop()
+            self.show_earlier()
+
+    def show_earlier(self, count: int = LOAD_STEP) -> None:
+        """Bring back up to `count` of the dropped blocks, above the ones on screen."""
+        if not self._evicted:
+            return
+        take, self._evicted = self._evicted[-count:], self._evicted[:-count]
+        self.mount_all([factory() for factory in take], after=self._earlier)
+        self._update_earlier()
+
+    def clear(self) -> None:
+        """Remove every block (the conversation itself is untouched)."""
+        self._evicted.clear()
+        self._assistant = self._thinking = self._todo = None
+        self._tools.clear()
+        for block in self.blocks:
+            block.remove()
+        self._update_earlier()
+
+    # ---- history (resume) ------------------------------------------------------------------
+
+    def load_history(self, messages: list[Message]) -> None:
+        """Show an existing conversation: the last MAX_MOUNTED blocks live, the rest on demand."""
+        self.clear()
+        factories: list[Callable[[], Widget]] = []
+        results = {m.tool_call_id: m for m in messages if m.role == "tool"}
+        for message in messages:
+            factories.extend(_history_factories(message, results))
+        live = factories[-(MAX_MOUNTED - 1):]
+        self._evicted = factories[: len(factories) - len(live)]
+        self.mount_all([factory() for factory in live])
+        self._update_earlier()
+        self.scroll_end(animate=False)
+
+    # ---- events ----------------------------------------------------------------------------
+
+    async def handle(self, event: Event) -> None:
+        """Render one event of the main agent (subagent events go to `handle_subagent`)."""
+        if isinstance(event, TextDelta):
+            if self._assistant is None:
+                self._assistant = AssistantBlock()
+                await self.add(self._assistant)
+            await self._assistant.append_text(event.text)
+        elif isinstance(event, ThinkingDelta):
+            if self._thinking is None:
+                self._thinking = ThinkingBlock()
+                self.add(self._thinking)
+            self._thinking.append_text(event.text)
+        elif isinstance(event, UserMessageAdded):
+            await self._end_message()
+            self.add(UserBlock(event.message.content, steer=self._in_turn))
+            self._in_turn = True
+        elif isinstance(event, (StepStarted, AssistantMessage)):
+            if isinstance(event, AssistantMessage):
+                self._complete_message(event.message)
+            await self._end_message()
+        elif isinstance(event, ToolCallStarted):
+            await self._end_message()
+            block = ToolBlock.for_call(event.call.id, event.call.name, event.call.arguments)
+            self._tools[event.call.id] = block
+            self.add(block)
+        elif isinstance(event, ToolCallFinished):
+            block = self._tools.get(event.call.id)
+            if block is not None:
+                block.finish(is_error=event.message.is_error, output=event.message.content,
+                             duration_ms=event.duration_ms, display=event.display)
+        elif isinstance(event, TurnFinished):
+            await self._end_message()
+            self._in_turn = False
+            self._turn_finished(event)
+        else:
+            self._other(event)
+
+    def _complete_message(self, message: Message) -> None:
+        """A provider that did not stream: show the complete message at once."""
+        if message.thinking and self._thinking is None:
+            self.add(ThinkingBlock(message.thinking, done=True))
+        if message.content and self._assistant is None:
+            self._assistant = AssistantBlock(message.content)
+            self.add(self._assistant)
+
+    def _other(self, event: Event) -> None:
+        if isinstance(event, PermissionDenied):
+            block = self._tools.get(event.tool_use_id)
+            if block is not None:
+                block.deny(event.reason)
+        elif isinstance(event, RetryScheduled):
+            status = f" (HTTP {event.status})" if event.status else ""
+            self.add(NoticeBlock(f"Retrying in {event.delay_s:.1f}s, attempt {event.attempt}/"
+                                 f"{event.max_attempts}{status}: {event.error}", "warning"))
+        elif isinstance(event, CompactionDone):
+            self.add(NoticeBlock(f"Context compacted ({event.trigger}): "
+                                 f"{human_tokens(event.tokens_before)} → "
+                                 f"{human_tokens(event.tokens_after)} tokens", "info"))
+        elif isinstance(event, Notice):
+            self.add(NoticeBlock(event.message, event.level))
+        elif isinstance(event, TodosUpdated):
+            if self._todo is not None and self.blocks and self.blocks[-1] is self._todo:
+                self._todo.set_todos(event.todos)
+            else:
+                self._todo = TodoBlock(event.todos)
+                self.add(self._todo)
+
+    def _turn_finished(self, event: TurnFinished) -> None:
+        if event.stop_reason in STOP_MESSAGES:
+            message, level = STOP_MESSAGES[event.stop_reason]
+            self.add(NoticeBlock(message, level))
+        elif event.stop_reason != "end_turn":
+            self.add(NoticeBlock(f"The turn failed: {event.error or event.stop_reason}", "error"))
+        for block in self._tools.values():
+            if block.state.status == "running":
+                block.finish(is_error=True, output="Interrupted.", duration_ms=0)
+
+    async def _end_message(self) -> None:
+        if self._assistant is not None:
+            await self._assistant.finish()
+        if self._thinking is not None:
+            self._thinking.finish()
+        self._assistant = self._thinking = None
+
+    def handle_subagent(self, event: Event) -> None:
+        """Group a subagent's activity under the Agent/AgentSwarm call that spawned it."""
+        block = self._tools.get(event.agent_id)
+        if isinstance(event, SubagentStarted):
+            block = block or self._tools.get(event.subagent_id) or self._latest_spawner()
+            if block is not None:
+                self._tools[event.subagent_id] = block
+                block.subagent(event.subagent_id, description=event.description,
+                               kind=event.subagent_type)
+            return
+        if block is None:
+            return
+        if isinstance(event, SubagentProgress):
+            block.subagent(event.subagent_id, step=event.step, last_tool=event.last_tool)
+        elif isinstance(event, SubagentCompleted):
+            block.subagent(event.subagent_id, status=event.status, summary=event.summary)
+        elif isinstance(event, ToolCallStarted):
+            self._tools.setdefault(event.call.id, block)  # nested spawns stay in this group
+
+    def _latest_spawner(self) -> ToolBlock | None:
+        for block in reversed(list(self._tools.values())):
+            if block.state.name in SPAWNING_TOOLS and block.state.status == "running":
+                return block
+        return None
+
+    # ---- status ----------------------------------------------------------------------------
+
+    def running_tools(self) -> list[ToolBlock]:
+        return [b for b in dict.fromkeys(self._tools.values()) if b.state.status == "running"
+                and b.is_mounted]
+
+    def running_subagents(self) -> int:
+        return sum(b.running_subagents for b in dict.fromkeys(self._tools.values()))
+
+
+def _history_factories(message: Message, results: dict[str, Message]) -> list[Callable[[], Widget]]:
+    """Blocks for one stored message (tool results are shown inside their call's block)."""
+    out: list[Callable[[], Widget]] = []
+    if message.role == "user":
+        out.append(lambda m=message: UserBlock(m.content))
+    elif message.role == "assistant":
+        if message.thinking:
+            out.append(lambda m=message: ThinkingBlock(m.thinking, done=True))
+        if message.content:
+            out.append(lambda m=message: AssistantBlock(m.content))
+        for call in message.tool_calls:
+            out.append(lambda c=call, r=results.get(call.id): _finished_tool(c.id, c.name,
+                                                                             c.arguments, r))
+    return out
+
+
+def _finished_tool(call_id: str, name: str, arguments: str, result: Message | None) -> ToolBlock:
+    block = ToolBlock.for_call(call_id, name, arguments)
+    state = block.state
+    state.status = "error" if result is None or result.is_error else "ok"
+    state.output = result.content if result is not None else "(no result recorded)"
+    return block

@@ -1,0 +1,86 @@
+"""Fixtures for the TUI tests: a scripted model server, an isolated KIMI_CODE_HOME, a small git
+workspace as the current directory, and helpers that wait on the app's own signals."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.scripted_server import ScriptedServer
+
+WAIT_S = 20.0
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repository with two tracked files, made the current directory."""
+    root = tmp_path / "repo"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "main.py").write_text("def main():\n    return 1\n")
+    (root / "README.md").write_text("# demo\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    subprocess.run([*git, "add", "."], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], cwd=root, check=True)
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("KIMI_CODE_HOME", str(path))
+    monkeypatch.setenv("KIMI_CODE_NO_REPO_MAP", "1")
+    monkeypatch.setenv("KIMI_API_KEY", "x")
+    monkeypatch.setenv("KIMI_MODEL_NAME", "test")
+    monkeypatch.delenv("KIMI_PROVIDER", raising=False)
+    return path
+
+
+@pytest.fixture
+def server(home: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
+    with ScriptedServer([]) as s:
+        monkeypatch.setenv("KIMI_BASE_URL", s.base_url_openai)
+        yield s
+
+
+def make_app(**kwargs: Any) -> Any:
+    from kimi_code.interactive import InteractiveSession
+    from kimi_code.ui.app import KimiApp
+
+    session = InteractiveSession.create(permission_mode=kwargs.pop("mode", None))
+    return KimiApp(session, **kwargs)
+
+
+async def until(pilot: Any, predicate: Callable[[], bool], what: str = "condition") -> None:
+    """Let the app run until `predicate()` holds (its own signals), failing after WAIT_S."""
+    deadline = time.monotonic() + WAIT_S
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.01)
+
+
+async def type_text(pilot: Any, text: str) -> None:
+    """Type into the prompt (insert directly: key-by-key typing is slow and adds nothing)."""
+    pilot.app.prompt.insert(text)
+    await pilot.pause()
+
+
+def transcript_text(app: Any) -> str:
+    """Everything the transcript shows, as plain text (for assertions)."""
+    from textual.widgets import Markdown, Static
+
+    parts = []
+    for widget in app.transcript.walk_children():
+        if isinstance(widget, Markdown):
+            parts.append(widget.source)
+        elif isinstance(widget, Static):
+            parts.append(str(widget.render()))
+    return "\n".join(parts)
