@@ -14,6 +14,10 @@ Script entry contract (other tests rely on it):
     {"error": {"status": 429, "retry_after": 0.05, "message": "...", "code": "...",
                "type": "...", "headers": {...}}}
     {"cut_after_chunks": N, ...}  # stream N SSE events, then drop the connection (no [DONE])
+    {"end_after_chunks": N, ...}  # stream N SSE events, then end the body cleanly (no finish)
+    {"error": {...}, "error_after_chunks": N, ...}  # HTTP 200, N events, then an in-stream
+                                  # error event (OpenAI `data: {"error":...}`, Anthropic
+                                  # `event: error`), then the body ends
     {"delay_s": 0.2, ...}         # wait before answering
     {"chunk_delay_s": 0.01, ...}  # wait between SSE events
     {"text_chunks": 200, ...}     # split the text into this many deltas (default 3)
@@ -126,7 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
         entry, number = taken
         if entry.get("delay_s"):
             time.sleep(float(entry["delay_s"]))
-        if "error" in entry:
+        if "error" in entry and "error_after_chunks" not in entry:
             self._send_error(api, entry["error"])
             return
         self._answer(api, entry, number, body)
@@ -158,6 +162,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
             return
         events = wire.openai_events(e, model) if api == "openai" else wire.anthropic_events(e, model)
+        if "error_after_chunks" in entry:  # a failure reported inside an HTTP 200 stream
+            keep = int(entry["error_after_chunks"])
+            events = events[:keep] + [wire.stream_error(api, entry.get("error") or {})]
+        elif "end_after_chunks" in entry:  # the body ends cleanly, but the stream is incomplete
+            events = events[: int(entry["end_after_chunks"])]
         self._stream(events, entry.get("cut_after_chunks"), float(entry.get("chunk_delay_s") or 0))
 
     def _stream(self, events: list[bytes], cut: int | None, pause: float) -> None:

@@ -229,6 +229,13 @@ def anthropic_error(err: dict[str, Any]) -> dict[str, Any]:
     return {"type": "error", "error": body}
 
 
+def stream_error(api: str, err: dict[str, Any]) -> bytes:
+    """An error reported inside an already-started stream."""
+    if api == "openai":
+        return sse(openai_error(err))
+    return sse(anthropic_error(err), "error")
+
+
 def models_list(model_ids: list[str]) -> dict[str, Any]:
     """`GET /v1/models` in a shape both SDKs accept (OpenAI list + Anthropic page fields)."""
     data = [{"id": m, "object": "model", "type": "model", "created": 0, "owned_by": "scripted",

@@ -189,3 +189,12 @@ async def test_non_streaming_path_yields_same_events(scripted, providers) -> Non
         assert calls_of(events) == [ToolCall("toolu_1", "Read", '{"file_path": "a"}')]
         assert end_of(events).usage == Usage(7, 3)
         assert end_of(events).stop_reason == "tool_use"
+
+
+async def test_abandoned_stream_frees_the_connection(scripted, providers) -> None:
+    server = scripted([{"text": "long answer " * 20, "text_chunks": 20}, {"text": "next"}])
+    provider = providers("anthropic", server)
+    stream = provider.stream(USER, [])
+    assert isinstance(await stream.__anext__(), TextChunk)
+    await stream.aclose()
+    assert text_of(await collect(provider, USER)) == "next"

@@ -169,3 +169,30 @@ def test_vllm_and_plain_text_error_bodies() -> None:
     err = errors.from_status("x", 502, {}, "<html>Bad Gateway</html>", "")
     assert err.retryable and "Bad Gateway" in str(err)
     assert "rate limit" in str(errors.from_status("x", 429, {}, {"error": "rate limit"}, ""))
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_error_event_inside_a_started_stream(api, scripted) -> None:
+    server = scripted([
+        {"text": "partial answer here", "error_after_chunks": 2,
+         "error": {"status": 529, "message": "Overloaded"}},
+        {"text": "x", "error_after_chunks": 1,
+         "error": {"status": 400, "code": "context_length_exceeded",
+                   "message": "This model's maximum context length is 8192 tokens."}},
+    ])
+    provider = make(api, server)
+    try:
+        with pytest.raises(ProviderError, match="Overloaded") as info:
+            await collect(provider, USER)
+        assert type(info.value) is ProviderError and info.value.retryable
+        with pytest.raises(ContextOverflowError):
+            await collect(provider, USER)
+    finally:
+        await provider.aclose()
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_body_ending_cleanly_mid_stream_is_retryable(api, scripted) -> None:
+    err = await failure(api, scripted, {"text": "never finished", "end_after_chunks": 3})
+    assert type(err) is ProviderError and err.retryable
+    assert "stream ended early" in str(err)

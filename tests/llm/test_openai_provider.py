@@ -216,3 +216,36 @@ def test_provider_module_satisfies_protocol() -> None:
     provider = OpenAIProvider(model="m", base_url="http://127.0.0.1:9/v1", context_window=4096)
     assert isinstance(provider, ChatProvider)
     assert provider.model == "m" and provider.context_window == 4096
+
+
+async def test_abandoned_stream_frees_the_connection(scripted, providers) -> None:
+    # The loop may stop reading (Ctrl-C); the next step must still work on the same provider.
+    server = scripted([{"text": "long answer " * 20, "text_chunks": 20}, {"text": "next"}])
+    provider = providers("openai", server)
+    stream = provider.stream(USER, [])
+    assert isinstance(await stream.__anext__(), TextChunk)
+    await stream.aclose()
+    assert text_of(await collect(provider, USER)) == "next"
+
+
+def test_chunk_decoding_of_nonstandard_servers() -> None:
+    from kimi_code.llm.openai import _StreamState
+
+    state = _StreamState()
+    events = []
+    # No `index` on tool-call deltas: a new id starts a call, deltas without id continue it.
+    events += state.feed({"choices": [{"delta": {"tool_calls": [
+        {"id": "a", "function": {"name": "Read", "arguments": '{"file_path"'}}]}}]})
+    events += state.feed({"choices": [{"delta": {"tool_calls": [
+        {"function": {"arguments": ': "x"}'}}]}}]})
+    events += state.feed({"choices": [{"delta": {"tool_calls": [
+        {"id": "b", "function": {"name": "Bash", "arguments": "{}"}}]}}]})
+    assert [e.call for e in events] == [ToolCall("a", "Read", '{"file_path": "x"}')]
+    # Moonshot puts usage (with cached_tokens on top) inside the finishing choice, and some
+    # servers answer "stop" after tool calls.
+    events = state.feed({"choices": [{"delta": {}, "finish_reason": "stop", "usage": {
+        "prompt_tokens": 100, "completion_tokens": 9, "cached_tokens": 60}}]})
+    assert [e.call for e in events] == [ToolCall("b", "Bash", "{}")]
+    end = state.end()
+    assert end.usage == Usage(input_tokens=40, output_tokens=9, cache_read_tokens=60)
+    assert end.stop_reason == "tool_use"
