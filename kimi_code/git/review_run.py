@@ -28,7 +28,7 @@ from kimi_code.git.review import ReviewTarget, chunk_prompt, split_chunks
 from kimi_code.llm.base import ChatProvider
 from kimi_code.tools.report_finding import FINDINGS_KEY, HUNKS_KEY, ReportFindingTool
 
-CHUNK_CHARS = 24_000   # diff per reviewer before the review fans out by file
+CHUNK_CHARS = 16_000   # diff chars per reviewer; larger diffs fan out by file
 MAX_PARALLEL = 8
 MAX_STEPS = 40         # agent steps per reviewer
 
