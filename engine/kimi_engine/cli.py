@@ -1,2 +1,139 @@
-def main() -> None:
-    print("kimi-engine")
+"""`kimi-engine` command line: info, generate, convert, synth.
+
+    kimi-engine info PATH                     config summary, parameter counts, per-GPU memory plan
+    kimi-engine generate PATH --prompt TEXT   stream a completion (or a chat turn with --chat)
+    kimi-engine convert --int4 SRC DST        quantise routed experts to compressed-tensors INT4
+    kimi-engine synth DST                     write a tiny random checkpoint + tokenizer to try these
+
+argparse only: the engine distribution does not depend on the agent's CLI stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kimi-engine", description="Embedded Kimi K2.x inference engine")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="config summary, parameter counts and memory plan (reads no weights)")
+    info.add_argument("path")
+    info.add_argument("--gpu-gb", type=float, default=80.0, help="memory per GPU for the plan (default 80)")
+
+    gen = sub.add_parser("generate", help="generate text from a checkpoint")
+    gen.add_argument("path")
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--chat", action="store_true", help="wrap the prompt in the Kimi chat template")
+    gen.add_argument("--system", default=None, help="system message (with --chat)")
+    think = gen.add_mutually_exclusive_group()
+    think.add_argument("--thinking", dest="thinking", action="store_true", default=None)
+    think.add_argument("--no-thinking", dest="thinking", action="store_false")
+    gen.add_argument("--max-tokens", type=int, default=128)
+    gen.add_argument("--temperature", type=float, default=0.0)
+    gen.add_argument("--top-p", type=float, default=1.0)
+    gen.add_argument("--top-k", type=int, default=0)
+    gen.add_argument("--seed", type=int, default=None)
+    gen.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    gen.add_argument("--device", default="cpu")
+    gen.add_argument("--dtype", choices=_DTYPES, default=None, help="default: float32 on CPU, bfloat16 on GPU")
+    gen.add_argument("--max-seq-len", type=int, default=4096)
+
+    conv = sub.add_parser("convert", help="convert a 16-bit checkpoint")
+    conv.add_argument("--int4", action="store_true", required=True, help="quantise routed experts to INT4")
+    conv.add_argument("src")
+    conv.add_argument("dst")
+
+    syn = sub.add_parser("synth", help="write a tiny random checkpoint (real on-disk format) and tokenizer")
+    syn.add_argument("dst")
+    syn.add_argument("--int4", action="store_true")
+    syn.add_argument("--model-type", choices=("deepseek_v3", "kimi_k2", "kimi_k25"), default="kimi_k2")
+    syn.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .plan import describe
+
+    print(describe(load_config(args.path), gpu_gb=args.gpu_gb))
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .engine import Engine, Finish
+    from .sampling import SamplingParams
+
+    dtype = getattr(torch, args.dtype) if args.dtype else None
+    start = time.perf_counter()
+    engine = Engine.from_pretrained(args.path, device=args.device, dtype=dtype, max_seq_len=args.max_seq_len)
+    loaded = time.perf_counter()
+    params = SamplingParams(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                            max_tokens=args.max_tokens, stop=args.stop, seed=args.seed)
+    count = 0
+    if args.chat:
+        messages = ([{"role": "system", "content": args.system}] if args.system else [])
+        messages.append({"role": "user", "content": args.prompt})
+        kind = None
+        for event in engine.chat(messages, sampling=params, thinking=args.thinking):
+            if isinstance(event, Finish):
+                count = event.completion_tokens
+                continue
+            if event.kind != kind:
+                kind = event.kind
+                print(f"\n[{kind}] ", end="")
+            print(event.text if event.tool_call is None else event.tool_call.to_openai(), end="", flush=True)
+        print()
+    else:
+        for piece in engine.complete(args.prompt, params):
+            count += 1
+            print(piece, end="", flush=True)
+        print()
+    done = time.perf_counter()
+    rate = count / max(done - loaded, 1e-9)
+    print(f"[load {loaded - start:.2f}s, {count} chunks in {done - loaded:.2f}s, {rate:.1f}/s]", file=sys.stderr)
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .convert import convert_int4
+
+    n = convert_int4(args.src, args.dst, progress=lambda m: print(m, file=sys.stderr))
+    print(f"quantised {n} expert weights to INT4 into {args.dst}")
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from .synthetic import TINY_TEXT_CONFIG, quantize_experts, random_state_dict, train_bpe, write_checkpoint, write_tokenizer
+
+    ranks = train_bpe()
+    text = {**TINY_TEXT_CONFIG, "vocab_size": len(ranks) + 256, "eos_token_id": len(ranks) + 1}
+    state = random_state_dict(text, seed=args.seed)
+    if args.int4:
+        state, _ = quantize_experts(state)
+    write_checkpoint(args.dst, state, text, model_type=args.model_type, int4=args.int4)
+    write_tokenizer(args.dst, ranks=ranks)
+    print(f"wrote a tiny random {args.model_type} checkpoint{' (INT4 experts)' if args.int4 else ''} to {args.dst}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"info": _info, "generate": _generate, "convert": _convert, "synth": _synth}
+    try:
+        return handlers[args.command](args)
+    except (ValueError, KeyError, OSError) as e:
+        # Config/weights/tokenizer errors are ValueErrors with actionable messages: no traceback.
+        print(f"kimi-engine: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,6 +9,11 @@ Dequantised: W[n, k] = (nibble(n, k) - 8) * scale[n, k // 32].
 
 These functions are the plain torch reference (and the CPU path) for the Triton kernels in
 kimi_engine.kernels.
+
+Convention verified against the compressed-tensors package itself (tests/engine/test_int4.py):
+pack_int4 == compressed_tensors' pack_to_int32(q, 4), unpack_int4 == unpack_from_int32, and
+dequantize_int4 == PackedQuantizationCompressor.decompress bit for bit (fp32 scales). Kernel
+authors can rely on: word j of row n holds K-elements 8j..8j+7, element 8j+i in bits 4i..4i+3.
 """
 
 from __future__ import annotations
@@ -63,13 +68,19 @@ def dequantize_int4(
     return (groups * scale.to(torch.float32).unsqueeze(-1)).reshape(n, k).to(dtype)
 
 
-def quantize_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def quantize_int4(
+    weight: torch.Tensor, scale_dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric group-32 quantisation of a dense [N, K] weight (K % 32 == 0), for tests and
-    conversion: returns (weight_packed int32 [N, K/8], weight_scale fp32 [N, K/32])."""
+    conversion: returns (weight_packed int32 [N, K/8], weight_scale `scale_dtype` [N, K/32]).
+
+    scale = absmax(group) / 7, rounded to `scale_dtype` *before* the values are rounded, so that
+    dequantising with the stored scale is exactly what the integers were computed against.
+    """
     n, k = weight.shape
     if k % GROUP_SIZE:
         raise ValueError(f"K={k} must be a multiple of {GROUP_SIZE}")
     groups = weight.to(torch.float32).reshape(n, k // GROUP_SIZE, GROUP_SIZE)
-    scale = groups.abs().amax(-1).clamp(min=1e-8) / 7.0  # [N, K/32]
-    q = torch.clamp(torch.round(groups / scale.unsqueeze(-1)), -8, 7).reshape(n, k)
+    scale = (groups.abs().amax(-1).clamp(min=1e-8) / 7.0).to(scale_dtype)  # [N, K/32]
+    q = torch.clamp(torch.round(groups / scale.float().unsqueeze(-1)), -8, 7).reshape(n, k)
     return pack_int4(q.to(torch.int32)), scale

@@ -156,8 +156,7 @@ def quantize_experts(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Te
             packed[name] = dense[name] = w
             continue
         base = name[: -len(".weight")]
-        words, scale = quantize_int4(w)
-        scale = scale.to(torch.bfloat16)  # real K2 checkpoints store bf16 scales
+        words, scale = quantize_int4(w, scale_dtype=torch.bfloat16)  # real K2 checkpoints: bf16 scales
         packed[base + ".weight_packed"] = words
         packed[base + ".weight_scale"] = scale
         packed[base + ".weight_shape"] = torch.tensor(list(w.shape), dtype=torch.int32)
