@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from kimi_code.agent.loop import Agent, AgentOptions, TurnResult
-from kimi_code.agent.recorder import SessionRecorder, replay
+from kimi_code.agent.recorder import SessionRecorder
 from kimi_code.config import Config, ConfigError, ModelConfig
 from kimi_code.events import Event, PermissionDenied, SessionStarted
 from kimi_code.headless import RunOptions, exit_code_for, now_ms, print_result
@@ -31,7 +31,7 @@ class HeadlessRun:
         except Exception as exc:
             self.store.close()
             raise LookupError(str(exc)) from exc
-        self.history, self.ledger = replay(self.store.events(self.session_id)) if self.resumed \
+        self.history, self.ledger = (self.store.messages(self.session_id), self.store.ledger(self.session_id)) if self.resumed \
             else ([], [])
 
     def _select_session(self) -> tuple[str, bool]:

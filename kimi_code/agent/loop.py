@@ -22,13 +22,31 @@ from kimi_code.agent.context import Context
 from kimi_code.agent.executor import Approver, PreparedCall, ToolExecutor
 from kimi_code.agent.retry import RetryPolicy
 from kimi_code.events import (
-    AssistantMessage, CheckpointCreated, CompactionDone, Event, Notice, RetryScheduled,
-    StepStarted, TextDelta, ThinkingDelta, ToolMessageAdded, TurnFinished, TurnStarted,
+    AssistantMessage,
+    CheckpointCreated,
+    CompactionDone,
+    Event,
+    Notice,
+    RetryScheduled,
+    StepStarted,
+    TextDelta,
+    ThinkingDelta,
+    ToolMessageAdded,
+    TurnFinished,
+    TurnStarted,
     UserMessageAdded,
 )
 from kimi_code.llm.base import (
-    ChatProvider, ContextOverflowError, Message, ProviderError, StreamEnd, TextChunk,
-    ThinkingChunk, ToolCall, ToolCallDone, Usage,
+    ChatProvider,
+    ContextOverflowError,
+    Message,
+    ProviderError,
+    StreamEnd,
+    TextChunk,
+    ThinkingChunk,
+    ToolCall,
+    ToolCallDone,
+    Usage,
 )
 from kimi_code.permissions import PermissionPolicy
 from kimi_code.tools.base import ToolContext
@@ -245,7 +263,7 @@ class Agent:
                             outcome.prepared[calls[index + len(batch)].id].runs_freely:
                         batch.append(calls[index + len(batch)])
                 results = await asyncio.gather(*(self._execute(c, outcome) for c in batch))
-                for call, (message, _display) in zip(batch, results):
+                for call, (message, _display) in zip(batch, results, strict=True):
                     message, stop = self._check_repeat(call, message, stop)
                     self._add_tool_message(message)
                     if outcome.prepared[call.id].tool and not outcome.prepared[call.id].tool.read_only:

@@ -1,4 +1,4 @@
-"""The session log as an event consumer, and the replay that rebuilds a conversation from it.
+"""The session log as an event consumer (replay lives in kimi_code.session.replay).
 
 Kinds written: "message" (payload = Message.to_dict(), plus "usage" for assistant messages),
 "compaction" ({summary, ledger, messages: the full history after compaction}), "checkpoint",
@@ -12,13 +12,20 @@ import logging
 from typing import Any, Protocol
 
 from kimi_code.events import (
-    AssistantMessage, CheckpointCreated, CompactionDone, Event, PermissionDenied,
-    SubagentCompleted, SubagentStarted, ToolMessageAdded, TurnFinished, UserMessageAdded,
+    AssistantMessage,
+    CheckpointCreated,
+    CompactionDone,
+    Event,
+    PermissionDenied,
+    SubagentCompleted,
+    SubagentStarted,
+    ToolMessageAdded,
+    TurnFinished,
+    UserMessageAdded,
 )
 from kimi_code.llm.base import Message
 
 log = logging.getLogger(__name__)
-REPAIRED = "Interrupted: the tool call did not complete (the previous run stopped)."
 
 
 class EventLog(Protocol):
@@ -71,43 +78,3 @@ class SessionRecorder:
             self.store.append(self.session_id, "permission_denied", event.to_dict())
         elif isinstance(event, TurnFinished):
             self.store.append(self.session_id, "turn", event.to_dict())
-
-
-def replay(events: list[Any]) -> tuple[list[Message], list[str]]:
-    """Rebuild (history, ledger) from stored events (objects with .kind and .payload), in seq
-    order. Honours compaction and rewind, and repairs dangling tool calls so the history is
-    always valid for providers."""
-    history: list[Message] = []
-    ledger: list[str] = []
-    for event in events:
-        payload = event.payload
-        try:
-            if event.kind == "message":
-                history.append(Message.from_dict(payload))
-            elif event.kind == "compaction":
-                history = [Message.from_dict(m) for m in payload.get("messages", [])]
-                ledger = list(payload.get("ledger", []))
-            elif event.kind == "rewind" and "messages" in payload:
-                history = [Message.from_dict(m) for m in payload["messages"]]
-        except (KeyError, TypeError, ValueError):
-            log.warning("skipping unreadable %s event", event.kind)
-    return repair(history), ledger
-
-
-def repair(history: list[Message]) -> list[Message]:
-    """Give every tool call a result and drop tool results whose call is unknown."""
-    repaired: list[Message] = []
-    pending: list[str] = []
-    for message in history:
-        if message.role == "tool":
-            if message.tool_call_id in pending:
-                pending.remove(message.tool_call_id)
-                repaired.append(message)
-            continue
-        repaired.extend(Message(role="tool", content=REPAIRED, tool_call_id=call_id, is_error=True)
-                        for call_id in pending)
-        pending = [c.id for c in message.tool_calls] if message.role == "assistant" else []
-        repaired.append(message)
-    repaired.extend(Message(role="tool", content=REPAIRED, tool_call_id=call_id, is_error=True)
-                    for call_id in pending)
-    return repaired
