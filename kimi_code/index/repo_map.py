@@ -139,9 +139,9 @@ def initial_repo_map(workspace: Path, max_tokens: int = 1024, time_budget_s: flo
             text = index.render_map(max_tokens=max_tokens)
     except Exception:  # a map is a nicety; the session must start regardless
         return ""
-    if not text:
-        return ""
     if not result.complete:
-        text += (f"(partial map: {result.pending} files not indexed yet; "
-                 "run `kimi-code index` to finish)\n")
+        note = (f"({result.pending} files not indexed yet: indexing stopped after "
+                f"{time_budget_s:g}s; run `kimi-code index` to finish; the RepoMap tool "
+                "continues it too)\n")
+        return text + note
     return text

@@ -160,6 +160,25 @@ def skip_reason_for_content(source: bytes) -> str:
     return ""
 
 
+def to_utf8(source: bytes) -> bytes:
+    """Source as UTF-8, which is what tree-sitter parses: UTF-16 (with a BOM) and legacy
+    8-bit encodings (read as cp1252, else latin-1) are transcoded; line numbers are kept."""
+    if source.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return source.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            return source
+    try:
+        source.decode("utf-8")
+        return source
+    except UnicodeDecodeError:
+        pass
+    try:
+        return source.decode("cp1252").encode("utf-8")
+    except UnicodeDecodeError:
+        return source.decode("latin-1").encode("utf-8")
+
+
 def analyze_file(root: str, path: str, lang: str | None, size: int,
                  old_digest: str = "") -> FileResult:
     """Read, classify and (unless skipped) tag one file. Never raises for bad input files:
@@ -177,6 +196,7 @@ def analyze_file(root: str, path: str, lang: str | None, size: int,
         return FileResult(path, lang or "", digest, "same", [], [])
     if len(source) > MAX_FILE_BYTES:
         return FileResult(path, lang or "", digest, "huge", [], [])
+    source = to_utf8(source)
     if lang is None and needs_shebang_probe(path):
         lang = language_from_shebang(source[: source.find(b"\n")] if b"\n" in source else source)
     if lang is None:
