@@ -136,3 +136,22 @@ def test_repeated_identical_calls_are_warned_then_stopped(workspace: Path, home:
     assert contents[4].startswith("Not run")
     assert lines[-1]["subtype"] == "error_during_execution"
     assert len(contents) == 5
+
+
+def test_anthropic_provider_end_to_end(workspace: Path, home: Path, server: ScriptedServer) -> None:
+    server.add(
+        {"thinking": "Check the file.", "tool_calls": [{"id": "toolu_1", "name": "Read",
+                                                        "arguments": {"file_path": "calc.py"}}]},
+        {"text": "It subtracts."},
+    )
+    env = base_env(home, server, KIMI_PROVIDER="anthropic", KIMI_BASE_URL=server.base_url_anthropic)
+    result = run_kimi(["run", "what does add do?", "--output-format", "json"], cwd=workspace, env=env)
+    assert result.code == 0, result.stderr
+    assert result.json()["result"] == "It subtracts."
+    second = server.model_bodies()[1]
+    assert isinstance(second["system"], (str, list)) and second["messages"][0]["role"] == "user"
+    assistant = second["messages"][1]
+    kinds = [block["type"] for block in assistant["content"]]
+    assert kinds[0] == "thinking" and "tool_use" in kinds  # thinking echoed back with its signature
+    tool_result = second["messages"][2]["content"][0]
+    assert tool_result["type"] == "tool_result" and tool_result["tool_use_id"] == "toolu_1"

@@ -76,3 +76,30 @@ def test_second_process_on_same_session_gets_session_in_use(workspace: Path, hom
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_ctrl_c_stops_cleanly_and_leaves_no_dangling_call(workspace: Path, home: Path,
+                                                          server: ScriptedServer) -> None:
+    server.add({"tool_calls": [{"id": "s1", "name": "Bash", "arguments": {"command": "sleep 30"}}]},
+               {"text": "after resume"})
+    env = base_env(home, server)
+    proc = subprocess.Popen([KIMI, "run", "wait", "--output-format", "stream-json",
+                             "--allow", "Bash(sleep *)"], cwd=workspace, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    session_id = json.loads(proc.stdout.readline())["session_id"]
+    while True:  # wait for the tool call to be issued
+        line = proc.stdout.readline()
+        if '"tool_use"' in line:
+            break
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, _err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    store = SessionStore(home / "data" / "sessions.db")
+    roles = [e.payload["role"] for e in store.events(session_id) if e.kind == "message"]
+    assert roles == ["user", "assistant", "tool"]  # the interrupted call got its result
+    tool = [e.payload for e in store.events(session_id) if e.kind == "message"][-1]
+    assert "Interrupted" in tool["content"] and tool["is_error"]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["type"] == "result" and result["is_error"]
