@@ -67,6 +67,7 @@ class KimiApp(App[int], SessionActions):
         self.runner = CommandRunner(self)
         self.checkpoints = CheckpointActions(self)
         self._last_ctrl_c = 0.0
+        self.session_closed = False
         self.history = InputHistory(history_file(session.workspace.root))
         self.menu = CompletionMenu(id="completion")
         self.transcript = Transcript(id="transcript")
@@ -313,8 +314,20 @@ class KimiApp(App[int], SessionActions):
         await self.runner.run("/help")
 
     async def action_quit(self) -> None:
-        await self.session.close()
+        await self.close_session()
         self.exit(0)
+
+    async def close_session(self) -> None:
+        """Cancel the turn and release the session (once), while the loop still runs."""
+        if not self.session_closed:
+            self.session_closed = True
+            try:
+                await self.session.close()
+            except Exception as exc:  # closing must never hide the real exit reason
+                self.log.error(f"closing the session failed: {exc}")
+
+    async def on_unmount(self) -> None:
+        await self.close_session()
 
 
 def _coalesce(events: deque[Event]) -> list[Event]:
@@ -337,7 +350,8 @@ def run_tui(session: Any, *, continue_: bool = False, resume: str | None = None)
     try:
         result = app.run()
     finally:
-        asyncio.run(_close_quietly(session))
+        if not app.session_closed:  # the app died before it could close the session itself
+            asyncio.run(_close_quietly(session))
     return app.return_code if app.return_code is not None else (result or 0)
 
 

@@ -74,13 +74,31 @@ async def type_text(pilot: Any, text: str) -> None:
 
 
 def transcript_text(app: Any) -> str:
-    """Everything the transcript shows, as plain text (for assertions)."""
-    from textual.widgets import Markdown, Static
+    """Everything the transcript shows, as plain text (Markdown as its source)."""
+    from textual.widgets import Static
+
+    from kimi_code.ui.widgets.assistant_block import AssistantBlock
 
     parts = []
-    for widget in app.transcript.walk_children():
-        if isinstance(widget, Markdown):
-            parts.append(widget.source)
-        elif isinstance(widget, Static):
-            parts.append(str(widget.render()))
+    for block in app.transcript.blocks:
+        if isinstance(block, AssistantBlock):
+            parts.append(block.text)
+            continue
+        for widget in [block, *block.walk_children()]:
+            if isinstance(widget, Static):
+                parts.append(str(widget.render()))
     return "\n".join(parts)
+
+
+def read_edit_script(new: str = "return 2") -> list[dict[str, Any]]:
+    """Read src/main.py, then Edit it, then answer."""
+    return [
+        {"tool_calls": [{"id": "r1", "name": "Read", "arguments": {"file_path": "src/main.py"}}]},
+        {"tool_calls": [{"id": "e1", "name": "Edit", "arguments": {
+            "file_path": "src/main.py", "old_string": "return 1", "new_string": new}}]},
+        {"text": "Edited."},
+    ]
+
+
+def last_request_messages(server: ScriptedServer) -> list[dict[str, Any]]:
+    return server.model_bodies()[-1]["messages"]

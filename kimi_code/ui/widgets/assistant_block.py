@@ -85,9 +85,9 @@ class ThinkingBlock(Collapsible):
         self.thinking = text
         self.done = done
         self._body = Static(self._visible_text(), classes="thinking-text")
-        super().__init__(self._body, title=self._title(), collapsed=done)
+        super().__init__(self._body, title=self._heading(), collapsed=done)
 
-    def _title(self) -> str:
+    def _heading(self) -> str:
         return "Thought (expand to read)" if self.done else "Thinking…"
 
     def _visible_text(self) -> Text:
@@ -105,7 +105,7 @@ class ThinkingBlock(Collapsible):
         if self.done:
             return
         self.done = True
-        self.title = self._title()
+        self.title = self._heading()
         self._body.update(Text(self.thinking))
         self.collapsed = True
 
