@@ -7,8 +7,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-import pytest
-
 from kimi_code.index import scan
 from kimi_code.index.cache import db_path_for
 from kimi_code.index.repo_map import RepoIndex

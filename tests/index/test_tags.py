@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from kimi_code.index.languages import LANGUAGES, language_for_path, language_from_shebang, load_query
+from kimi_code.index.languages import (
+    LANGUAGES,
+    language_for_path,
+    language_from_shebang,
+    load_query,
+)
 from kimi_code.index.tags import DEFINITION_KINDS, REFERENCE_KINDS, extract_tags
 from tests.index.golden import SOURCES, golden_path, tags_as_json
 
