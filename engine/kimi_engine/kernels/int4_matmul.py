@@ -29,20 +29,46 @@ GEMV_MAX_M = 16
 
 
 @triton.jit
+def _finish(acc, out_ptrs, mask, ws_ptr, ws_offs, stride_ws, lock_ptr, tile, SPLIT_K: tl.constexpr):
+    """Store a tile; with split-K, the last program to finish a tile sums all partials.
+
+    Partials go to the fp32 workspace; an arrival counter per output tile (acq_rel atomic after a
+    CTA barrier, so every thread's partial is visible first) elects the last split, which adds
+    the partials in split order (deterministic), writes the output and re-arms the counter to 0.
+    One launch, no atomics on the data, no torch reduction afterwards.
+    """
+    if SPLIT_K == 1:
+        tl.store(out_ptrs, acc.to(out_ptrs.dtype.element_ty), mask=mask)
+    else:
+        tl.store(ws_ptr + tl.program_id(2) * stride_ws + ws_offs, acc, mask=mask)
+        tl.debug_barrier()
+        arrived = tl.atomic_add(lock_ptr + tile, 1, sem="acq_rel")
+        if arrived == SPLIT_K - 1:
+            total = tl.zeros_like(acc)
+            for s in tl.static_range(SPLIT_K):
+                total += tl.load(ws_ptr + s * stride_ws + ws_offs, mask=mask, other=0.0, cache_modifier=".cg")
+            tl.store(out_ptrs, total.to(out_ptrs.dtype.element_ty), mask=mask)
+            tl.atomic_xchg(lock_ptr + tile, 0)
+
+
+@triton.jit
 def _w4a16_kernel(
-    x_ptr, p_ptr, s_ptr, out_ptr,
+    x_ptr, p_ptr, s_ptr, out_ptr, ws_ptr, lock_ptr,
     M, N, K, K_SPLIT,
-    stride_xm, stride_pn, stride_sn, stride_os, stride_om,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, IS_FP32: tl.constexpr,
+    stride_xm, stride_pn, stride_sn, stride_om,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, SPLIT_K: tl.constexpr,
+    IS_FP32: tl.constexpr,
 ):
-    """Grid (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N), SPLIT_K); program k-slice [pid_k*K_SPLIT, +K_SPLIT)."""
+    """Grid (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N), SPLIT_K); program k-slice [pid_k*K_SPLIT, +K_SPLIT).
+
+    ws: fp32 [SPLIT_K, M, N] partials (unused when SPLIT_K == 1); lock: int32 per output tile, 0.
+    """
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
-    pid_k = tl.program_id(2)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    k_start = pid_k * K_SPLIT
+    k_start = tl.program_id(2) * K_SPLIT
     k_end = tl.minimum(k_start + K_SPLIT, K)
-    out_base = out_ptr + pid_k * stride_os
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    tile = pid_m * tl.num_programs(1) + pid_n
     if BLOCK_M == 1:
         acc = tl.zeros([BLOCK_N], dtype=tl.float32)
         for k0 in range(k_start, k_end, BLOCK_K):
@@ -50,8 +76,8 @@ def _w4a16_kernel(
             w = int4_tile(p_ptr, s_ptr, offs_n, offs_k, N, K, stride_pn, stride_sn)
             x = tl.load(x_ptr + pid_m * stride_xm + offs_k, mask=offs_k < K, other=0.0)
             acc += tl.sum(w * x.to(tl.float32)[None, :], axis=1)
-        ptrs = out_base + pid_m * stride_om + offs_n
-        tl.store(ptrs, acc.to(out_ptr.dtype.element_ty), mask=offs_n < N)
+        _finish(acc, out_ptr + pid_m * stride_om + offs_n, offs_n < N, ws_ptr, pid_m * N + offs_n,
+                M * N, lock_ptr, tile, SPLIT_K)
     else:
         offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
@@ -61,9 +87,25 @@ def _w4a16_kernel(
             x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :], mask=x_mask, other=0.0)
             wt = int4_tile_t(p_ptr, s_ptr, offs_n, offs_k, N, K, stride_pn, stride_sn)
             acc = dot_acc(acc, x, wt, IS_FP32)
-        ptrs = out_base + offs_m[:, None] * stride_om + offs_n[None, :]
         mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
-        tl.store(ptrs, acc.to(out_ptr.dtype.element_ty), mask=mask)
+        _finish(acc, out_ptr + offs_m[:, None] * stride_om + offs_n[None, :], mask, ws_ptr,
+                offs_m[:, None] * N + offs_n[None, :], M * N, lock_ptr, tile, SPLIT_K)
+
+
+_LOCKS: dict[torch.device, torch.Tensor] = {}
+
+
+def _locks(device: torch.device, tiles: int) -> torch.Tensor:
+    """Zeroed per-tile arrival counters, shared by all calls on `device` (kernels re-arm them).
+
+    Calls are stream-ordered on one stream; concurrent int4_matmul calls on different streams of
+    one device would share counters and must not use split-K.
+    """
+    locks = _LOCKS.get(device)
+    if locks is None or locks.numel() < tiles:
+        locks = torch.zeros(max(tiles, 4096), dtype=torch.int32, device=device)
+        _LOCKS[device] = locks
+    return locks
 
 
 def is_interpreted() -> bool:
@@ -90,17 +132,18 @@ def _launch(x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, n: int, 
     block_m = 1 if m == 1 else (16 if m <= GEMV_MAX_M else meta["GEMM_BLOCK_M"])
     k_split = triton.cdiv(triton.cdiv(k, max(1, meta["SPLIT_K"])), meta["BLOCK_K"]) * meta["BLOCK_K"]
     split = triton.cdiv(k, k_split)
-    target = out if split == 1 else torch.empty((split, m, n), device=x.device, dtype=torch.float32)
-    stride_os = 0 if split == 1 else target.stride(0)
     grid = (triton.cdiv(m, block_m), triton.cdiv(n, meta["BLOCK_N"]), split)
+    if split > 1:
+        ws = torch.empty((split, m, n), device=x.device, dtype=torch.float32)
+        locks = _locks(x.device, grid[0] * grid[1])
+    else:
+        ws = locks = out  # never read when SPLIT_K == 1
     _w4a16_kernel[grid](
-        x, packed, scale, target, m, n, k, k_split,
-        x.stride(0), packed.stride(0), scale.stride(0), stride_os, out.stride(0),
-        BLOCK_M=block_m, BLOCK_N=meta["BLOCK_N"], BLOCK_K=meta["BLOCK_K"],
+        x, packed, scale, out, ws, locks, m, n, k, k_split,
+        x.stride(0), packed.stride(0), scale.stride(0), out.stride(0),
+        BLOCK_M=block_m, BLOCK_N=meta["BLOCK_N"], BLOCK_K=meta["BLOCK_K"], SPLIT_K=split,
         IS_FP32=x.dtype == torch.float32, **opts,
     )
-    if split > 1:
-        out.copy_(target.sum(dim=0))
     return out
 
 

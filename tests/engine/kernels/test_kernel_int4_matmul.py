@@ -90,3 +90,18 @@ def test_wrapper_rejects_bad_arguments(target, mutate, error, match):
     x, packed, scale = mutate(x, packed.to(device), scale.to(device))
     with pytest.raises(error, match=match):
         int4_matmul(x, packed, scale, (8, 40))
+
+
+def test_split_k_counters_rearm_between_calls(target):
+    """The last split re-arms its tile counter: back-to-back split-K calls stay correct."""
+    from kimi_engine.kernels import int4_matmul as mod
+
+    device, dtype = target
+    gen = torch.Generator().manual_seed(9)
+    packed, scale = (t.to(device) for t in random_int4(40, 160, gen))
+    cfg = {**SMALL, "SPLIT_K": 4}
+    for m in (1, 5, 1):
+        x = torch.randn(m, 160, generator=gen).to(dtype).to(device)
+        got = mod.int4_matmul(x, packed, scale, (40, 160), config=cfg)
+        assert_close(got, mod.int4_matmul_reference(x, packed, scale, (40, 160)), dtype)
+    assert int(mod._LOCKS[device].abs().sum()) == 0
