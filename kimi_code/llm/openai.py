@@ -257,29 +257,34 @@ class OpenAIProvider:
 
     def request(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
                 max_tokens: int | None) -> dict[str, Any]:
-        """The keyword arguments of chat.completions.create (without `stream`)."""
-        params: dict[str, Any] = {
+        """The JSON body of one chat-completions request (without `stream`)."""
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": to_openai_messages(messages, echo_reasoning=self.echo_reasoning),
         }
         if tools:
-            params["tools"] = to_openai_tools(tools)
+            body["tools"] = to_openai_tools(tools)
         limit = max_tokens or self.max_tokens
         if limit:
-            params["max_tokens"] = limit
+            body["max_tokens"] = limit
         if self.temperature is not None:
-            params["temperature"] = self.temperature
-        if self.extra_body:
-            params["extra_body"] = self.extra_body
-        return params
+            body["temperature"] = self.temperature
+        body.update(self.extra_body)
+        return body
+
+    def _create_args(self, body: dict[str, Any]) -> dict[str, Any]:
+        # The SDK's typed-params transform walks every message of every request: 35 ms of CPU per
+        # step with a 200-message history (measured). Our body is already final wire JSON, so it
+        # travels as `extra_body`, which the SDK merges over the typed fields and sends as is.
+        return {"model": body["model"], "messages": [], "extra_body": body}
 
     async def stream(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *,
                      max_tokens: int | None = None) -> AsyncIterator[StreamEvent]:
         """Stream one model step; ends with exactly one StreamEnd or raises ProviderError."""
-        params = self.request(messages, tools, max_tokens)
+        args = self._create_args(self.request(messages, tools, max_tokens))
         if not self.streaming:
             try:
-                completion = await self._client.chat.completions.create(**params)
+                completion = await self._client.chat.completions.create(**args)
                 events = completion_events(completion)
             except Exception as exc:
                 raise map_error(exc) from exc
@@ -290,7 +295,7 @@ class OpenAIProvider:
         started = False
         try:
             async with self._client.chat.completions.with_streaming_response.create(
-                    **params, stream=True, stream_options={"include_usage": True}) as response:
+                    **args, stream=True, stream_options={"include_usage": True}) as response:
                 started = True
                 async for data in sse.data_events(response.iter_lines()):
                     if data.startswith("[DONE]"):
