@@ -261,8 +261,12 @@ class AnthropicProvider:
         self.streaming = streaming
         self.thinking_budget = thinking_budget
         self.prompt_caching = prompt_caching
+        # This SDK sends the key as a Bearer token; older Anthropic-compatible servers and
+        # proxies read `x-api-key`, so send both.
+        headers = {"x-api-key": api_key} if api_key else None
         self._client = anthropic.AsyncAnthropic(
             base_url=base_url, api_key=api_key or "not-needed", max_retries=0,
+            default_headers=headers,
             timeout=anthropic.Timeout(timeout, connect=min(timeout, 20.0)))
 
     def request(self, messages: Sequence[Message], tools: Sequence[ToolSpec],

@@ -36,7 +36,8 @@ async def test_streams_text_with_usage_and_system_apart(scripted, providers) -> 
     assert end.stop_reason == "end_turn"
     request = server.requests[-1]
     assert request["path"] == "/v1/messages"
-    assert "sk-test" in (request["headers"].get("x-api-key", "") + request["headers"].get("authorization", ""))
+    assert request["headers"]["x-api-key"] == "sk-test"
+    assert request["headers"]["authorization"] == "Bearer sk-test"
     body = request["body"]
     assert body["stream"] is True and body["model"] == "kimi-test" and body["max_tokens"] > 0
     assert body["system"] == [{"type": "text", "text": "You are terse.",
