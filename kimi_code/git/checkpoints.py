@@ -31,6 +31,7 @@ from kimi_code.git.repo import clean_env, run_git
 
 MAX_FILE_BYTES = 10 * 1024 * 1024       # a single file above this is not snapshotted
 MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024  # new content hashed by one snapshot, at most
+MAX_NEW_FILES = 50_000                  # files first seen by one snapshot, at most
 MAX_RECORDED_SKIPS = 50                 # skip reasons kept per checkpoint (plus a count)
 
 # Attributes that would change bytes on the way in or out (eol conversion, LFS/clean filters,
@@ -208,7 +209,9 @@ class CheckpointStore:
 
     def _snapshot_locked(self, trigger: str, message_seq: int | None) -> Checkpoint:
         tree, skipped = self._write_tree()
-        previous = self._latest()
+        parent = self._resolve_ref(self.ref)
+        found = self._log(parent, limit=1, verified=True) if parent else []
+        previous = found[0] if found else None
         if previous and previous.tree == tree and (
                 message_seq is None or message_seq == previous.message_seq):
             return previous
@@ -216,7 +219,6 @@ class CheckpointStore:
                 "session_id": self.session_id, "skipped": skipped[:MAX_RECORDED_SKIPS],
                 "skipped_total": len(skipped)}
         args = ["commit-tree", tree, "-F", "-"]
-        parent = self._resolve_ref(self.ref)
         if parent:
             args[2:2] = ["-p", parent]
         commit = self._git(*args, input=json.dumps(meta).encode()).strip()
@@ -231,7 +233,7 @@ class CheckpointStore:
         update: list[str] = []
         drop: list[str] = []
         skipped: list[dict[str, str]] = []
-        budget = MAX_SNAPSHOT_BYTES
+        budget, new_files = MAX_SNAPSHOT_BYTES, MAX_NEW_FILES
         for entry in out.split("\0"):
             if len(entry) < 4:
                 continue
@@ -242,6 +244,12 @@ class CheckpointStore:
             if state[1] == "D" or state[0] == "D":
                 update.append(path)
                 continue
+            if state == "??":
+                new_files -= 1
+                if new_files < 0:
+                    skipped.append({"path": path, "reason": f"more than {MAX_NEW_FILES} new files "
+                                    "in one snapshot"})
+                    continue
             reason, size = self._size_check(path, budget)
             if reason:
                 skipped.append({"path": path, "reason": reason})
@@ -279,8 +287,9 @@ class CheckpointStore:
         items = self._log(self.ref, limit=1)
         return items[0] if items else None
 
-    def _log(self, ref: str, limit: int | None = None) -> list[Checkpoint]:
-        if not self._resolve_ref(ref):
+    def _log(self, ref: str, limit: int | None = None, *,
+             verified: bool = False) -> list[Checkpoint]:
+        if not verified and not self._resolve_ref(ref):
             return []
         args = ["log", "--format=%H%x1f%T%x1f%B%x1e", "--first-parent"]
         if limit:

@@ -142,6 +142,16 @@ def test_snapshot_budget_skips_with_reason(tmp_path, monkeypatch):
     assert all("budget" in s["reason"] for s in cp.skipped)
 
 
+def test_new_file_count_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(cpmod, "MAX_NEW_FILES", 2)
+    ws = tmp_path / "w"
+    ws.mkdir()
+    for i in range(4):
+        (ws / f"f{i}.txt").write_text(str(i))
+    cp = CheckpointStore(ws, "s").snapshot("turn")
+    assert cp.skipped_total == 2 and "new files" in cp.skipped[0]["reason"]
+
+
 def test_conflicting_user_edit_is_not_overwritten(tmp_path):
     ws = tmp_path / "w"
     ws.mkdir()
