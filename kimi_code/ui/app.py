@@ -5,6 +5,7 @@ event loop; its events are queued and drained in batches (see messages.py)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from typing import Any
@@ -231,7 +232,7 @@ class KimiApp(App[int], SessionActions):
     async def on_prompt_input_submitted(self, message: PromptInput.Submitted) -> None:
         text = message.text
         stripped = text.strip()
-        if stripped.startswith("/") and not stripped.startswith("//"):
+        if re.match(r"/[\w?-]*(\s|$)", stripped):  # "/tmp/x fails" is a prompt, not a command
             await self.runner.run(stripped)
         elif stripped.startswith("!") and len(stripped) > 1:
             self.run_shell(stripped[1:].strip())

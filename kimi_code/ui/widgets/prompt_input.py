@@ -67,6 +67,8 @@ class PromptInput(TextArea):
     def _key_handler(self, key: str) -> Callable[[], None] | None:
         menu_open = self.menu.visible
         if key == "enter":
+            if menu_open and self.menu.kind == "slash":
+                return self._accept_and_submit  # Enter on a command runs it
             return self.accept_completion if menu_open else self.submit
         if key in NEWLINE_KEYS:
             return lambda: self.insert("\n")
@@ -85,6 +87,10 @@ class PromptInput(TextArea):
             if self.cursor_location[0] == self.document.line_count - 1:
                 return self.history_next
         return None
+
+    def _accept_and_submit(self) -> None:
+        self.accept_completion()
+        self.submit()
 
     def submit(self) -> None:
         text = self.expanded_text()
