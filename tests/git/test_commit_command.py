@@ -263,3 +263,16 @@ def test_plan_with_unplanned_hunk_and_garbage(conv_repo, model_env, capsys):
     assert main(plan=True, dry_run=True) == 0
     out = capsys.readouterr().out
     assert "unknown hunk H9" in out and "H2 (big.txt" in out and "was not planned" in out
+
+
+def test_first_commit_in_an_empty_repository(tmp_path, model_env, monkeypatch):
+    root = tmp_path / "fresh"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "main.py").write_text("print('hi')\n")
+    git(root, "add", "main.py")
+    monkeypatch.chdir(root)
+    server = model_env([{"text": "Add main entry point"}])
+    assert main(yes=True) == 0
+    assert last_message(root) == "Add main entry point"
+    assert "no history yet" in prompt_of(server)
