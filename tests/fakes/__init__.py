@@ -1,1 +1,3 @@
-"""Test doubles shared across the suite (the scripted model server)."""
+"""Test doubles shared across the suite: the scripted OpenAI/Anthropic-compatible model server
+(tests.fakes.scripted_server; not imported here so `python -m tests.fakes.scripted_server` runs
+without a double-import warning)."""

@@ -32,7 +32,8 @@ When the script is exhausted the server answers HTTP 500 with the message "scrip
 Attributes: `base_url_openai` ("http://127.0.0.1:PORT/v1"), `base_url_anthropic`
 ("http://127.0.0.1:PORT"), `requests` (every request received, as dicts `{"method", "path",
 "headers" (lower-case names), "body" (parsed JSON or None)}`), `remaining` (requests the script
-can still answer, repeats included).
+can still answer, repeats included), `port`. Methods: `add(*entries)` appends to the script while
+running; `model_bodies()` lists the JSON bodies of the model requests so far.
 
 Subprocess use: `python -m tests.fakes.scripted_server --script script.json --port-file PATH
 [--port N] [--requests-log PATH]` writes the port to PATH once listening (atomically), appends

@@ -171,6 +171,15 @@ def test_vllm_and_plain_text_error_bodies() -> None:
     assert "rate limit" in str(errors.from_status("x", 429, {}, {"error": "rate limit"}, ""))
 
 
+def test_rate_limits_are_not_mistaken_for_quota() -> None:
+    limit = {"error": {"message": "Rate limit reached for requests per min (RPM): Limit 3",
+                       "type": "rate_limit_reached_error"}}
+    err = errors.from_status("x", 429, {"retry-after": "1"}, limit, "")
+    assert type(err) is ProviderError and err.retryable and err.retry_after == 1.0
+    billing = {"error": {"message": "Your account is suspended, check your billing details"}}
+    assert isinstance(errors.from_status("x", 403, {}, billing, ""), QuotaError)
+
+
 @pytest.mark.parametrize("api", APIS)
 async def test_error_event_inside_a_started_stream(api, scripted) -> None:
     server = scripted([
