@@ -167,19 +167,29 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
-async def git_files(base: Path) -> list[str] | None:
-    """Files under `base` per git (relative, '/'-separated), or None when not in a work tree."""
+def _git_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV_DROP}
     env["GIT_OPTIONAL_LOCKS"] = "0"
+    return env
+
+
+async def git_files(base: Path) -> list[str] | None:
+    """Files under `base` per git (relative, '/'-separated), or None when not in a work tree."""
     try:
         result = await capture(["git", "ls-files", "-co", "--exclude-standard", "-z"],
-                               cwd=base, env=env)
+                               cwd=base, env=_git_env())
     except FileNotFoundError:
         return None  # git is not installed
     if result.returncode != 0:
         return None
     names = dict.fromkeys(n for n in result.stdout.decode("utf-8", "surrogateescape").split("\0") if n)
     return [n for n in names if ".git" not in n.split("/") and _is_regular(base / n)]
+
+
+async def git_ignores(base: Path) -> bool:
+    """Whether git ignores the directory `base` itself (e.g. a build/ or node_modules/ dir)."""
+    result = await capture(["git", "check-ignore", "-q", "."], cwd=base, env=_git_env())
+    return result.returncode == 0
 
 
 def walk_files(base: Path) -> list[str]:
@@ -195,8 +205,12 @@ def walk_files(base: Path) -> list[str]:
 
 
 async def list_files(base: Path) -> list[str]:
-    """Regular files under the directory `base`, relative to it, honouring .gitignore in git."""
+    """Regular files under the directory `base`, relative to it, honouring .gitignore in git.
+
+    A directory that is itself ignored (asked for explicitly) is walked in full, as ripgrep
+    searches an ignored directory it is pointed at.
+    """
     listed = await git_files(base)
-    if listed is None:
+    if listed is None or (not listed and await git_ignores(base)):
         listed = await asyncio.to_thread(walk_files, base)
     return listed

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from kimi_code.tools.globmatch import compile_glob
+from kimi_code.tools.globmatch import translate
 
 FILE_TYPES: dict[str, tuple[str, ...]] = {
     "asm": ("*.S", "*.asm", "*.s"),
@@ -99,4 +99,4 @@ def type_regex(name: str) -> re.Pattern[str] | None:
     globs = FILE_TYPES.get(canonical_type(name))
     if globs is None:
         return None
-    return compile_glob("{" + ",".join(globs) + "}")
+    return re.compile("(?:" + "|".join(translate(g) for g in globs) + ")")

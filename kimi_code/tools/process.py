@@ -100,14 +100,39 @@ class OutputCollector:
         return f"{head}\n\n[... {omitted} characters truncated ...]\n\n{tail}", omitted
 
 
+def _live_members_proc(pgid: int) -> bool | None:
+    """Whether a non-zombie process is in group `pgid`, from /proc; None without /proc.
+
+    Zombies are ignored: an orphan that was killed may wait a while for its reaper, and it
+    holds nothing open.
+    """
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
+
+
 def group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process remains in process group `pgid`."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    live = _live_members_proc(pgid)
+    return True if live is None else live
 
 
 async def kill_group(pgid: int, grace: float = TERM_GRACE_S) -> None:
@@ -154,19 +179,43 @@ async def _pump(stream: asyncio.StreamReader, collector: OutputCollector) -> Non
         collector.feed(chunk)
 
 
-async def _finish_after_exit(proc: asyncio.subprocess.Process, pump: asyncio.Task[None]) -> bool:
-    """Once the shell has exited, stop what it left behind in its group and drain the pipe.
+async def _exited(proc: asyncio.subprocess.Process) -> int:
+    """Wait for the process itself to exit. Unlike `proc.wait()`, this does not also wait for
+    its pipes to close, which a leftover background child can hold open indefinitely."""
+    delay = 0.002
+    while proc.returncode is None:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    return proc.returncode
 
-    Returns whether leftover processes had to be stopped.
-    """
-    await proc.wait()
-    leftovers = group_alive(proc.pid)
-    if leftovers:
-        await kill_group(proc.pid)
+
+async def _drain(proc: asyncio.subprocess.Process, pump: asyncio.Task[None]) -> None:
+    """Read what is left in the pipe; give up if a detached descendant keeps it open."""
     try:
         await asyncio.wait_for(asyncio.shield(pump), DRAIN_GRACE_S)
     except TimeoutError:
-        pump.cancel()  # a detached descendant still holds the pipe; stop reading
+        pump.cancel()
+        transport = getattr(proc, "_transport", None)
+        pipe = transport.get_pipe_transport(1) if transport is not None else None
+        if pipe is not None:
+            pipe.close()
+
+
+async def _run_to_exit(proc: asyncio.subprocess.Process, pump: asyncio.Task[None]) -> bool:
+    """Wait for the shell to exit, stop what it left running in its group, drain the output.
+
+    Returns whether leftover processes had to be stopped.
+    """
+    exited = asyncio.create_task(_exited(proc))
+    try:
+        await asyncio.wait({pump, exited}, return_when=asyncio.FIRST_COMPLETED)
+        await exited
+    finally:
+        exited.cancel()
+    leftovers = group_alive(proc.pid)
+    if leftovers:
+        await kill_group(proc.pid)
+    await _drain(proc, pump)
     return leftovers
 
 
@@ -194,15 +243,11 @@ async def run_command(
     pump = asyncio.create_task(_pump(proc.stdout, collector))
     timed_out, leftovers = False, False
     try:
-        leftovers = await asyncio.wait_for(_finish_after_exit(proc, pump), timeout)
+        leftovers = await asyncio.wait_for(_run_to_exit(proc, pump), timeout)
     except TimeoutError:
         timed_out = True
         await kill_group(proc.pid)
-        await proc.wait()
-        try:
-            await asyncio.wait_for(pump, DRAIN_GRACE_S)
-        except TimeoutError:
-            pass
+        await _drain(proc, pump)
     except asyncio.CancelledError:
         await kill_group(proc.pid)
         pump.cancel()

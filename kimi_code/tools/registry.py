@@ -23,6 +23,9 @@ BUILTIN_TOOLS: dict[str, str] = {
     "RepoMap": "kimi_code.tools.repo_map:RepoMapTool",
     "FindSymbol": "kimi_code.tools.find_symbol:FindSymbolTool",
     "FindReferences": "kimi_code.tools.find_references:FindReferencesTool",
+    # Subagents (issue 6): need ctx.services["swarm"], wired by the front ends.
+    "Agent": "kimi_code.tools.agent_tool:AgentTool",
+    "AgentSwarm": "kimi_code.tools.agent_tool:AgentSwarmTool",
 }
 
 # The default set for the main agent in the workspace; review mode and subagent types pick

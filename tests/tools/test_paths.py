@@ -1,0 +1,129 @@
+"""Path confinement: escapes are refused before any I/O; symlinks are resolved first."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kimi_code.tools.base import ToolContext, ToolError
+from kimi_code.tools.edit import EditTool
+from kimi_code.tools.paths import check_writable, resolve_path
+
+
+def test_relative_and_absolute_inside(workspace: Path, ctx: ToolContext) -> None:
+    (workspace / "a.txt").write_text("x")
+    assert resolve_path("a.txt", ctx) == workspace.resolve() / "a.txt"
+    assert resolve_path(str(workspace / "sub" / ".." / "a.txt"), ctx) == workspace.resolve() / "a.txt"
+    assert resolve_path("new/dir/file.txt", ctx) == workspace.resolve() / "new/dir/file.txt"
+
+
+@pytest.mark.parametrize("raw", ["../outside/secret.txt", "sub/../../outside/secret.txt"])
+def test_dotdot_escape_refused(raw: str, ctx: ToolContext, outside: Path) -> None:
+    with pytest.raises(ToolError, match="outside the workspace.*--add-dir"):
+        resolve_path(raw, ctx)
+
+
+def test_absolute_outside_refused(ctx: ToolContext, outside: Path) -> None:
+    with pytest.raises(ToolError, match="outside the workspace"):
+        resolve_path(str(outside / "secret.txt"), ctx)
+    with pytest.raises(ToolError, match="outside the workspace"):
+        resolve_path("/etc/passwd", ctx)
+
+
+def test_symlink_file_pointing_outside_refused(workspace: Path, ctx: ToolContext, outside: Path) -> None:
+    (workspace / "link.txt").symlink_to(outside / "secret.txt")
+    with pytest.raises(ToolError, match="resolves to"):
+        resolve_path("link.txt", ctx)
+
+
+def test_symlinked_dir_pointing_outside_refused(workspace: Path, ctx: ToolContext, outside: Path) -> None:
+    (workspace / "linkdir").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(ToolError, match="outside the workspace"):
+        resolve_path("linkdir/secret.txt", ctx)
+    with pytest.raises(ToolError, match="outside the workspace"):
+        resolve_path("linkdir/new-file.txt", ctx)  # writing through the link is refused too
+
+
+def test_dangling_symlink_pointing_outside_refused(workspace: Path, ctx: ToolContext, outside: Path) -> None:
+    (workspace / "dangling").symlink_to(outside / "not-yet-there.txt")
+    with pytest.raises(ToolError, match="outside the workspace"):
+        resolve_path("dangling", ctx)
+
+
+def test_symlink_inside_to_inside_allowed(workspace: Path, ctx: ToolContext) -> None:
+    (workspace / "real.txt").write_text("x")
+    (workspace / "alias.txt").symlink_to(workspace / "real.txt")
+    assert resolve_path("alias.txt", ctx) == (workspace / "real.txt").resolve()
+
+
+def test_workspace_reached_through_a_symlink(tmp_path: Path, workspace: Path) -> None:
+    link = tmp_path / "ws-link"
+    link.symlink_to(workspace, target_is_directory=True)
+    ctx = ToolContext(workspace=link)
+    (workspace / "f.txt").write_text("x")
+    assert resolve_path("f.txt", ctx) == (workspace / "f.txt").resolve()
+    assert resolve_path(str(link / "f.txt"), ctx) == (workspace / "f.txt").resolve()
+
+
+def test_extra_dirs_allowed(workspace: Path, outside: Path) -> None:
+    ctx = ToolContext(workspace=workspace, extra_dirs=(outside,))
+    assert resolve_path(str(outside / "secret.txt"), ctx) == (outside / "secret.txt").resolve()
+
+
+def test_must_exist(ctx: ToolContext) -> None:
+    with pytest.raises(ToolError, match="does not exist"):
+        resolve_path("missing.txt", ctx, must_exist=True)
+
+
+def test_empty_path(ctx: ToolContext) -> None:
+    with pytest.raises(ToolError, match="empty"):
+        resolve_path("  ", ctx)
+
+
+def test_git_internals_not_writable(workspace: Path, ctx: ToolContext) -> None:
+    with pytest.raises(ToolError, match=r"\.git"):
+        check_writable(resolve_path(".git/config", ctx), ctx)
+    with pytest.raises(ToolError, match=r"\.git"):
+        check_writable(resolve_path("vendor/lib/.git/hooks/pre-commit", ctx), ctx)
+    check_writable(resolve_path(".gitignore", ctx), ctx)  # not git internals
+
+
+async def test_tools_refuse_escape_before_io(run_tool, ctx: ToolContext, outside: Path) -> None:
+    target = outside / "created-by-tool.txt"
+    with pytest.raises(ToolError, match="outside the workspace"):
+        await run_tool("Write", file_path=str(target), content="pwned")
+    assert not target.exists()
+    with pytest.raises(ToolError, match="outside the workspace"):
+        await run_tool("Read", file_path="../outside/secret.txt")
+    with pytest.raises(ToolError, match="outside the workspace"):
+        await run_tool("Edit", file_path=str(outside / "secret.txt"), old_string="top",
+                       new_string="bottom")
+    assert (outside / "secret.txt").read_text() == "top secret\n"
+    with pytest.raises(ToolError, match="outside the workspace"):
+        await run_tool("Grep", pattern="secret", path=str(outside))
+    with pytest.raises(ToolError, match="outside the workspace"):
+        await run_tool("Glob", pattern="*", path="..")
+    with pytest.raises(ToolError, match=r"\.\."):
+        await run_tool("Glob", pattern="../outside/*")
+
+
+async def test_write_into_git_dir_refused(run_tool, workspace: Path) -> None:
+    (workspace / ".git").mkdir()
+    with pytest.raises(ToolError, match=r"\.git"):
+        await run_tool("Write", file_path=".git/hooks/post-checkout", content="#!/bin/sh\n")
+    assert not (workspace / ".git" / "hooks").exists()
+
+
+def test_permission_subject_is_workspace_relative(workspace: Path, ctx: ToolContext, outside: Path) -> None:
+    tool = EditTool()
+    args = tool.parse_args({"file_path": str(workspace / "src" / "m.py"), "old_string": "a",
+                            "new_string": "b"})
+    assert tool.permission_subject(args, ctx) == "src/m.py"
+    assert tool.permission_subject(args) == os.path.normpath(str(workspace / "src" / "m.py"))
+    bad = tool.parse_args({"file_path": str(outside / "secret.txt"), "old_string": "a",
+                           "new_string": "b"})
+    with pytest.raises(ToolError, match="outside the workspace"):
+        tool.permission_subject(bad, ctx)
+    assert tool.summary(bad, ctx) == str(outside / "secret.txt")  # summaries never raise
