@@ -27,17 +27,29 @@ class RewindError(Exception):
         self.code = code
 
 
+def conversation_position(store: object, session_id: str, checkpoint: Checkpoint) -> int:
+    """The session event seq the checkpoint corresponds to: its recorded `message_seq`, or else
+    the last event written before the checkpoint was taken (by timestamp)."""
+    if checkpoint.message_seq is not None:
+        return checkpoint.message_seq
+    try:
+        taken = datetime.fromisoformat(checkpoint.created.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise RewindError(f"checkpoint {checkpoint.id} has no conversation position; "
+                          "use --scope code to restore only the files.") from None
+    events = store.events(session_id)  # type: ignore[attr-defined]
+    return max((e.seq for e in events if e.ts <= taken and e.kind != "rewind"), default=0)
+
+
 def record_conversation_rewind(store: object, session_id: str, checkpoint: Checkpoint) -> int:
     """Append the "rewind" event that cuts the conversation back to `checkpoint`.
 
     Replay contract: a "rewind" event with payload {"to_seq": N} removes from the history every
     event whose seq is greater than N and smaller than the rewind event's own seq; events after
     the rewind event are kept. Returns the rewind event's seq."""
-    if checkpoint.message_seq is None:
-        raise RewindError(f"checkpoint {checkpoint.id} has no conversation position; "
-                          "use --scope code to restore only the files.")
+    to_seq = conversation_position(store, session_id, checkpoint)
     return store.append(session_id, "rewind",  # type: ignore[attr-defined]
-                        {"to_seq": checkpoint.message_seq, "checkpoint": checkpoint.id})
+                        {"to_seq": to_seq, "checkpoint": checkpoint.id})
 
 
 def format_checkpoint(cp: Checkpoint) -> str:
@@ -94,13 +106,10 @@ def _do_rewind(workspace: Path, store: object, session_id: str, to: str, scope: 
                yes: bool, interactive: bool) -> int:
     checkpoints = CheckpointStore(workspace, session_id)
     target = checkpoints.get(to)
-    if scope in ("conversation", "both") and target.message_seq is None:
-        raise RewindError(f"checkpoint {target.id} ({target.trigger}) has no conversation "
-                          "position; use --scope code to restore only the files.")
+    position = conversation_position(store, session_id, target) if scope != "code" else None
     report = checkpoints.restore(target.id, dry_run=True) if scope != "conversation" else \
         RestoreReport(checkpoint_id=target.id)
-    dropped = (_later_messages(store, session_id, target.message_seq)
-               if scope != "code" and target.message_seq is not None else None)
+    dropped = _later_messages(store, session_id, position) if position is not None else None
     print(f"Rewind to {format_checkpoint(target)}  (scope: {scope})")
     _preview(report, scope, dropped)
     force = False
@@ -120,11 +129,11 @@ def _do_rewind(workspace: Path, store: object, session_id: str, to: str, scope: 
         if not _confirm("Rewind?"):
             print("Aborted; nothing changed.")
             return 1
-    return _apply(checkpoints, store, session_id, target, scope, force)
+    return _apply(checkpoints, store, session_id, target, scope, force, position)
 
 
 def _apply(checkpoints: CheckpointStore, store: object, session_id: str, target: Checkpoint,
-           scope: str, force: bool) -> int:
+           scope: str, force: bool, position: int | None) -> int:
     if scope in ("code", "both"):
         done = checkpoints.restore(target.id, force=force)
         if done.conflicts and not done.applied:
@@ -141,7 +150,7 @@ def _apply(checkpoints: CheckpointStore, store: object, session_id: str, target:
                 record_conversation_rewind(store, session_id, target)
         except SessionInUseError as exc:
             raise RewindError(f"{exc}; use /rewind inside that session instead.") from None
-        print(f"Conversation of session {session_id} rewound to before event {target.message_seq + 1}.")
+        print(f"Conversation of session {session_id} rewound to just after event {position}.")
     return 0
 
 

@@ -55,6 +55,7 @@ def test_rewind_both_restores_files_and_cuts_conversation(session_ws, capsys):
     assert (ws / "app.py").read_text() == "v1\n" and not (ws / "added.py").exists()
     rewinds = store.events(sid, ("rewind",))
     assert len(rewinds) == 1 and rewinds[0].payload == {"to_seq": 0, "checkpoint": first.id}
+    assert store.messages(sid) == [], "replay honours the rewind"
 
 
 def test_rewind_code_only_leaves_conversation(session_ws):
@@ -97,12 +98,18 @@ def test_usage_errors(session_ws, capsys):
     assert rewind_main(list_=True, to=None, scope="code", as_json=False, session="zzzz") == 2
 
 
-def test_checkpoint_without_conversation_position(session_ws, capsys):
+def test_checkpoint_without_seq_uses_the_events_before_it(session_ws, capsys):
     ws, store, sid, _, _ = session_ws
     (ws / "app.py").write_text("v3\n")
-    bare = CheckpointStore(ws, sid).snapshot("after Bash")
-    code = rewind_main(list_=False, to=bare.id, scope="both", as_json=False, session=None, yes=True)
-    assert code == 1 and "--scope code" in capsys.readouterr().err
+    bare = CheckpointStore(ws, sid).snapshot("after Bash")   # as the TUI takes them: no seq
+    assert bare.message_seq is None
+    store.append_message(sid, Message(role="user", content="later prompt"))
+    store.append_message(sid, Message(role="assistant", content="later answer"))
+    code = rewind_main(list_=False, to=bare.id, scope="conversation", as_json=False,
+                       session=None, yes=True)
+    assert code == 0, capsys.readouterr().err
+    assert store.events(sid, ("rewind",))[0].payload["to_seq"] == 2
+    assert [m.content for m in store.messages(sid)] == ["make v2", "done"]
 
 
 def test_no_session_here(tmp_path, monkeypatch, capsys):
