@@ -16,7 +16,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from ._int4 import dot_acc, int4_tile, int4_tile_t
+from ._int4 import dot_acc, int4_gemv_tile, int4_tile_t, load_x_words
 
 
 @triton.jit
@@ -40,10 +40,9 @@ def moe_gate_up_decode_kernel(
     acc_g = tl.zeros([BLOCK_N], dtype=tl.float32)
     acc_u = tl.zeros([BLOCK_N], dtype=tl.float32)
     for k0 in range(0, k_hi, BLOCK_K):
-        offs_k = k0 + tl.arange(0, BLOCK_K)
-        x = tl.load(x_row + offs_k, mask=offs_k < H, other=0.0).to(tl.float32)[None, :]
-        acc_g += tl.sum(int4_tile(gate_p, gate_s, offs_n, offs_k, I, H, stride_pn, stride_sn) * x, axis=1)
-        acc_u += tl.sum(int4_tile(up_p, up_s, offs_n, offs_k, I, H, stride_pn, stride_sn) * x, axis=1)
+        x3 = load_x_words(x_row, k0 // 8, H, BLOCK_K // 8)
+        acc_g += int4_gemv_tile(gate_p, gate_s, x3, offs_n, k0 // 8, I, H, stride_pn, stride_sn, BLOCK_K // 8)
+        acc_u += int4_gemv_tile(up_p, up_s, x3, offs_n, k0 // 8, I, H, stride_pn, stride_sn, BLOCK_K // 8)
     act = acc_g * tl.sigmoid(acc_g) * acc_u
     tl.store(act_ptr + pair.to(tl.int64) * stride_ap + offs_n, act, mask=offs_n < I)
 
@@ -70,9 +69,8 @@ def moe_down_decode_kernel(
         act_row = act_ptr + pair.to(tl.int64) * stride_ap
         part = tl.zeros([BLOCK_N], dtype=tl.float32)
         for k0 in range(0, k_hi, BLOCK_K):
-            offs_k = k0 + tl.arange(0, BLOCK_K)
-            a = tl.load(act_row + offs_k, mask=offs_k < I, other=0.0).to(tl.float32)
-            part += tl.sum(int4_tile(down_p, down_s, offs_n, offs_k, H, I, stride_pn, stride_sn) * a[None, :], axis=1)
+            a3 = load_x_words(act_row, k0 // 8, I, BLOCK_K // 8)
+            part += int4_gemv_tile(down_p, down_s, a3, offs_n, k0 // 8, H, I, stride_pn, stride_sn, BLOCK_K // 8)
         acc += weight * part
     if HAS_SHARED:
         shared = tl.load(shared_ptr + tok.to(tl.int64) * stride_sh + offs_n, mask=offs_n < H, other=0.0)

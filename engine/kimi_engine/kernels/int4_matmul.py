@@ -4,7 +4,8 @@ x [M, K] bf16/fp16/fp32 (fp32 for the interpreter), weight_packed int32 [N, ceil
 weight_scale bf16/fp16/fp32 [N, ceil(K/32)] -> y [M, N] in x's dtype, fp32 accumulation.
 
 One kernel, two regimes chosen by the wrapper:
-- decode GEMV (M <= 16): BLOCK_M = 1 (elementwise fp32 FMA, no tensor cores needed at one row)
+- decode GEMV (M <= 16): BLOCK_M = 1 (fp32 FMA on words unpacked in registers, each packed word
+  loaded once: see _int4.int4_gemv_tile)
   or 16 (one tl.dot per tile, so the dequantised tile is shared by all rows), split over K so
   that a thin [M, N] output still puts several programs on every SM; partial sums go to an fp32
   workspace [SPLIT_K, M, N] and are summed in torch (deterministic, no atomics).
@@ -20,7 +21,7 @@ from triton.runtime.interpreter import InterpretedFunction
 
 from . import configs
 from ._checks import ACTIVATION_DTYPES, check_int4_weight, check_tensor, require_runnable, same_device
-from ._int4 import dot_acc, int4_tile, int4_tile_t
+from ._int4 import dot_acc, int4_gemv_tile, int4_tile_t, load_x_words
 from .reference import int4_matmul_reference
 
 __all__ = ["GEMV_MAX_M", "int4_matmul", "int4_matmul_reference"]
@@ -72,10 +73,8 @@ def _w4a16_kernel(
     if BLOCK_M == 1:
         acc = tl.zeros([BLOCK_N], dtype=tl.float32)
         for k0 in range(k_start, k_end, BLOCK_K):
-            offs_k = k0 + tl.arange(0, BLOCK_K)
-            w = int4_tile(p_ptr, s_ptr, offs_n, offs_k, N, K, stride_pn, stride_sn)
-            x = tl.load(x_ptr + pid_m * stride_xm + offs_k, mask=offs_k < K, other=0.0)
-            acc += tl.sum(w * x.to(tl.float32)[None, :], axis=1)
+            x3 = load_x_words(x_ptr + pid_m * stride_xm, k0 // 8, K, BLOCK_K // 8)
+            acc += int4_gemv_tile(p_ptr, s_ptr, x3, offs_n, k0 // 8, N, K, stride_pn, stride_sn, BLOCK_K // 8)
         _finish(acc, out_ptr + pid_m * stride_om + offs_n, offs_n < N, ws_ptr, pid_m * N + offs_n,
                 M * N, lock_ptr, tile, SPLIT_K)
     else:
