@@ -8,8 +8,10 @@ from typing import ClassVar
 from pydantic import Field
 
 from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
-from kimi_code.tools.bash_jobs import finished_jobs_notice, start_job
+from kimi_code.tools.bash_jobs import finished_jobs_notice, kill_background_jobs, start_job
 from kimi_code.tools.process import CommandResult, run_command, scrubbed_environ
+
+__all__ = ["BashArgs", "BashTool", "command_env", "kill_background_jobs", "render_result"]
 
 DEFAULT_TIMEOUT_MS = 120_000
 MAX_TIMEOUT_MS = 600_000

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 from pydantic import Field
 
@@ -45,36 +45,55 @@ class Page:
     stopped_for_size: bool
 
 
-def _iter_lines(path: Path, kind: FileKind, ctx: ToolContext) -> Iterator[str]:
-    """Decoded lines without their endings. Streams 8-bit encodings; decodes UTF-16/32 whole."""
-    if kind.encoding.startswith(("utf-16", "utf-32")):
-        yield from load_text(path, ctx).text.splitlines()
-        return
-    with open(path, "rb") as fh:
-        first = True
-        for raw in fh:
-            if first and kind.bom:
-                raw = raw[len(kind.bom):]
-            first = False
-            yield raw.rstrip(b"\n").rstrip(b"\r").decode(kind.encoding, errors="replace")
+def _decoded_lines(path: Path, kind: FileKind, ctx: ToolContext) -> Iterator[tuple[str, bytes]]:
+    """(line without its ending, b"") for UTF-16/32 files, decoded whole."""
+    text = load_text(path, ctx).text
+    pieces = text.split("\n")
+    if text.endswith("\n"):
+        pieces.pop()
+    for piece in pieces:
+        yield piece.rstrip("\r"), b""
+
+
+def _count_rest(fh: BinaryIO) -> int:
+    """Lines left in `fh` after the current one, counted in large chunks."""
+    count, last = 0, b"\n"
+    while chunk := fh.read(1 << 20):
+        count += chunk.count(b"\n")
+        last = chunk[-1:]
+    return count if last == b"\n" else count + 1
 
 
 def _read_page(path: Path, kind: FileKind, ctx: ToolContext, start: int, limit: int) -> Page:
-    """Collect lines [start, start+limit) within the character budget, counting all lines."""
-    lines: list[tuple[int, str]] = []
-    used, total, stopped = 0, 0, False
-    for number, text in enumerate(_iter_lines(path, kind, ctx), start=1):
-        total = number
-        if number < start or stopped or len(lines) >= limit:
-            continue
-        if len(text) > MAX_LINE_CHARS:
-            text = f"{text[:MAX_LINE_CHARS]} [... line truncated, {len(text) - MAX_LINE_CHARS} more characters]"
-        if used + len(text) > MAX_PAGE_CHARS and lines:
-            stopped = True
-            continue
-        lines.append((number, text))
-        used += len(text) + 8
-    return Page(lines, total, stopped)
+    """Collect lines [start, start+limit) within the character budget and count all lines."""
+    page = Page([], 0, False)
+    used = 0
+    with open(path, "rb") as fh:
+        wide = kind.encoding.startswith(("utf-16", "utf-32"))
+        source: Iterable[bytes | tuple[str, bytes]] = _decoded_lines(path, kind, ctx) if wide else fh
+        for number, raw in enumerate(source, start=1):
+            page.total = number
+            if number < start:
+                continue
+            if len(page.lines) >= limit or page.stopped_for_size:
+                if not wide:
+                    page.total = number + _count_rest(fh)
+                    break
+                continue
+            if isinstance(raw, tuple):
+                text = raw[0]
+            else:
+                if number == 1 and kind.bom:
+                    raw = raw[len(kind.bom):]
+                text = raw.rstrip(b"\n").rstrip(b"\r").decode(kind.encoding, errors="replace")
+            if len(text) > MAX_LINE_CHARS:
+                text = f"{text[:MAX_LINE_CHARS]} [... line truncated, {len(text) - MAX_LINE_CHARS} more characters]"
+            if used + len(text) > MAX_PAGE_CHARS and page.lines:
+                page.stopped_for_size = True
+                continue
+            page.lines.append((number, text))
+            used += len(text) + 8
+    return page
 
 
 def _render(page: Page, shown: str, start: int) -> str:

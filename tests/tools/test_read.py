@@ -98,3 +98,11 @@ async def test_records_read_stamp(run_tool, workspace: Path, ctx: ToolContext) -
     (workspace / "a.txt").write_text("hello\n")
     await run_tool("Read", file_path="a.txt", offset=1, limit=1)
     assert str((workspace / "a.txt").resolve()) in ctx.state[READ_STAMPS_KEY]
+
+
+async def test_line_count_without_final_newline(run_tool, workspace: Path) -> None:
+    (workspace / "f.txt").write_text("\n".join(f"l{i}" for i in range(1, 3002)))  # 3001 lines
+    result = await run_tool("Read", file_path="f.txt", limit=10)
+    assert "Showing lines 1-10 of 3001" in result.content
+    (workspace / "g.txt").write_text("a\nb\n")
+    assert (await run_tool("Read", file_path="g.txt")).display["total_lines"] == 2
