@@ -83,6 +83,13 @@ class HeadlessRun:
         if writer is not None:
             agent.subscribers.append(writer)
         agent.subscribers.append(_stderr_notices)
+        # Subagents (issue 6): Agent/AgentSwarm run through this runner; child events reach
+        # the writer above with parent_tool_use_id set.
+        from kimi_code.agent.swarm import make_swarm_runner
+
+        swarm = make_swarm_runner(provider, self.workspace.root, self.config, self.session_id,
+                                  self.store)
+        swarm.attach(agent)
         agent.emit(SessionStarted(session_id=self.session_id, cwd=str(self.workspace.cwd),
                                   model=self.model.model or self.model.name, tools=tuple(tools.names()),
                                   permission_mode=self.options.permission_mode, resumed=self.resumed))
@@ -92,6 +99,7 @@ class HeadlessRun:
             result = TurnResult("cancelled", "", agent.context.total_usage, 0, "Interrupted.")
         finally:
             await _kill_background(ctx)
+            await swarm.aclose()  # issue 6: providers of custom-model subagent types
             with contextlib.suppress(Exception):
                 await provider.aclose()
         self._report(result, started, writer)
