@@ -71,6 +71,8 @@ def summary_dict(index: RepoIndex, result: ScanResult, summary: IndexSummary) ->
         "deleted": result.deleted,
         "seconds": round(result.seconds, 3),
         "files_per_second": round(result.parsed / result.seconds, 1) if result.seconds else 0.0,
+        "complete": result.complete,
+        "warnings": result.errors,
     }
 
 
@@ -92,6 +94,8 @@ def _print_table(console: Console, data: dict[str, Any]) -> None:
         f"in {data['seconds']:.2f}s ({data['files_per_second']:,.0f} files/s). "
         f"Listed by {'git' if data['git'] else 'directory walk'}; cache {data['cache']}"
     )
+    for warning in data["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
 
 
 def index_main(path: Path, show_map: bool = False, tokens: int = 1024,

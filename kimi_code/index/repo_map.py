@@ -139,6 +139,8 @@ def initial_repo_map(workspace: Path, max_tokens: int = 1024, time_budget_s: flo
             text = index.render_map(max_tokens=max_tokens)
     except Exception:  # a map is a nicety; the session must start regardless
         return ""
+    if result.errors:
+        return text + "".join(f"({err})\n" for err in result.errors)
     if not result.complete:
         note = (f"({result.pending} files not indexed yet: indexing stopped after "
                 f"{time_budget_s:g}s; run `kimi-code index` to finish; the RepoMap tool "

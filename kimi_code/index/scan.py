@@ -14,6 +14,7 @@ in-process, where a pool's start-up would cost more than it saves.
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import subprocess
@@ -34,6 +35,8 @@ RACY_WINDOW_NS = 2_000_000_000
 POOL_MIN_FILES = 150  # below this, parse in-process
 CHUNK_FILES = 24
 WRITE_BATCH = 256
+# A directory walk outside git (say, of a home directory) stops here rather than run forever.
+MAX_WALK_FILES = 300_000
 
 Progress = Callable[[int, int], None]  # (files done, files to parse)
 
@@ -73,7 +76,7 @@ def list_files(root: Path) -> tuple[list[str], bool]:
     if proc is not None and proc.returncode == 0:
         names = {p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p}
         return sorted(names), True
-    return sorted(walk_files(str(root))), False
+    return sorted(itertools.islice(walk_files(str(root)), MAX_WALK_FILES)), False
 
 
 def _pool_workers() -> int:
@@ -112,6 +115,10 @@ def _plan(root: Path, cache: IndexCache, result: ScanResult, scan_start_ns: int)
     """Stat listed files and split them into jobs to parse, rows to forget, and the stats."""
     paths, result.git = list_files(root)
     result.listed = len(paths)
+    if not result.git and len(paths) >= MAX_WALK_FILES:
+        result.complete = False
+        result.errors.append(f"directory walk stopped at {MAX_WALK_FILES} files; index a "
+                             "smaller directory or a git repository")
     cached = cache.file_rows()
     jobs: list[tuple[str, str | None, int, str]] = []
     stats: dict[str, tuple[int, int, bool]] = {}

@@ -69,3 +69,18 @@ def test_walk_honours_nested_gitignore_and_skips_vendored_dirs(tmp_path: Path):
         write(root, rel, "x\n")
     assert sorted(walk_files(str(root))) == [".gitignore", "a.py", "src/.gitignore", "src/c.py",
                                              "src/keep.tmp"]
+
+
+def test_walk_outside_git_is_capped(tmp_path: Path, monkeypatch):
+    from kimi_code.index import scan
+    from kimi_code.index.repo_map import initial_repo_map
+
+    root = tmp_path / "big"
+    for i in range(5):
+        write(root, f"m{i}.py", f"def f{i}():\n    pass\n")
+    monkeypatch.setattr(scan, "MAX_WALK_FILES", 3)
+    with RepoIndex(root) as index:
+        result = index.update(workers=1)
+        assert not result.complete and result.listed == 3
+        assert "stopped at 3 files" in result.errors[0]
+    assert "stopped at 3 files" in initial_repo_map(root)
