@@ -55,7 +55,8 @@ class Context:
         """Called after a step whose assistant message has already been added."""
         self.total_usage = self.total_usage + usage
         if usage.input_tokens or usage.output_tokens:
-            self._known_tokens = usage.input_tokens + usage.cache_read_tokens + usage.output_tokens
+            self._known_tokens = (usage.input_tokens + usage.cache_read_tokens
+                                  + usage.cache_write_tokens + usage.output_tokens)
             self._known_count = len(self.messages)
 
     def used_tokens(self) -> int:
