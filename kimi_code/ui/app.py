@@ -114,6 +114,9 @@ class KimiApp(App[int], SessionActions):
             return
         if s.agent.context.messages:
             self.transcript.load_history(s.agent.context.messages)
+        else:
+            self.show_notice(f"kimi-code in {s.workspace.root.name} — /help for commands and keys, "
+                             "@ mentions a file, Ctrl+P opens the palette.")
         self.ready = True
         self.status.set(activity="ready", model=s.model.model or s.model.name,
                         mode=s.permission_mode)

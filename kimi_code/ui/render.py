@@ -11,8 +11,8 @@ from typing import Any
 
 from rich.text import Text
 
-from kimi_code.ui.themes import FALLBACK_DIFF
-
+FALLBACK_DIFF = {"added": "#7BC96F", "added_bg": "#1D3320", "removed": "#F7768E",
+                 "removed_bg": "#3A1D24", "hunk": "#7AA2F7", "header": "#A9B1D6"}
 # The argument that best says what a call does, per tool (Claude-compatible names).
 KEY_ARGUMENT = {
     "Read": "file_path", "Write": "file_path", "Edit": "file_path", "Glob": "pattern",

@@ -19,6 +19,7 @@ from textual.highlight import HighlightTheme
 from textual.theme import Theme
 
 from kimi_code import paths
+from kimi_code.ui.render import FALLBACK_DIFF
 
 DEFAULT_THEME = "kimi-dark"
 BUNDLED_DIR = Path(__file__).resolve().parents[2] / "themes"
@@ -40,9 +41,6 @@ SYNTAX_TOKENS = {
 }
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
 _STYLE_WORDS = {"bold", "italic", "underline", "dim", "strike", "reverse", "not"}
-
-FALLBACK_DIFF = {"added": "#7BC96F", "added_bg": "#1D3320", "removed": "#F7768E",
-                 "removed_bg": "#3A1D24", "hunk": "#7AA2F7", "header": "#A9B1D6"}
 
 
 class ThemeError(ValueError):

@@ -92,11 +92,14 @@ def transcript_text(app: Any) -> str:
 
 def read_edit_script(new: str = "return 2") -> list[dict[str, Any]]:
     """Read src/main.py, then Edit it, then answer."""
+    usage = {"input_tokens": 900, "output_tokens": 20}  # fixed, so snapshots are stable
     return [
-        {"tool_calls": [{"id": "r1", "name": "Read", "arguments": {"file_path": "src/main.py"}}]},
+        {"tool_calls": [{"id": "r1", "name": "Read", "arguments": {"file_path": "src/main.py"}}],
+         "usage": usage},
         {"tool_calls": [{"id": "e1", "name": "Edit", "arguments": {
-            "file_path": "src/main.py", "old_string": "return 1", "new_string": new}}]},
-        {"text": "Edited."},
+            "file_path": "src/main.py", "old_string": "return 1", "new_string": new}}],
+         "usage": usage},
+        {"text": "Edited.", "usage": usage},
     ]
 
 

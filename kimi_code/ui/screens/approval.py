@@ -33,19 +33,19 @@ class ApprovalScreen(ModalScreen[ApprovalResult]):
     ApprovalScreen { align: center middle; }
     ApprovalScreen > #dialog {
         width: 90%; max-width: 120; height: auto; max-height: 90%;
-        border: thick $warning; background: $surface; padding: 1 2;
+        border: round $warning; background: $surface; padding: 0 1;
     }
     ApprovalScreen #title { text-style: bold; color: $warning; margin-bottom: 1; }
-    ApprovalScreen #subject-box { height: auto; max-height: 12; background: $background;
-                                  border: round $panel; padding: 0 1; }
+    ApprovalScreen #subject-box { width: 100%; height: auto; max-height: 12;
+                                  background: $background; padding: 0 1; }
     ApprovalScreen #diff-box { height: auto; max-height: 20; margin-top: 1; }
-    ApprovalScreen .row { height: auto; margin-top: 1; }
-    ApprovalScreen .row Label { padding: 1 1 0 0; }
+    ApprovalScreen .row { width: 100%; height: auto; margin-top: 1; }
+    ApprovalScreen .row Label { width: 16; padding: 1 1 0 0; }
     ApprovalScreen #rule { width: 1fr; }
-    ApprovalScreen #scope { width: 30; }
+    ApprovalScreen #scope { width: 26; }
     ApprovalScreen #message { width: 1fr; }
-    ApprovalScreen #buttons { height: auto; margin-top: 1; }
-    ApprovalScreen #buttons Button { margin-right: 1; }
+    ApprovalScreen #buttons { width: 100%; height: auto; margin-top: 1; }
+    ApprovalScreen #buttons Button { margin-right: 1; min-width: 10; }
     ApprovalScreen #error { color: $error; height: auto; }
     """
     BINDINGS = [
@@ -81,10 +81,10 @@ class ApprovalScreen(ModalScreen[ApprovalResult]):
                             id="message")
             yield Static("", id="error")
             with Horizontal(id="buttons"):
-                yield Button("Allow once [y]", id="once", variant="success")
-                yield Button("Allow always [a]", id="always", variant="primary")
-                yield Button("Deny [n]", id="deny", variant="error")
-                yield Button("Deny with message [m]", id="deny-message", variant="warning")
+                yield Button(Text("[y] Allow once"), id="once", variant="success")
+                yield Button(Text("[a] Always"), id="always", variant="primary")
+                yield Button(Text("[n] Deny"), id="deny", variant="error")
+                yield Button(Text("[m] Deny + message"), id="deny-message", variant="warning")
 
     def on_mount(self) -> None:
         self.query_one("#once", Button).focus()

@@ -54,7 +54,7 @@ class StatusBar(Static):
             (i.activity, "bold"), sep, (i.model or "no model", ""), sep,
             (i.mode, MODE_STYLES.get(i.mode, "")), sep,
             (f"↑{human_tokens(i.tokens_in)} ↓{human_tokens(i.tokens_out)}", ""), sep,
-            (f"ctx {i.context_pct:.0f}%", "bold red" if i.context_pct >= 85 else ""),
+            (f"ctx {i.context_pct:.1f}%" if i.context_pct < 10 else f"ctx {i.context_pct:.0f}%", "bold red" if i.context_pct >= 85 else ""),
         ]
         if i.cost is not None:
             parts += [sep, (f"${i.cost:.2f}", "")]
