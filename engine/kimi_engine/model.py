@@ -102,6 +102,7 @@ def build_meta_model(cfg: ModelConfig, dtype: torch.dtype) -> KimiForCausalLM:
     packed INT4 words stay int32 and the router's correction bias stays fp32."""
     with torch.device("meta"):
         model = KimiForCausalLM(cfg)
+    model.requires_grad_(False)  # inference only
     model.to(dtype)
     for module in model.modules():
         if hasattr(module, "e_score_correction_bias"):

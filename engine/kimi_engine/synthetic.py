@@ -298,3 +298,40 @@ def write_tokenizer(path: str | Path, special_base: int | None = None, ranks: di
     }
     (root / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
     return specials
+
+
+def write_random_checkpoint_streaming(path: str | Path, text_config: dict[str, Any], shard_bytes: int,
+                                      dtype: torch.dtype = torch.bfloat16, seed: int = 0) -> list[Path]:
+    """Write a large random flat checkpoint shard by shard without ever holding all of it in
+    memory (for load benchmarks); returns the shard paths."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.json").write_text(json.dumps({**text_config, "model_type": "kimi_k2",
+                                                  "torch_dtype": str(dtype).removeprefix("torch.")}))
+    g = torch.Generator().manual_seed(seed)
+    files: list[Path] = []
+    weight_map: dict[str, str] = {}
+    current: dict[str, torch.Tensor] = {}
+    size = total = 0
+
+    def flush() -> None:
+        nonlocal current, size
+        file = root / f"model-{len(files) + 1:05d}.safetensors"
+        save_file(current, str(file), metadata={"format": "pt"})
+        files.append(file)
+        weight_map.update(dict.fromkeys(current, file.name))
+        current, size = {}, 0
+
+    for name, tensor in _random_tensors(text_config, g, 0.05):
+        t = tensor.to(dtype)
+        nbytes = t.numel() * t.element_size()
+        if current and size + nbytes > shard_bytes:
+            flush()
+        current[name] = t
+        size += nbytes
+        total += nbytes
+    if current:
+        flush()
+    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+    (root / "model.safetensors.index.json").write_text(json.dumps(index))
+    return files
