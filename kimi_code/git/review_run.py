@@ -132,6 +132,7 @@ async def run_review(provider: ChatProvider, target: ReviewTarget,
     secrets = opts.secrets
     redact_findings(report.findings, secrets)
     report.summary = redact(" ".join(p.summary for p in parts if p.summary), secrets)
+    report.notes = [redact(n, secrets) for n in report.notes]
     for r in report.refused:
         r.input, r.reason = redact(r.input, secrets), redact(r.reason, secrets)
     return report
