@@ -80,7 +80,8 @@ def split_command(command: str) -> list[str]:
             buf.append(ch)
         else:
             match = _SPLIT.match(command, i)
-            if match and match.end() > i and match.group().strip():
+            redirect = ch == "&" and i > 0 and command[i - 1] in "<>"  # 2>&1, >&2
+            if match and not redirect and match.end() > i and match.group().strip():
                 parts.append("".join(buf))
                 buf = []
                 i = match.end()
