@@ -42,6 +42,18 @@ SPAWN_CALL_KEY = "_spawn_call_id"  # ctx.state key: id of the spawn call being r
 Sink = Callable[[Event], None]
 
 
+async def settle(awaitable: Any) -> Any:
+    """Await cleanup to the end even if cancelled again meanwhile (a second Ctrl-C must not
+    leave worktrees or processes behind); the caller re-raises its own cancellation."""
+    future = asyncio.ensure_future(awaitable)
+    while True:
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.done():
+                return future.result()
+
+
 class SwarmError(Exception):
     """A swarm request that cannot run at all (unknown type, no git repository, ...)."""
 
@@ -118,9 +130,10 @@ class SwarmRunner:
         try:
             results = list(await asyncio.gather(*tasks))
         except asyncio.CancelledError:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            for task in tasks:  # gather cancelled them already unless it was not started
+                if not task.done():
+                    task.cancel()
+            await settle(asyncio.gather(*tasks, return_exceptions=True))
             raise
         from kimi_code.agent.swarm_merge import merge_back
 
@@ -212,8 +225,9 @@ class _Child:
                 and self.task.uncancel() == 0  # our own cancel, and no one else's pending
             if not own:
                 r.status, r.error = "cancelled", "Cancelled with the parent."
-                await self._cleanup(delete_branch=True)
                 runner._completed(r)
+                await self._kill_processes()
+                await self._cleanup(delete_branch=True)
                 raise
             r.status = self.stop_reason
             if self.worktree is not None:
@@ -283,10 +297,11 @@ class _Child:
         """Child event -> budgets, 429 signal, progress, transcript, then the parent's stream."""
         runner, r = self.runner, self.result
         if isinstance(event, StepStarted) and event.agent_id == r.parent_id:
+            if runner.budget.steps >= runner.limits.max_total_steps:
+                self._stop("budget")  # this step never reaches the model
+                return
             runner.budget.steps += 1
             r.steps = event.step
-            if runner.budget.steps > runner.limits.max_total_steps:
-                self._stop("budget")
             runner.sink(SubagentProgress(agent_id=r.parent_id, subagent_id=r.subagent_id,
                                          step=event.step, last_tool=r.last_tool, usage=r.usage))
         elif isinstance(event, AssistantMessage) and event.agent_id == r.parent_id:
@@ -346,9 +361,10 @@ class _Child:
         from kimi_code.git.worktrees import remove_worktree
 
         with contextlib.suppress(Exception):
-            await asyncio.shield(asyncio.to_thread(remove_worktree, self.worktree,
-                                                   delete_branch=delete_branch))
+            await settle(asyncio.to_thread(remove_worktree, self.worktree,
+                                           delete_branch=delete_branch))
         self.result.branch = ""
+        self.worktree = None
 
     async def _kill_processes(self) -> None:
         if self.ctx is None:
@@ -358,7 +374,8 @@ class _Child:
         except ImportError:
             return
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(kill_background_jobs, self.ctx)
+            await settle(asyncio.to_thread(kill_background_jobs, self.ctx))
+        self.ctx = None
 
 
 def usage_total(results: list[SubagentResult]) -> Usage:
