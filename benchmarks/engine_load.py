@@ -42,7 +42,6 @@ def child(mode: str, path: str, device: str) -> None:
     import resource
 
     import torch
-
     from kimi_engine.config import load_config
     from kimi_engine.model import build_meta_model, load_model
     from kimi_engine.weights import expected_tensors, shard_map

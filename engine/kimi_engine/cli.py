@@ -111,7 +111,14 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from .synthetic import TINY_TEXT_CONFIG, quantize_experts, random_state_dict, train_bpe, write_checkpoint, write_tokenizer
+    from .synthetic import (
+        TINY_TEXT_CONFIG,
+        quantize_experts,
+        random_state_dict,
+        train_bpe,
+        write_checkpoint,
+        write_tokenizer,
+    )
 
     ranks = train_bpe()
     text = {**TINY_TEXT_CONFIG, "vocab_size": len(ranks) + 256, "eos_token_id": len(ranks) + 1}

@@ -251,7 +251,7 @@ def train_bpe(corpus: str = _CORPUS, merges: int = 80) -> dict[bytes, int]:
     for _ in range(merges):
         pairs: dict[tuple[bytes, bytes], int] = {}
         for w in words:
-            for a, b in zip(w, w[1:]):
+            for a, b in zip(w, w[1:], strict=False):
                 pairs[(a, b)] = pairs.get((a, b), 0) + 1
         if not pairs:
             break

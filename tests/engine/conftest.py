@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from kimi_engine.synthetic import TINY_TEXT_CONFIG, random_state_dict
 
 

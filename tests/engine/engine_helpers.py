@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from kimi_engine.synthetic import TINY_TEXT_CONFIG, write_checkpoint
 
 

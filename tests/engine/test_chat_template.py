@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from kimi_engine.chat_template import DEFAULT_SYSTEM, TemplateError, render, render_segments
 
 WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",

@@ -7,13 +7,17 @@ import json
 import pytest
 import torch
 from engine_helpers import tiny_config
-from safetensors.torch import load_file, save_file
-
 from kimi_engine import load_model
 from kimi_engine.config import ConfigError, load_config, parse_config
 from kimi_engine.model import build_meta_model
-from kimi_engine.synthetic import INT4_QUANTIZATION_CONFIG, quantize_experts, random_state_dict, write_checkpoint
+from kimi_engine.synthetic import (
+    INT4_QUANTIZATION_CONFIG,
+    quantize_experts,
+    random_state_dict,
+    write_checkpoint,
+)
 from kimi_engine.weights import WeightsError, expected_tensors, load_weights
+from safetensors.torch import load_file, save_file
 
 
 def test_parses_all_three_model_types(tmp_path, tiny_state) -> None:

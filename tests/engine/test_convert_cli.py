@@ -11,14 +11,13 @@ import torch
 from compressed_tensors.compressors.pack_quantized.base import PackedQuantizationCompressor
 from compressed_tensors.quantization import QuantizationScheme
 from engine_helpers import tiny_config
-from safetensors import safe_open
-
 from kimi_engine import load_model
 from kimi_engine.cli import main
 from kimi_engine.config import load_config, parse_config
 from kimi_engine.convert import ConvertError, convert_int4
 from kimi_engine.plan import count_params, memory_plan
 from kimi_engine.synthetic import INT4_QUANTIZATION_CONFIG, quantize_experts, write_checkpoint
+from safetensors import safe_open
 
 K26_TEXT = {  # the real K2.6 text config facts (DESIGN.md section 9), nothing downloaded
     "model_type": "kimi_k2", "vocab_size": 163840, "hidden_size": 7168, "intermediate_size": 18432,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from engine_helpers import tiny_config
-
 from kimi_engine import Engine, SamplingParams
 from kimi_engine.engine import Finish, StopMatcher
 from kimi_engine.parsers import Delta

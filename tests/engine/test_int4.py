@@ -9,10 +9,14 @@ from compressed_tensors.compressors.pack_quantized.base import PackedQuantizatio
 from compressed_tensors.compressors.pack_quantized.helpers import pack_to_int32, unpack_from_int32
 from compressed_tensors.quantization import QuantizationScheme
 from engine_helpers import hf_reference, tiny_config, write_reference
-
 from kimi_engine import load_model
 from kimi_engine.quant import dequantize_int4, pack_int4, quantize_int4, unpack_int4
-from kimi_engine.synthetic import INT4_QUANTIZATION_CONFIG, quantize_experts, random_state_dict, write_checkpoint
+from kimi_engine.synthetic import (
+    INT4_QUANTIZATION_CONFIG,
+    quantize_experts,
+    random_state_dict,
+    write_checkpoint,
+)
 
 SCHEME = QuantizationScheme.model_validate(INT4_QUANTIZATION_CONFIG["config_groups"]["group_0"])
 

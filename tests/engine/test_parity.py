@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 from engine_helpers import hf_reference, tiny_config, write_reference
-
 from kimi_engine import load_model
 from kimi_engine.synthetic import random_state_dict, write_checkpoint
 
@@ -40,8 +39,8 @@ def test_prefill_logits_match_transformers(tmp_path, ids, model_type, overrides)
 
 def test_yarn_is_active_and_matches(tmp_path, tiny_state) -> None:
     """The tiny config's yarn factor really changes the frequencies and the softmax scale."""
-    from kimi_engine.layers import rope_frequencies
     from kimi_engine.config import RopeConfig
+    from kimi_engine.layers import rope_frequencies
 
     text = tiny_config()
     ours = load_model(write_checkpoint(tmp_path / "c", tiny_state, text))
