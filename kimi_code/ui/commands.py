@@ -6,7 +6,6 @@ app's intents; none of them contains agent logic."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from kimi_code.permissions import MODES
+from kimi_code.ui.command_list import ALIASES, BY_NAME, COMMANDS, help_rows, slash_completions
 from kimi_code.ui.render import human_tokens
 from kimi_code.ui.screens.picker import Choice, PickerScreen
 
@@ -21,42 +21,6 @@ if TYPE_CHECKING:
     from kimi_code.ui.app import KimiApp
 
 INIT_PROMPT = Path(__file__).with_name("prompts") / "init.md"
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    args: str
-    help: str
-    key: str = ""
-
-
-COMMANDS = (
-    Command("/help", "", "list commands and keys", "F1"),
-    Command("/new", "", "start a new session (the current one stays resumable)"),
-    Command("/sessions", "", "pick an earlier session of this workspace to resume"),
-    Command("/model", "[name]", "switch to another configured model"),
-    Command("/mode", "[ask|accept-edits|yolo|read-only]", "set the permission mode", "Shift+Tab"),
-    Command("/theme", "[name]", "switch theme (saved to your config)"),
-    Command("/compact", "", "summarise the conversation to free context"),
-    Command("/clear", "", "clear the screen (the conversation is kept)", "Ctrl+L"),
-    Command("/undo", "[force]", "restore the files to before the last turn"),
-    Command("/rewind", "", "restore the files to a checkpoint of this session"),
-    Command("/init", "", "write AGENTS.md for this repository (runs an agent turn)"),
-    Command("/cost", "", "tokens used and estimated cost of this session"),
-    Command("/quit", "", "leave kimi-code", "Ctrl+C Ctrl+C"),
-)
-BY_NAME = {c.name: c for c in COMMANDS}
-ALIASES = {"/exit": "/quit", "/q": "/quit", "/?": "/help", "/resume": "/sessions"}
-
-
-def slash_completions(prefix: str) -> list[tuple[str, str]]:
-    """(command, description) for the completion menu."""
-    return [(c.name, f"{c.args}  {c.help}".strip()) for c in COMMANDS if c.name.startswith(prefix)]
-
-
-def help_rows() -> list[tuple[str, str, str]]:
-    return [(f"{c.name} {c.args}".strip(), c.help, c.key) for c in COMMANDS]
 
 
 class CommandRunner:
