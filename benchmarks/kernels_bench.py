@@ -129,9 +129,9 @@ def bench_gemv(batches, device, dtype, peak, timer, shrink: int) -> None:
             x = torch.randn(m, k, device=device, dtype=dtype)
             err = rel_err(int4_matmul(x, p, s, (n, k)), int4_matmul_reference(x, p, s, (n, k)))
             err = max(err, rel_err(dequant_matmul(x, p, s, k), int4_matmul_reference(x, p, s, (n, k))))
-            t4 = timer([lambda pp=pp: int4_matmul(x, pp[0], pp[1], (n, k)) for pp in packs])
-            t16 = timer([lambda w=w: x @ w.t() for w in dense])
-            tdq = timer([lambda pp=pp: dequant_matmul(x, pp[0], pp[1], k) for pp in packs])
+            t4 = timer([lambda pp=pp, x=x, n=n, k=k: int4_matmul(x, pp[0], pp[1], (n, k)) for pp in packs])
+            t16 = timer([lambda w=w, x=x: x @ w.t() for w in dense])
+            tdq = timer([lambda pp=pp, x=x, k=k: dequant_matmul(x, pp[0], pp[1], k) for pp in packs])
             b4, b16 = gemv_bytes(m, n, k, int4_bytes(n, k)), gemv_bytes(m, n, k, n * k * 2)
             print(f"{name:>9} {f'{n}x{k}':>12} {m:>3} | {fmt_row(b4, t4, peak)} | {fmt_row(b16, t16, peak)} | "
                   f"{tdq:>9.1f} | {t16 / t4:>6.2f}x   (rel err {err:.1e})")
@@ -182,12 +182,12 @@ def bench_moe(token_counts, num_experts, device, dtype, peak, timer, shrink: int
         ids0, w0 = routings[0]
         err = rel_err(fused_moe_triton(x, ids0, w0, ex), fused_moe_reference(x, ids0, w0, ex))
 
-        def step(ids, w):
+        def step(ids, w, x=x):
             g, u = (x @ w_gu.t()).chunk(2, dim=-1)
             shared = (torch.nn.functional.silu(g) * u) @ w_d.t()
             return fused_moe_triton(x, ids, w, ex, shared)
 
-        t_routed = timer([lambda r=r: fused_moe_triton(x, r[0], r[1], ex) for r in routings])
+        t_routed = timer([lambda r=r, x=x: fused_moe_triton(x, r[0], r[1], ex) for r in routings])
         t_step = timer([lambda r=r: step(*r) for r in routings])
         unique = sum(len(torch.unique(r[0])) for r in routings) / len(routings)
         f_routed = moe_floor_bytes(t, round(unique), h, i, shared=False) / (peak * 1e3)

@@ -67,8 +67,8 @@ class Int4Experts:
         if not (len(gate) == len(up) == len(down)) or not gate:
             raise ValueError(f"need the same non-zero number of gate/up/down experts, got "
                              f"{len(gate)}/{len(up)}/{len(down)}")
-        gu_p = torch.stack([torch.cat([g[0], u[0]], 0) for g, u in zip(gate, up)])
-        gu_s = torch.stack([torch.cat([g[1], u[1]], 0) for g, u in zip(gate, up)])
+        gu_p = torch.stack([torch.cat([g[0], u[0]], 0) for g, u in zip(gate, up, strict=True)])
+        gu_s = torch.stack([torch.cat([g[1], u[1]], 0) for g, u in zip(gate, up, strict=True)])
         experts = cls(gu_p.contiguous(), gu_s.contiguous(), torch.stack([d[0] for d in down]).contiguous(),
                       torch.stack([d[1] for d in down]).contiguous(), hidden, intermediate)
         experts.validate()

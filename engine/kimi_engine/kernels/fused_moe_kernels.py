@@ -22,11 +22,11 @@ from ._int4 import dot_acc, int4_gemv_tile, int4_tile_t, load_x_words
 @triton.jit
 def moe_gate_up_decode_kernel(
     x_ptr, ids_ptr, p_ptr, s_ptr, act_ptr,
-    H, I, TOPK,
+    H, INTER, TOPK,
     stride_xt, stride_pe, stride_pn, stride_se, stride_sn, stride_ap,
     BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
-    """Grid (T*TOPK, cdiv(I, BLOCK_N)): act[p, n] = silu(x_t . gate_e[n]) * (x_t . up_e[n]), fp32."""
+    """Grid (T*TOPK, cdiv(INTER, BLOCK_N)): act[p, n] = silu(x_t . gate_e[n]) * (x_t . up_e[n]), fp32."""
     pair = tl.program_id(0)
     offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     expert = tl.load(ids_ptr + pair)
@@ -34,23 +34,23 @@ def moe_gate_up_decode_kernel(
     e64 = tl.maximum(expert, 0).to(tl.int64)
     gate_p = p_ptr + e64 * stride_pe
     gate_s = s_ptr + e64 * stride_se
-    up_p = gate_p + I * stride_pn
-    up_s = gate_s + I * stride_sn
+    up_p = gate_p + INTER * stride_pn
+    up_s = gate_s + INTER * stride_sn
     x_row = x_ptr + (pair // TOPK).to(tl.int64) * stride_xt
     acc_g = tl.zeros([BLOCK_N], dtype=tl.float32)
     acc_u = tl.zeros([BLOCK_N], dtype=tl.float32)
     for k0 in range(0, k_hi, BLOCK_K):
         x3 = load_x_words(x_row, k0 // 8, H, BLOCK_K // 8)
-        acc_g += int4_gemv_tile(gate_p, gate_s, x3, offs_n, k0 // 8, I, H, stride_pn, stride_sn, BLOCK_K // 8)
-        acc_u += int4_gemv_tile(up_p, up_s, x3, offs_n, k0 // 8, I, H, stride_pn, stride_sn, BLOCK_K // 8)
+        acc_g += int4_gemv_tile(gate_p, gate_s, x3, offs_n, k0 // 8, INTER, H, stride_pn, stride_sn, BLOCK_K // 8)
+        acc_u += int4_gemv_tile(up_p, up_s, x3, offs_n, k0 // 8, INTER, H, stride_pn, stride_sn, BLOCK_K // 8)
     act = acc_g * tl.sigmoid(acc_g) * acc_u
-    tl.store(act_ptr + pair.to(tl.int64) * stride_ap + offs_n, act, mask=offs_n < I)
+    tl.store(act_ptr + pair.to(tl.int64) * stride_ap + offs_n, act, mask=offs_n < INTER)
 
 
 @triton.jit
 def moe_down_decode_kernel(
     act_ptr, ids_ptr, w_ptr, p_ptr, s_ptr, shared_ptr, out_ptr,
-    H, I, TOPK,
+    H, INTER, TOPK,
     stride_ap, stride_pe, stride_pn, stride_se, stride_sn, stride_sh, stride_ot,
     HAS_SHARED: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
@@ -62,15 +62,15 @@ def moe_down_decode_kernel(
         pair = tok * TOPK + j
         expert = tl.load(ids_ptr + pair)
         weight = tl.load(w_ptr + pair).to(tl.float32)
-        k_hi = tl.where(expert >= 0, I, 0)
+        k_hi = tl.where(expert >= 0, INTER, 0)
         e64 = tl.maximum(expert, 0).to(tl.int64)
         down_p = p_ptr + e64 * stride_pe
         down_s = s_ptr + e64 * stride_se
         act_row = act_ptr + pair.to(tl.int64) * stride_ap
         part = tl.zeros([BLOCK_N], dtype=tl.float32)
         for k0 in range(0, k_hi, BLOCK_K):
-            a3 = load_x_words(act_row, k0 // 8, I, BLOCK_K // 8)
-            part += int4_gemv_tile(down_p, down_s, a3, offs_n, k0 // 8, H, I, stride_pn, stride_sn, BLOCK_K // 8)
+            a3 = load_x_words(act_row, k0 // 8, INTER, BLOCK_K // 8)
+            part += int4_gemv_tile(down_p, down_s, a3, offs_n, k0 // 8, H, INTER, stride_pn, stride_sn, BLOCK_K // 8)
         acc += weight * part
     if HAS_SHARED:
         shared = tl.load(shared_ptr + tok.to(tl.int64) * stride_sh + offs_n, mask=offs_n < H, other=0.0)
@@ -82,11 +82,11 @@ def moe_down_decode_kernel(
 @triton.jit
 def moe_gate_up_grouped_kernel(
     x_ptr, sorted_ptr, block_expert_ptr, p_ptr, s_ptr, act_ptr,
-    H, I, TOPK, NUM_PAIRS,
+    H, INTER, TOPK, NUM_PAIRS,
     stride_xt, stride_pe, stride_pn, stride_se, stride_sn, stride_ap,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, IS_FP32: tl.constexpr,
 ):
-    """Grid (num_blocks, cdiv(I, BLOCK_N)): one expert's BLOCK_M sorted pairs x one I-block."""
+    """Grid (num_blocks, cdiv(INTER, BLOCK_N)): one expert's BLOCK_M sorted pairs x one INTER-block."""
     block = tl.program_id(0)
     offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     expert = tl.load(block_expert_ptr + block)
@@ -102,20 +102,20 @@ def moe_gate_up_grouped_kernel(
     for k0 in range(0, k_hi, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         x = tl.load(x_rows + offs_k[None, :], mask=row_ok[:, None] & (offs_k[None, :] < H), other=0.0)
-        g = int4_tile_t(gate_p, gate_s, offs_n, offs_k, I, H, stride_pn, stride_sn)
+        g = int4_tile_t(gate_p, gate_s, offs_n, offs_k, INTER, H, stride_pn, stride_sn)
         acc_g = dot_acc(acc_g, x, g, IS_FP32)
-        u = int4_tile_t(gate_p + I * stride_pn, gate_s + I * stride_sn, offs_n, offs_k, I, H,
+        u = int4_tile_t(gate_p + INTER * stride_pn, gate_s + INTER * stride_sn, offs_n, offs_k, INTER, H,
                         stride_pn, stride_sn)
         acc_u = dot_acc(acc_u, x, u, IS_FP32)
     act = acc_g * tl.sigmoid(acc_g) * acc_u
     ptrs = act_ptr + pairs.to(tl.int64)[:, None] * stride_ap + offs_n[None, :]
-    tl.store(ptrs, act.to(act_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_n[None, :] < I))
+    tl.store(ptrs, act.to(act_ptr.dtype.element_ty), mask=row_ok[:, None] & (offs_n[None, :] < INTER))
 
 
 @triton.jit
 def moe_down_grouped_kernel(
     act_ptr, sorted_ptr, block_expert_ptr, w_ptr, p_ptr, s_ptr, out_ptr,
-    H, I, NUM_PAIRS,
+    H, INTER, NUM_PAIRS,
     stride_ap, stride_pe, stride_pn, stride_se, stride_sn, stride_op,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, IS_FP32: tl.constexpr,
 ):
@@ -123,7 +123,7 @@ def moe_down_grouped_kernel(
     block = tl.program_id(0)
     offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     expert = tl.load(block_expert_ptr + block)
-    k_hi = tl.where(expert >= 0, I, 0)
+    k_hi = tl.where(expert >= 0, INTER, 0)
     e64 = tl.maximum(expert, 0).to(tl.int64)
     pairs = tl.load(sorted_ptr + block * BLOCK_M + tl.arange(0, BLOCK_M))
     row_ok = pairs < NUM_PAIRS
@@ -133,8 +133,8 @@ def moe_down_grouped_kernel(
     acc = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32)
     for k0 in range(0, k_hi, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
-        a = tl.load(a_rows + offs_k[None, :], mask=row_ok[:, None] & (offs_k[None, :] < I), other=0.0)
-        wt = int4_tile_t(down_p, down_s, offs_n, offs_k, H, I, stride_pn, stride_sn)
+        a = tl.load(a_rows + offs_k[None, :], mask=row_ok[:, None] & (offs_k[None, :] < INTER), other=0.0)
+        wt = int4_tile_t(down_p, down_s, offs_n, offs_k, H, INTER, stride_pn, stride_sn)
         acc = dot_acc(acc, a, wt, IS_FP32)
     weight = tl.load(w_ptr + pairs, mask=row_ok, other=0.0).to(tl.float32)
     acc = acc * weight[:, None]

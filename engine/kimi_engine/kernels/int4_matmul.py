@@ -20,7 +20,13 @@ import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
 from . import configs
-from ._checks import ACTIVATION_DTYPES, check_int4_weight, check_tensor, require_runnable, same_device
+from ._checks import (
+    ACTIVATION_DTYPES,
+    check_int4_weight,
+    check_tensor,
+    require_runnable,
+    same_device,
+)
 from ._int4 import dot_acc, int4_gemv_tile, int4_tile_t, load_x_words
 from .reference import int4_matmul_reference
 

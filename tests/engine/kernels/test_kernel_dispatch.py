@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import torch
-
 from kimi_engine.kernels import dispatch
 from kimi_engine.quant import quantize_int4
 

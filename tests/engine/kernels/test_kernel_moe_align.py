@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from kimi_engine.kernels.experts import Int4Experts
 from kimi_engine.kernels.moe_align import max_blocks, moe_align
 from kimi_engine.quant import quantize_int4
