@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
-from kimi_code.tools.grep_search import FileHits, SearchOutcome, SearchSpec, search
+from kimi_code.tools.grep_search import FileHits, SearchOutcome, SearchSpec, path_key, search
 from kimi_code.tools.paths import display_path, resolve_path, safe_summary
 from kimi_code.tools.textfile import for_display
 
@@ -35,11 +35,6 @@ class GrepArgs(ToolArgs):
     multiline: bool = Field(default=False, description="Let the pattern span lines; `.` then also matches newlines.")
 
 
-def _path_key(rel: str) -> tuple[str, ...]:
-    """Sort key that orders like a sorted directory walk (a/b before a-c)."""
-    return tuple(rel.split("/"))
-
-
 def _shown(base: Path, rel: str, ctx: ToolContext) -> str:
     return for_display(display_path(base / rel if rel else base, ctx))
 
@@ -55,7 +50,7 @@ def content_lines(files: list[FileHits], base: Path, ctx: ToolContext, numbers: 
     """grep-style lines: `path:N:text` for matches, `path-N-text` for context, `--` between
     non-adjacent groups when context is shown."""
     out: list[str] = []
-    for hits in sorted(files, key=lambda h: _path_key(h.rel)):
+    for hits in sorted(files, key=lambda h: path_key(h.rel)):
         shown = _shown(base, hits.rel, ctx)
         previous = None
         for number in sorted(hits.lines):
@@ -97,13 +92,13 @@ def render(outcome: SearchOutcome, args: GrepArgs, base: Path, ctx: ToolContext)
     """The text the model reads and the number of files that matched."""
     files = outcome.files
     if args.output_mode == "files_with_matches":
-        files = sorted(files, key=lambda h: (-_mtime(base / h.rel if h.rel else base), _path_key(h.rel)))
+        files = sorted(files, key=lambda h: (-_mtime(base / h.rel if h.rel else base), path_key(h.rel)))
         lines = [_shown(base, h.rel, ctx) for h in files]
         kept, cut = _limit(lines, args.head_limit)
         head = f"Found {len(files)} file{'s' if len(files) != 1 else ''}"
         text = "\n".join([head + (" (most recently modified first)" if len(files) > 1 else ""), *kept])
     elif args.output_mode == "count":
-        files = sorted(files, key=lambda h: _path_key(h.rel))
+        files = sorted(files, key=lambda h: path_key(h.rel))
         kept, cut = _limit([f"{_shown(base, h.rel, ctx)}:{h.matched_lines}" for h in files], args.head_limit)
         total = sum(h.matched_lines for h in files)
         text = "\n".join(kept) + (f"\n\nFound {total} matching line{'s' if total != 1 else ''} "
@@ -135,7 +130,9 @@ def build_spec(args: GrepArgs, base: Path) -> SearchSpec:
     before, after = _context(args) if args.output_mode == "content" else (0, 0)
     return SearchSpec(pattern=args.pattern, base=base, mode=args.output_mode,
                       ignore_case=args.case_insensitive, multiline=args.multiline,
-                      before=before, after=after, glob=args.glob, file_type=args.type)
+                      before=before, after=after, glob=args.glob, file_type=args.type,
+                      head_limit=args.head_limit, max_chars=MAX_OUTPUT_CHARS,
+                      max_line_chars=MAX_LINE_CHARS)
 
 
 class GrepTool(Tool[GrepArgs]):

@@ -22,7 +22,7 @@ from typing import Literal
 from kimi_code.tools.base import ToolError
 from kimi_code.tools.globmatch import PathFilter, list_files
 from kimi_code.tools.grep_types import FILE_TYPES, canonical_type, type_regex
-from kimi_code.tools.process import capture
+from kimi_code.tools.process import LineStream, capture
 
 Mode = Literal["content", "files_with_matches", "count"]
 MAX_RG_OUTPUT_BYTES = 64 * 1024 * 1024
@@ -40,6 +40,11 @@ class SearchSpec:
     after: int = 0
     glob: str | None = None
     file_type: str | None = None
+    # Content mode: the formatter keeps at most `head_limit` lines and `max_chars` characters,
+    # so ripgrep may stop once what it found is certain to be cut (same output, less work).
+    head_limit: int | None = None
+    max_chars: int | None = None
+    max_line_chars: int = 500
 
 
 @dataclass
@@ -77,6 +82,8 @@ def _rg_argv(spec: SearchSpec, target: str) -> list[str]:
         argv += ["--count", "--with-filename", "--null"]
     else:
         argv.append("--json")
+        if spec.mode == "content":
+            argv += ["--sort", "path"]  # the formatter's order, so an early stop is exact
     if spec.ignore_case:
         argv.append("-i")
     if spec.multiline:
@@ -118,47 +125,97 @@ def _json_text(obj: dict) -> str:
     return base64.b64decode(obj.get("bytes", "")).decode("utf-8", errors="replace")
 
 
-def _parse_rg_json(stdout: bytes, single_file: bool) -> list[FileHits]:
-    by_path: dict[str, FileHits] = {}
-    for raw in stdout.splitlines():
+class _JsonHits:
+    """Accumulates ripgrep --json events into FileHits, tracking a lower bound of the size of
+    the formatted content output."""
+
+    def __init__(self, spec: SearchSpec, single_file: bool) -> None:
+        self.spec, self.single = spec, single_file
+        self.by_path: dict[str, FileHits] = {}
+        self.entries = 0
+        self.min_chars = 0
+
+    def add(self, raw: bytes) -> None:
         try:
             event = json.loads(raw)
         except json.JSONDecodeError:
-            continue  # a line cut at the size limit
+            return  # a line cut at the size limit
         if event.get("type") not in ("match", "context"):
-            continue
+            return
         data = event["data"]
-        rel = _rg_rel(_json_text(data["path"]), single_file)
-        hits = by_path.setdefault(rel, FileHits(rel))
+        rel = _rg_rel(_json_text(data["path"]), self.single)
+        hits = self.by_path.setdefault(rel, FileHits(rel))
         is_match = event["type"] == "match"
         for offset, line in enumerate(_json_text(data["lines"]).split("\n")):
             number = data["line_number"] + offset
             if offset and not line:
                 continue  # the empty piece after the block's final newline
+            known = hits.lines.get(number)
+            if known is None:
+                self.entries += 1
+                self.min_chars += len(rel) + 2 + min(len(line), self.spec.max_line_chars)
             if is_match:
-                if not hits.lines.get(number, ("", False))[1]:
+                if not (known and known[1]):
                     hits.matched_lines += 1
                 hits.lines[number] = (_clean(line), True)
-            else:
-                hits.lines.setdefault(number, (_clean(line), False))
-    return list(by_path.values())
+            elif known is None:
+                hits.lines[number] = (_clean(line), False)
+
+    def surely_cut(self) -> bool:
+        return surely_cut(self.spec, self.entries, self.min_chars)
+
+
+def surely_cut(spec: SearchSpec, entries: int, min_chars: int) -> bool:
+    """Content mode: the formatter will cut before the lines found so far end, so searching on
+    is wasted. `min_chars` is a lower bound of their formatted size."""
+    return (spec.head_limit is not None and entries > spec.head_limit) or \
+        (spec.max_chars is not None and min_chars > spec.max_chars)
+
+
+def path_key(rel: str) -> tuple[str, ...]:
+    """Sort key that orders like a sorted directory walk (and rg --sort path): a/b before a-c."""
+    return tuple(rel.split("/"))
 
 
 async def search_rg(spec: SearchSpec) -> SearchOutcome:
     single = spec.base.is_file()
     cwd, target = (spec.base.parent, spec.base.name) if single else (spec.base, ".")
-    result = await capture(_rg_argv(spec, target), cwd=cwd, max_bytes=MAX_RG_OUTPUT_BYTES)
-    if result.returncode not in (0, 1) and not result.stdout:
-        err = result.stderr.decode("utf-8", errors="replace").strip()
-        raise ToolError(f"ripgrep failed: {err or f'exit code {result.returncode}'}")
+    argv = _rg_argv(spec, target)
+    if spec.mode == "content":
+        return await _search_rg_content(spec, argv, cwd, single)
+    result = await capture(argv, cwd=cwd, max_bytes=MAX_RG_OUTPUT_BYTES)
+    _raise_rg_failure(result.returncode, bool(result.stdout), result.stderr)
     if spec.mode == "files_with_matches":
         names = [n for n in result.stdout.decode("utf-8", "replace").split("\0") if n]
         files = [FileHits(_rg_rel(n, single), matched_lines=1) for n in names]
     elif _plain_count(spec):
         files = _parse_rg_count(result.stdout, single)
     else:
-        files = _parse_rg_json(result.stdout, single)
+        hits = _JsonHits(spec, single)
+        for raw in result.stdout.splitlines():
+            hits.add(raw)
+        files = list(hits.by_path.values())
     return SearchOutcome(files, "ripgrep", incomplete=result.truncated)
+
+
+async def _search_rg_content(spec: SearchSpec, argv: list[str], cwd: Path,
+                             single: bool) -> SearchOutcome:
+    hits = _JsonHits(spec, single)
+    async with LineStream(argv, cwd=cwd) as stream:
+        async for raw in stream:
+            hits.add(raw)
+            if hits.surely_cut():
+                break
+    if stream.returncode is not None:
+        _raise_rg_failure(stream.returncode, bool(hits.by_path), stream.stderr)
+    return SearchOutcome(list(hits.by_path.values()), "ripgrep", incomplete=stream.line_too_long)
+
+
+def _raise_rg_failure(returncode: int, found: bool, stderr: bytes) -> None:
+    """rg exits 0 (matches), 1 (none) or 2 (error; results may still be partial)."""
+    if returncode not in (0, 1) and not found:
+        err = stderr.decode("utf-8", errors="replace").strip()
+        raise ToolError(f"ripgrep failed: {err or f'exit code {returncode}'}")
 
 
 # ---------------------------------------------------------------- pure Python
@@ -228,8 +285,9 @@ def _selected(rel: str, spec: SearchSpec) -> bool:
 def _scan(base: Path, names: list[str], regex: re.Pattern[str], spec: SearchSpec,
           stop: threading.Event) -> list[FileHits]:
     found: list[FileHits] = []
+    entries = min_chars = 0
     for rel in names:
-        if stop.is_set():
+        if stop.is_set() or (spec.mode == "content" and surely_cut(spec, entries, min_chars)):
             break
         try:
             path = base / rel if rel else base
@@ -242,6 +300,9 @@ def _scan(base: Path, names: list[str], regex: re.Pattern[str], spec: SearchSpec
             continue  # binary
         if (hits := _file_hits(rel, data, regex, spec)) is not None:
             found.append(hits)
+            entries += len(hits.lines)
+            min_chars += sum(len(rel) + 2 + min(len(text), spec.max_line_chars)
+                             for text, _ in hits.lines.values())
     return found
 
 
@@ -254,7 +315,8 @@ async def search_python(spec: SearchSpec) -> SearchOutcome:
     if spec.base.is_file():
         names = [""]
     else:
-        names = [rel for rel in await list_files(spec.base) if _selected(rel, spec)]
+        names = sorted((rel for rel in await list_files(spec.base) if _selected(rel, spec)),
+                       key=path_key)
     stop = threading.Event()
     try:
         files = await asyncio.to_thread(_scan, spec.base, names, regex, spec, stop)

@@ -312,3 +312,55 @@ async def start_detached(
             env=None if env is None else dict(env), stdin=asyncio.subprocess.DEVNULL,
             stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
+
+
+class LineStream:
+    """Run one of our helper programs and read its stdout line by line; leaving the `async with`
+    block early (or being cancelled) stops the program.
+
+        async with LineStream(["rg", ...], cwd=base) as stream:
+            async for line in stream: ...
+        stream.returncode, stream.stderr
+    """
+
+    def __init__(self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
+                 max_line_bytes: int = 16 * 1024 * 1024) -> None:
+        self.argv, self.cwd, self.env, self.max_line_bytes = list(argv), cwd, env, max_line_bytes
+        self.returncode: int | None = None
+        self.stderr = b""
+        self.line_too_long = False
+        self._proc: asyncio.subprocess.Process | None = None
+        self._err_task: asyncio.Task[bytes] | None = None
+
+    async def __aenter__(self) -> LineStream:
+        self._proc = await asyncio.create_subprocess_exec(
+            *self.argv, cwd=str(self.cwd), env=None if self.env is None else dict(self.env),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True, limit=self.max_line_bytes,
+        )
+        assert self._proc.stderr is not None
+        self._err_task = asyncio.create_task(self._proc.stderr.read(1 << 20))
+        return self
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        assert self._proc is not None and self._proc.stdout is not None
+        while True:
+            try:
+                line = await self._proc.stdout.readline()
+            except ValueError:  # a line over max_line_bytes: stop rather than buffer it all
+                self.line_too_long = True
+                return
+            if not line:
+                return
+            yield line
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._proc is not None and self._err_task is not None
+        if self._proc.returncode is None and not (self._proc.stdout and self._proc.stdout.at_eof()):
+            await kill_group(self._proc.pid, grace=0.5)  # the reader stopped early
+        if exc_info[0] is not None:
+            self._err_task.cancel()
+            await kill_group(self._proc.pid, grace=0.5)
+            return
+        self.stderr = await self._err_task
+        self.returncode = await self._proc.wait()

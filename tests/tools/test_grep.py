@@ -34,6 +34,8 @@ FILES: dict[str, bytes] = {
     "dos.txt": b"first end\r\nTODO end\r\nlast\r\n",
     "legacy.txt": b"caf\xe9 TODO\n",
     "long.txt": b"TODO " + b"x" * 900 + b"\n",
+    "many/entries.txt": b"".join(b"entry %d of many\n" % i for i in range(3000)),
+    "many/more.txt": b"".join(b"entry %d of more\n" % i for i in range(50)),
 }
 
 
@@ -46,7 +48,7 @@ def repo(workspace: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         os.utime(path, (1_000_000 + i * 10, 1_000_000 + i * 10))
-    git(workspace, "add", "src", "README.md")
+    git(workspace, "add", "src", "README.md", "many")
     return workspace
 
 
@@ -82,6 +84,9 @@ CASES: list[dict[str, Any]] = [
     {"pattern": "return", "path": "src/app.py", "output_mode": "content", "-C": 1},
     {"pattern": "TODO", "path": "build"},
     {"pattern": "nothing-matches-this"},
+    {"pattern": "entry", "output_mode": "content"},  # cut by the character budget
+    {"pattern": "entry 1", "output_mode": "content", "head_limit": 7, "-C": 1},
+    {"pattern": "entry", "output_mode": "count"},
 ]
 
 
