@@ -101,7 +101,9 @@ _SHIFTS: dict[torch.device, torch.Tensor] = {}
 
 def dequant_matmul(x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, k: int) -> torch.Tensor:
     """Baseline: unpack to bf16 in torch (graph-safe), then a bf16 matmul."""
-    shifts = _SHIFTS.setdefault(packed.device, torch.arange(0, 32, 4, dtype=torch.int32, device=packed.device))
+    if packed.device not in _SHIFTS:  # created once, outside any graph capture
+        _SHIFTS[packed.device] = torch.arange(0, 32, 4, dtype=torch.int32, device=packed.device)
+    shifts = _SHIFTS[packed.device]
     q = ((packed.unsqueeze(-1) >> shifts) & 0xF).reshape(packed.shape[0], -1)[:, :k] - 8
     w = (q.view(packed.shape[0], -1, 32).to(x.dtype) * scale.unsqueeze(-1).to(x.dtype)).reshape(q.shape)
     return x @ w.t()
