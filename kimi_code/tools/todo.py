@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kimi_code.llm.base import ToolSpec
 from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
 
 TODOS_KEY = "todos"
@@ -38,6 +40,20 @@ class TodoWriteTool(Tool[TodoWriteArgs]):
     Args: ClassVar[type[ToolArgs]] = TodoWriteArgs
     # Touches only session state, never files: allowed in read-only mode and safe to run freely.
     read_only: ClassVar[bool] = True
+
+    @classmethod
+    def _build_spec(cls) -> ToolSpec:
+        """Inline the item schema: some OpenAI-compatible servers do not resolve `$ref`."""
+        spec = super()._build_spec()
+        params = dict(spec.parameters)
+        defs = params.pop("$defs", {})
+        item = dict(defs.get("TodoItem", {}))
+        item.pop("title", None)
+        for prop in item.get("properties", {}).values():
+            prop.pop("title", None)
+        todos = dict(params["properties"]["todos"], items=item)
+        params["properties"] = {**params["properties"], "todos": todos}
+        return replace(spec, parameters=params)
 
     def permission_subject(self, args: TodoWriteArgs, ctx: ToolContext | None = None) -> str:
         return ""

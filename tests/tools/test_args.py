@@ -3,6 +3,8 @@ and the schemas use Claude-compatible names."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kimi_code.tools.base import ToolError
@@ -18,6 +20,7 @@ def test_registry_loads_every_core_tool_with_a_description() -> None:
         assert len(spec.description) > 200, spec.name
         assert spec.parameters["type"] == "object"
         assert spec.parameters.get("additionalProperties") is False
+        assert "$ref" not in json.dumps(spec.parameters)  # inline schemas for every server
 
 
 @pytest.mark.parametrize("raw", ["{not json", "[1, 2", '{"file_path": }'])
