@@ -81,6 +81,13 @@ def memory_plan(cfg: ModelConfig) -> MemoryPlan:
     return MemoryPlan(weight_bytes=dense_params * BF16 + experts, kv_bytes_per_token=kv, params=p)
 
 
+def _human(n: float) -> str:
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n:.0f} "
+
+
 def describe(cfg: ModelConfig, gpu_counts: tuple[int, ...] = (1, 2, 4, 8), gpu_gb: float = 80.0) -> str:
     """Human-readable summary for `kimi-engine info`."""
     plan = memory_plan(cfg)
@@ -96,9 +103,9 @@ def describe(cfg: ModelConfig, gpu_counts: tuple[int, ...] = (1, 2, 4, 8), gpu_g
         f"groups {cfg.n_group}/{cfg.topk_group}, scaling {cfg.routed_scaling_factor}",
         f"rope             {cfg.rope.kind} theta {cfg.rope.theta:g} factor {cfg.rope.factor:g}, "
         f"max positions {cfg.max_position_embeddings}",
-        f"parameters       {p.total / 1e9:.2f} B total, {p.active_per_token / 1e9:.2f} B dense part, "
-        f"{p.routed_experts / 1e9:.2f} B routed experts",
-        f"weights          {plan.weight_bytes / gb:.2f} GB",
+        f"parameters       {_human(p.total)} total, {_human(p.active_per_token)} outside routed experts, "
+        f"{_human(p.routed_experts)} in routed experts",
+        f"weights          {_human(plan.weight_bytes)}B ({plan.weight_bytes / gb:.2f} GB)",
         f"latent KV cache  {plan.kv_bytes_per_token / 1024:.1f} KiB per token (bf16)",
         f"per-GPU plan     ({gpu_gb:g} GB GPUs, 10% reserve)",
     ]

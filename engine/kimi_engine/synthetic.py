@@ -62,6 +62,20 @@ TINY_TEXT_CONFIG: dict[str, Any] = {
     "torch_dtype": "float32",
 }
 
+# The real Kimi K2.6 text model (DESIGN.md section 9), for memory plans; no weights involved.
+KIMI_K26_TEXT_CONFIG: dict[str, Any] = {
+    "model_type": "kimi_k2", "vocab_size": 163840, "hidden_size": 7168, "intermediate_size": 18432,
+    "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_attention_heads": 64,
+    "num_key_value_heads": 64, "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_nope_head_dim": 128,
+    "qk_rope_head_dim": 64, "v_head_dim": 128, "n_routed_experts": 384, "n_shared_experts": 1,
+    "num_experts_per_tok": 8, "n_group": 1, "topk_group": 1, "routed_scaling_factor": 2.827,
+    "first_k_dense_replace": 1, "rms_norm_eps": 1e-5, "rope_theta": 50000.0,
+    "rope_scaling": {"type": "yarn", "factor": 64.0, "original_max_position_embeddings": 4096,
+                     "beta_fast": 32.0, "beta_slow": 1.0, "mscale": 1.0, "mscale_all_dim": 1.0},
+    "max_position_embeddings": 262144, "eos_token_id": 163585,
+}
+
+
 INT4_QUANTIZATION_CONFIG: dict[str, Any] = {
     "quant_method": "compressed-tensors",
     "format": "pack-quantized",
