@@ -78,7 +78,8 @@ def finished_jobs_notice(ctx: ToolContext) -> str:
 def kill_background_jobs(ctx: ToolContext) -> list[str]:
     """Stop every background job of this context (SIGTERM, then SIGKILL), whole process groups.
 
-    Call when the agent exits. Returns the ids of the jobs that were still running.
+    Call when the agent exits; synchronous (it blocks up to the SIGTERM grace period), safe to
+    run in a worker thread. Returns the ids of the jobs that were still running.
     """
     stopped = []
     for job in jobs(ctx).values():
@@ -86,11 +87,8 @@ def kill_background_jobs(ctx: ToolContext) -> list[str]:
             stopped.append(job.job_id)
             kill_group_sync(job.pid)
         _LIVE_GROUPS.discard(job.pid)
-        if job.waiter is not None and not job.waiter.done():
-            try:
-                job.waiter.cancel()
-            except RuntimeError:  # its event loop is already closed
-                pass
+        # The waiter task is left alone: it ends by itself once the shell is reaped, and
+        # touching it here would not be thread-safe (callers may run this in a thread).
     return stopped
 
 

@@ -57,6 +57,13 @@ async def test_timeout_kills_process_group(run_tool, workspace: Path) -> None:
     assert wait_gone(child), "the backgrounded sleep survived the timeout"
 
 
+async def test_sigterm_ignored_escalates_to_sigkill(run_tool, workspace: Path) -> None:
+    command = "trap '' TERM; sleep 300 & echo $! > child.pid; wait"
+    result = await run_tool("Bash", command=command, timeout=1000)
+    assert result.display["timed_out"]
+    assert wait_gone(int((workspace / "child.pid").read_text()))
+
+
 async def test_cancellation_kills_process_group(ctx: ToolContext, workspace: Path) -> None:
     tool = BashTool()
     args = tool.parse_args({"command": "sleep 300 & echo $! > child.pid; wait"})
@@ -136,7 +143,7 @@ async def test_run_command_argv_form(workspace: Path) -> None:
 
 
 async def test_background_job(run_tool, ctx: ToolContext, workspace: Path, tmp_path: Path) -> None:
-    result = await run_tool("Bash", command="echo $$ > job.pid; echo serving; exec sleep 300",
+    result = await run_tool("Bash", command="sleep 300 & echo $! > child.pid; echo serving; wait",
                             run_in_background=True)
     job = jobs(ctx)["bash-1"]
     assert "Started background job bash-1" in result.content and str(job.log_path) in result.content
@@ -149,6 +156,7 @@ async def test_background_job(run_tool, ctx: ToolContext, workspace: Path, tmp_p
     assert job.running
     assert kill_background_jobs(ctx) == ["bash-1"]
     assert wait_gone(job.pid)
+    assert wait_gone(int((workspace / "child.pid").read_text()))  # the whole group
     assert kill_background_jobs(ctx) == []
 
 
