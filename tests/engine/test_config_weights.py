@@ -154,3 +154,33 @@ def test_tied_embeddings_and_mtp_layers_are_handled(tmp_path) -> None:
     mtp = {"model.layers.3.eh_proj.weight": torch.zeros(64, 128)}
     model = load_model(write_checkpoint(tmp_path / "c", state, text, extra_tensors=mtp))
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+
+
+def test_loader_holds_one_shard_open_at_a_time(tmp_path, tiny_state, monkeypatch) -> None:
+    """Structural proof of streaming: data is read with at most one shard mapped, tensor by tensor."""
+    import kimi_engine.weights as weights
+
+    path = write_checkpoint(tmp_path / "c", tiny_state, tiny_config(), n_shards=4, dtype=torch.float16)
+    real_open = weights.safe_open
+    state = {"open": 0, "max_open": 0, "opened": []}
+
+    class Tracking:
+        def __init__(self, file, **kw) -> None:
+            self.inner = real_open(file, **kw)
+            state["opened"].append(str(file))
+
+        def __enter__(self):
+            state["open"] += 1
+            state["max_open"] = max(state["max_open"], state["open"])
+            return self.inner.__enter__()
+
+        def __exit__(self, *exc):
+            state["open"] -= 1
+            return self.inner.__exit__(*exc)
+
+    monkeypatch.setattr(weights, "safe_open", Tracking)
+    model = load_model(path, dtype=torch.float32)
+    assert state["max_open"] == 1
+    assert len(set(state["opened"])) == 4  # every shard, each opened for headers then for data
+    assert model.model.norm.weight.dtype == torch.float32
+    assert torch.equal(model.model.norm.weight, tiny_state["model.norm.weight"].half().float())
