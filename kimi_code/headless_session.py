@@ -103,6 +103,11 @@ class HeadlessRun:
             with contextlib.suppress(Exception):
                 await provider.aclose()
         self._report(result, started, writer)
+        if self.options.output_format == "text" and swarm.history:
+            # issue 6: per-subagent summary table; stderr keeps stdout the answer alone.
+            from kimi_code.agent.swarm_report import render_table
+
+            sys.stderr.write(render_table(swarm.history) + "\n")
         return exit_code_for(result)
 
     def _report(self, result: TurnResult, started: int, writer: StreamJsonWriter | None) -> None:

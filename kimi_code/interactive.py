@@ -91,6 +91,11 @@ class InteractiveSession:
                            history=history, ledger=ledger, checkpointer=self._checkpoint)
         self.agent.subscribers.append(SessionRecorder(self._store, self.session_id, history))
         self.agent.subscribers.append(self._fan_out)
+        # Subagents (issue 6): Agent/AgentSwarm run through a runner wired to this agent.
+        from kimi_code.agent.swarm import make_swarm_runner
+
+        make_swarm_runner(self._provider, self.workspace.root, self.config, self.session_id,
+                          self._store).attach(self.agent)
         self.agent.emit(SessionStarted(session_id=self.session_id, cwd=str(self.workspace.cwd),
                                        model=self.model.model or self.model.name,
                                        tools=tuple(tools.names()),

@@ -77,14 +77,14 @@ class SwarmRunner:
         self._provider = GatedProvider(provider, self.limiter)
         self._factory, self._providers = provider_factory, {}  # model name -> gated provider
         self.sink: Sink = lambda event: None
-        self.parent_policy: Any = None
-        self.permission_mode = permission_mode
-        self.approver: Any = None
+        self.parent_agent: Agent | None = None
+        self.permission_mode = permission_mode  # used only when no parent is attached
         self.parent_ctx: ToolContext | None = None
         self.max_tokens: int | None = None
         self.retry: Any = None  # the parent's RetryPolicy once attached
         self._parent_agent_id = ""
         self._counter = 0
+        self.history: list[SubagentResult] = []  # every finished subagent, for summaries
         self._base: str | None = None
         self._base_lock = asyncio.Lock()
 
@@ -93,8 +93,7 @@ class SwarmRunner:
     def attach(self, agent: Agent) -> None:
         """Take the parent's policy, approver and event stream; observe its spawn calls."""
         self.sink = agent.emit
-        self.parent_policy = agent.policy
-        self.approver = agent.executor.approver
+        self.parent_agent = agent  # policy and approver are read live: /mode changes apply
         self.parent_ctx = agent.ctx
         self.max_tokens = agent.options.max_tokens
         self.retry = agent.options.retry
@@ -138,6 +137,7 @@ class SwarmRunner:
         from kimi_code.agent.swarm_merge import merge_back
 
         await merge_back(self.workspace, self._base, results)
+        self.history.extend(results)
         return results
 
     def next_number(self) -> int:
@@ -173,12 +173,12 @@ class SwarmRunner:
 
     def child_policy(self, stype: SubagentType) -> Any:
         """A copy of the parent's policy (session grants included), never wider."""
-        if self.parent_policy is None:
+        if self.parent_agent is None:
             from kimi_code.permissions import PermissionPolicy
 
             policy = PermissionPolicy.from_strings(self.permission_mode)
         else:
-            policy = copy.deepcopy(self.parent_policy)
+            policy = copy.deepcopy(self.parent_agent.policy)
         if stype.read_only:
             policy.mode = "read-only"
         return policy
@@ -269,7 +269,8 @@ class _Child:
         if runner.retry is not None:
             options.retry = runner.retry
         agent = Agent(runner.provider_for(stype), tools, self.ctx, options, on_event=self._forward,
-                      approver=runner.approver, agent_id=r.parent_id)
+                      approver=runner.parent_agent.executor.approver if runner.parent_agent
+                      else None, agent_id=r.parent_id)
         agent.policy = agent.executor.policy = runner.child_policy(stype)
         self._open_transcript(agent)
         return agent

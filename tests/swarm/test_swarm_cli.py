@@ -88,6 +88,11 @@ def test_text_mode_prints_the_answer_and_no_leftovers(repo: Path, home: Path, se
     proc = run_kimi(["run", "PARENT: go"], repo, home, server)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "finished"
+    table = proc.stderr.splitlines()
+    header = next(i for i, line in enumerate(table) if line.startswith("#"))
+    assert table[header].split()[:4] == ["#", "type", "status", "steps"]
+    assert table[header + 1].split()[:3] == ["1", "coder", "success"]
+    assert "merged" in table[header + 1]
     assert (repo / "new.txt").read_text() == "hi"
     branches = subprocess.run(["git", "branch", "--list", "kimi-code/*"], cwd=repo,
                               capture_output=True, text=True).stdout
