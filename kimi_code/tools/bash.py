@@ -78,8 +78,10 @@ class BashTool(Tool[BashArgs]):
         if args.run_in_background:
             return await self._background(args, ctx, env)
         timeout_s = (args.timeout or DEFAULT_TIMEOUT_MS) / 1000
+        # The OS sandbox (issue 10), set by runtime.tool_context; None runs unconfined.
         result = await run_command(args.command, cwd=ctx.workspace, env=env, timeout=timeout_s,
-                                   max_output=MAX_OUTPUT_CHARS)
+                                   max_output=MAX_OUTPUT_CHARS,
+                                   sandbox=ctx.services.get("sandbox"))
         content = render_result(result, timeout_s)
         if notice := finished_jobs_notice(ctx):
             content += "\n" + notice

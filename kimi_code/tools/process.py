@@ -19,6 +19,10 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # issue 10: the OS sandbox (kimi_code/sandbox.py) wraps model commands here
+    from kimi_code.sandbox import Sandbox
 
 SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 SECRET_NAMES = frozenset({"SSH_AUTH_SOCK", "KEY", "TOKEN", "SECRET", "PASSWORD"})
@@ -174,9 +178,18 @@ def command_argv(argv_or_command: str | Sequence[str]) -> list[str]:
     return list(argv_or_command)
 
 
-async def _pump(stream: asyncio.StreamReader, collector: OutputCollector) -> None:
+async def _pump(stream: asyncio.StreamReader, collector: OutputCollector,
+                kill_after: int = 0, pgid: int = 0) -> None:
     while chunk := await stream.read(65536):
         collector.feed(chunk)
+        if kill_after and collector.total > kill_after:  # sandbox output limit (issue 10)
+            collector.feed(f"\n[kimi-code: output passed {kill_after} characters; the command "
+                           "was killed]\n".encode())
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return
 
 
 async def _exited(proc: asyncio.subprocess.Process) -> int:
@@ -208,8 +221,9 @@ async def _run_to_exit(proc: asyncio.subprocess.Process, pump: asyncio.Task[None
     """
     exited = asyncio.create_task(_exited(proc))
     try:
-        await asyncio.wait({pump, exited}, return_when=asyncio.FIRST_COMPLETED)
-        await exited
+        done, _ = await asyncio.wait({pump, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if pump in done:
+            await proc.wait()  # the usual case: output closed, so wait() returns at exit
     finally:
         exited.cancel()
     leftovers = group_alive(proc.pid)
@@ -226,21 +240,33 @@ async def run_command(
     env: Mapping[str, str] | None,
     timeout: float,
     max_output: int,
+    sandbox: Sandbox | None = None,
 ) -> CommandResult:
     """Run a command in its own process group, stdout and stderr interleaved and capped.
 
     On timeout or cancellation the whole group gets SIGTERM, then SIGKILL. Cancellation
-    re-raises after the kill.
+    re-raises after the kill. With `sandbox` (issue 10) the argv runs inside bubblewrap, and
+    output past the sandbox's limit kills the command; SandboxUnavailable (a ToolError) is
+    raised when the sandbox cannot be enforced.
     """
+    if sandbox is not None:
+        with sandbox.prepared(command_argv(argv_or_command), cwd) as wrapped:
+            return await _run_argv(wrapped, cwd, env, timeout, max_output,
+                                   sandbox.policy.limits.max_output_bytes)
+    return await _run_argv(command_argv(argv_or_command), cwd, env, timeout, max_output, 0)
+
+
+async def _run_argv(argv: list[str], cwd: Path, env: Mapping[str, str] | None, timeout: float,
+                    max_output: int, kill_after: int) -> CommandResult:
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        *command_argv(argv_or_command), cwd=str(cwd), env=None if env is None else dict(env),
+        *argv, cwd=str(cwd), env=None if env is None else dict(env),
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, start_new_session=True,
     )
     assert proc.stdout is not None
     collector = OutputCollector(max_output)
-    pump = asyncio.create_task(_pump(proc.stdout, collector))
+    pump = asyncio.create_task(_pump(proc.stdout, collector, kill_after, proc.pid))
     timed_out, leftovers = False, False
     try:
         leftovers = await asyncio.wait_for(_run_to_exit(proc, pump), timeout)
@@ -300,15 +326,18 @@ async def capture(
 
 async def start_detached(
     argv_or_command: str | Sequence[str], *, cwd: Path, env: Mapping[str, str] | None,
-    log_path: Path,
+    log_path: Path, sandbox: Sandbox | None = None,
 ) -> asyncio.subprocess.Process:
     """Start a model command in the background, in its own process group, output to `log_path`.
 
-    Like `run_command`, the argv comes from `command_argv`, the one place a sandbox wraps.
+    Like `run_command`, the argv comes from `command_argv`, wrapped by `sandbox` when given.
     """
+    argv = command_argv(argv_or_command)
+    if sandbox is not None:  # issue 10
+        argv = sandbox.detached_argv(argv, cwd)
     with open(log_path, "wb") as log:
         return await asyncio.create_subprocess_exec(
-            *command_argv(argv_or_command), cwd=str(cwd),
+            *argv, cwd=str(cwd),
             env=None if env is None else dict(env), stdin=asyncio.subprocess.DEVNULL,
             stdout=log, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
         )
