@@ -92,15 +92,19 @@ class Engine:
     def device(self) -> torch.device:
         return self.model.device
 
+    def token_budget(self, prompt_len: int, params: SamplingParams) -> int:
+        """How many tokens may be generated: max_tokens, capped by the room left in max_seq_len."""
+        budget = self.max_seq_len - prompt_len
+        if budget < 1:
+            raise ValueError(f"prompt of {prompt_len} tokens leaves no room in max_seq_len={self.max_seq_len}")
+        return min(params.max_tokens, budget)
+
     def generate_ids(self, prompt_ids: Sequence[int], params: SamplingParams) -> Iterator[int]:
         """Yield sampled token ids until a stop id (not yielded) or max_tokens; prefill, then the
         absorbed single-token decode over the preallocated latent cache."""
         if not prompt_ids:
             raise ValueError("prompt is empty")
-        budget = self.max_seq_len - len(prompt_ids)
-        if budget < 1:
-            raise ValueError(f"prompt of {len(prompt_ids)} tokens leaves no room in max_seq_len={self.max_seq_len}")
-        steps = min(params.max_tokens, budget)
+        steps = self.token_budget(len(prompt_ids), params)
         stop_ids = set(self.stop_ids) | set(params.stop_token_ids)
         gen = torch.Generator(device=self.device)
         if params.seed is not None:
@@ -154,7 +158,7 @@ class Engine:
                 hit_limit = False
                 break
         else:
-            hit_limit = count >= params.max_tokens
+            hit_limit = count >= self.token_budget(len(prompt), params)
         yield from parser.feed(stops.push(decoder.flush()) + stops.flush())
         yield from parser.finish()
         message = parser.message

@@ -114,3 +114,14 @@ def test_filter_logits_top_k_top_p() -> None:
     assert int(sample(logits, SamplingParams())) == 0
     with pytest.raises(ValueError, match="top_p"):
         SamplingParams(top_p=0)
+
+
+def test_length_finish_and_prompt_too_long(model_dir) -> None:
+    tok = Tokenizer.from_pretrained(model_dir)
+    script = tok.encode("word " * 50)
+    engine = Engine(ScriptedModel(script, VOCAB, tok.eos_id), tok, max_seq_len=120)
+    events = list(engine.chat([{"role": "user", "content": "go"}], sampling=SamplingParams(max_tokens=1000)))
+    finish = events[-1]
+    assert finish.reason == "length" and finish.prompt_tokens + finish.completion_tokens == 120
+    with pytest.raises(ValueError, match="no room"):
+        list(engine.generate_ids(list(range(120)), SamplingParams()))
