@@ -5,7 +5,8 @@ Tools are declared first in a `tool_declare` system turn as compact JSON; a defa
 inserted when the conversation has none. Assistant tool calls:
   <|tool_calls_section_begin|><|tool_call_begin|>functions.NAME:IDX<|tool_call_argument_begin|>
   {json}<|tool_call_end|>...<|tool_calls_section_end|>
-Tool results are `tool` system turns whose body starts `## Return of <call id>\\n`.
+Tool results are system turns named after the tool (`name`, else `tool`) whose body starts
+`## Return of <call id>\\n`.
 
 Thinking (`thinking` argument):
   None  - a model without thinking (K2-Instruct): no <think> tags anywhere.
@@ -119,9 +120,9 @@ def _assistant_body(msg: dict[str, Any], thinking: bool | None, keep_reasoning: 
     calls = msg.get("tool_calls") or []
     if calls:
         body.append(("<|tool_calls_section_begin|>", True))
-        for call in calls:
+        for index, call in enumerate(calls):
             fn = call.get("function") or call
-            call_id = ids.assign(str(call.get("id") or ""), str(fn.get("name", "")))
+            call_id = ids.assign(str(call.get("id") or ""), str(fn.get("name", "")), index)
             args = fn.get("arguments", "{}")
             args = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
             body += [("<|tool_call_begin|>", True), (call_id, False), ("<|tool_call_argument_begin|>", True),
@@ -131,21 +132,19 @@ def _assistant_body(msg: dict[str, Any], thinking: bool | None, keep_reasoning: 
 
 
 class _CallIds:
-    """Kimi wants call ids `functions.NAME:IDX`; ids from other providers (e.g. `call_abc`) are
-    renamed with a running index and tool results referring to them follow the rename."""
+    """Kimi wants call ids `functions.NAME:IDX` with IDX the call's 0-based position in its
+    assistant turn; ids from other providers (e.g. `call_abc`) are renamed that way, and tool
+    results referring to them follow the rename."""
 
     def __init__(self) -> None:
-        self.count = 0
         self.renamed: dict[str, str] = {}
 
-    def assign(self, call_id: str, name: str) -> str:
+    def assign(self, call_id: str, name: str, index: int) -> str:
         if _CALL_ID.fullmatch(call_id):
-            new = call_id
-        else:
-            new = f"functions.{name}:{self.count}"
-            if call_id:
-                self.renamed[call_id] = new
-        self.count += 1
+            return call_id
+        new = f"functions.{name}:{index}"
+        if call_id:
+            self.renamed[call_id] = new
         return new
 
     def resolve(self, call_id: str) -> str:

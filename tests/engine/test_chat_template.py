@@ -96,3 +96,17 @@ def test_bad_messages_are_rejected() -> None:
         render([{"role": "robot", "content": "x"}])
     with pytest.raises(TemplateError, match="image_url"):
         render([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}])
+
+
+def test_named_tool_result_and_per_turn_call_index() -> None:
+    messages = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "a", "function": {"name": "ls", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "a", "name": "ls", "content": "x"},
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "b", "function": {"name": "cat", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "b", "content": "y"},
+    ]
+    got = render(messages, default_system=None)
+    assert "<|im_system|>ls<|im_middle|>## Return of functions.ls:0\nx<|im_end|>" in got
+    assert "<|tool_call_begin|>functions.cat:0<|tool_call_argument_begin|>" in got  # index resets per turn
+    assert "<|im_system|>tool<|im_middle|>## Return of functions.cat:0\ny<|im_end|>" in got
