@@ -101,12 +101,13 @@ def many_section(args: argparse.Namespace, workspace: Path) -> None:
         asyncio.run(run_swarm(url, workspace, 2, 2))  # warm imports and pools
         rss0, fd0, th0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, fds(), threading.active_count()
         one = asyncio.run(run_swarm(url, workspace, 1, 1))
-        wall = asyncio.run(run_swarm(url, workspace, args.many, 64))
+        wall = asyncio.run(run_swarm(url, workspace, args.many, args.many_concurrency))
         rss1, fd1, th1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, fds(), threading.active_count()
     finally:
         proc.kill()
     steps = args.many * args.many_steps
-    print(f"\n== {args.many} subagents x {args.many_steps} steps, zero model latency, concurrency 64")
+    print(f"\n== {args.many} subagents x {args.many_steps} steps, zero model latency, "
+          f"concurrency {args.many_concurrency}")
     print(f"one subagent                 {one * 1000:8.1f} ms")
     print(f"whole swarm                  {wall:8.2f} s   ({wall / args.many * 1000:.1f} ms per subagent, "
           f"{wall / steps * 1000:.2f} ms per step, sequential would be {one * args.many:.2f} s)")
@@ -169,6 +170,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--many", type=int, default=300)
     parser.add_argument("--many-steps", type=int, default=4)
+    parser.add_argument("--many-concurrency", type=int, default=64)
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--worktrees", type=int, default=8)
     parser.add_argument("--skip-worktrees", action="store_true")

@@ -161,3 +161,25 @@ async def test_cancelling_the_parent_cancels_children_and_cleans_up(repo: Path, 
     assert not any((repo / f"{i}.txt").exists() for i in items)
     statuses = [e.status for e in harness.of("SubagentCompleted")]
     assert statuses == ["cancelled"] * 3
+
+
+async def test_bad_spawn_requests_get_clear_errors(repo: Path, servers: list) -> None:
+    routes = {"PARENT": [
+        {"tool_calls": [
+            {"id": "t_tpl", **tool_call("AgentSwarm", description="d", prompt_template="no mark",
+                                        items=["a"])},
+            {"id": "t_type", **tool_call("Agent", description="d", prompt="p",
+                                         subagent_type="wizard")},
+            {"id": "t_many", **tool_call("AgentSwarm", description="d", prompt_template="{{item}}",
+                                         items=[str(i) for i in range(301)])}]},
+        {"text": "ok"}]}
+    server = RoutedServer(routes).start()
+    servers.append(server)
+    harness = Harness(server, repo)
+    await harness.run("PARENT: go")
+    results = {e.message.tool_call_id: e.message for e in harness.of("ToolMessageAdded")}
+    assert all(results[k].is_error for k in ("t_tpl", "t_type", "t_many"))
+    assert "must contain {{item}}" in results["t_tpl"].content
+    assert "Unknown subagent_type 'wizard'" in results["t_type"].content
+    assert "items" in results["t_many"].content and "300" in results["t_many"].content
+    assert harness.of("SubagentStarted") == []
