@@ -257,6 +257,9 @@ class _Child:
         parent = runner.parent_ctx
         tools = ToolRegistry.builtin(stype.toolset())
         services: dict[str, Any] = {"swarm": runner} if stype.can_spawn else {}
+        if parent is not None and parent.services.get("sandbox") is not None:
+            # Issue 10: subagents stay in the OS sandbox; a worktree becomes writable too.
+            services["sandbox"] = parent.services["sandbox"].for_root(workdir)
         self.ctx = ToolContext(workspace=workdir, extra_dirs=parent.extra_dirs if parent else (),
                                session_id=runner.session_id, env=parent.env if parent else None,
                                services=services)
