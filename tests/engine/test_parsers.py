@@ -89,3 +89,26 @@ def test_content_only_and_lookalike_text() -> None:
 def test_model_opens_think_itself() -> None:
     msg = parse("<think>hmm</think>answer", thinking=False)
     assert (msg.reasoning, msg.content) == ("hmm", "answer")
+
+
+def test_template_parser_round_trip() -> None:
+    """An assistant turn rendered by the chat template parses back into the same message."""
+    from kimi_engine.chat_template import render
+
+    turn = {"role": "assistant", "reasoning_content": "Need the file list.", "content": "Listing now.",
+            "tool_calls": [
+                {"id": "functions.ls:0", "function": {"name": "ls", "arguments": '{"path": "."}'}},
+                {"id": "functions.read_file:1", "function": {"name": "read_file", "arguments": '{"path": "a <b>.py"}'}},
+            ]}
+    text = render([{"role": "user", "content": "hi"}, turn], thinking=True, add_generation_prompt=False)
+    body = text.split("<|im_assistant|>assistant<|im_middle|>", 1)[1]
+    assert body.startswith("<think>")
+    for pieces in ([body], list(body)):
+        msg = parse("".join(pieces), thinking=False) if len(pieces) == 1 else _collect(pieces, thinking=False)
+        if isinstance(msg, tuple):
+            reasoning, content, calls = msg
+        else:
+            reasoning, content, calls = msg.reasoning, msg.content, msg.tool_calls
+        assert (reasoning, content) == (turn["reasoning_content"], turn["content"])
+        assert [(c.id, c.name, c.arguments) for c in calls] == [
+            (tc["id"], tc["function"]["name"], tc["function"]["arguments"]) for tc in turn["tool_calls"]]
