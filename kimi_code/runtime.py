@@ -13,16 +13,12 @@ from kimi_code.config import Config, ConfigError, ModelConfig, load_config, with
 from kimi_code.tools.base import ToolContext
 from kimi_code.tools.registry import DEFAULT_TOOLSET, ToolRegistry
 
-SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD", "_PASS", "_CREDENTIALS")
-SECRET_NAMES = {"SSH_AUTH_SOCK", "KIMI_API_KEY", "MOONSHOT_API_KEY", "OPENAI_API_KEY",
-                "ANTHROPIC_API_KEY", "GITHUB_TOKEN", "GH_TOKEN"}
-
-
 def child_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment tools' child processes get: the parent's, minus anything secret."""
-    environ = dict(os.environ if environ is None else environ)
-    return {k: v for k, v in environ.items()
-            if k not in SECRET_NAMES and not k.upper().endswith(SECRET_SUFFIXES)}
+    """The environment tools' child processes get: an allowlist (kimi_code.secrets, issue 10),
+    never API keys, tokens or the SSH agent socket."""
+    from kimi_code.secrets import child_env
+
+    return child_env(os.environ if environ is None else environ)
 
 
 @dataclass
@@ -63,8 +59,20 @@ def build_tools(names: tuple[str, ...] = DEFAULT_TOOLSET) -> ToolRegistry:
 
 
 def tool_context(workspace: Workspace, session_id: str) -> ToolContext:
+    """The tools' context. Issue 10: this process holds the API keys, so it becomes
+    non-dumpable; Bash runs in the OS sandbox (`ctx.services["sandbox"]`, mode from
+    KIMI_CODE_SANDBOX, default workspace-write; proven by a self-test at first use)."""
+    from kimi_code.sandbox import sandbox_for_workspace
+    from kimi_code.secrets import make_non_dumpable
+
+    make_non_dumpable()
+    try:
+        sandbox = sandbox_for_workspace(workspace.root, workspace.extra_dirs)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return ToolContext(workspace=workspace.root, extra_dirs=workspace.extra_dirs,
-                       session_id=session_id, env=child_environment())
+                       session_id=session_id, env=child_environment(),
+                       services={"sandbox": sandbox})
 
 
 def initial_map(workspace: Path) -> str:
