@@ -69,5 +69,20 @@ else
   pip_install -e "$here"
 fi
 
+# The sandbox (issue 10) needs bubblewrap; its tests fail, never skip, without it. As root on a
+# Debian-like system --dev installs it; otherwise say how.
+if [ "$dev" = 1 ] && ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing bubblewrap (the command sandbox)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; }; then
+      echo "install.sh: could not install bubblewrap with apt-get; install it by hand" \
+        "(the sandbox tests in tests/safety will fail without it)." >&2
+    fi
+  else
+    echo "install.sh: bubblewrap (bwrap) is missing: install it (sudo apt-get install bubblewrap," \
+      "dnf install bubblewrap, pacman -S bubblewrap); tests/safety fails without it." >&2
+  fi
+fi
+
 say "done: $("$venv/bin/kimi-code" --version)"
 echo "    run it with: $venv/bin/kimi-code   (or add $venv/bin to your PATH)"
