@@ -1,8 +1,9 @@
 """The model's hot operations behind small functions, each with a plain torch path.
 
-The torch paths here are the reference and the CPU path. The Triton kernels in
-`kimi_engine.kernels` (written separately) plug in by dispatching from these functions on CUDA
-tensors; the model itself only ever calls these three names:
+The torch paths here are the reference and the CPU path. On devices where
+`kimi_engine.kernels.dispatch.use_triton` says so (CUDA tensors; CPU under
+KIMI_ENGINE_TRITON_ON_CPU=1 + TRITON_INTERPRET=1 for tests; never with KIMI_ENGINE_TORCH_OPS=1)
+the calls go to the Triton kernels instead. The model itself only ever calls these three names:
 
   int4_linear(x, packed, scale, shape)                     y = x @ dequant(W).T
   moe_experts(x, topk_ids, topk_weights, experts)          routed-expert mixture
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .kernels import dispatch
 from .quant import dequantize_int4
 
 
@@ -56,6 +58,8 @@ def int4_linear(
 
     Returns [..., N] in x.dtype. Torch path: dequantise to x.dtype, then a dense matmul.
     """
+    if dispatch.use_triton(x.device):
+        return dispatch.int4_linear(x, packed, scale, shape)
     weight = dequantize_int4(packed, scale, shape, x.dtype)
     return F.linear(x, weight)
 
@@ -73,6 +77,10 @@ def moe_experts(
     Each expert is SwiGLU: w2 @ (silu(gate(x)) * up(x)). Returns [T, H] in x.dtype.
     Torch path: group tokens by expert, one dense matmul pair per expert that was hit.
     """
+    if experts.packed and dispatch.use_triton(x.device):
+        kernel_experts = dispatch.Int4Experts(experts.w13, experts.w13_scale, experts.w2, experts.w2_scale,
+                                              experts.hidden, experts.intermediate)
+        return dispatch.fused_moe(x, topk_ids, topk_weights, kernel_experts)
     t, k = topk_ids.shape
     n_experts = experts.w13.shape[0]
     out = torch.zeros(t, experts.hidden, dtype=torch.float32, device=x.device)
@@ -111,6 +119,11 @@ def mla_decode_attention(
     k_pe      [B, T, R]  rotated shared rope key of all T tokens
     Returns the attention output in latent space [B, Hn, C] (the caller applies W_UV, o_proj).
     """
+    if dispatch.use_triton(q_latent.device):
+        b, t = kv_latent.shape[:2]
+        lengths = torch.full((b,), t, dtype=torch.int32, device=q_latent.device)
+        return dispatch.mla_decode(q_latent, q_pe.to(q_latent.dtype), kv_latent.to(q_latent.dtype),
+                                   k_pe.to(q_latent.dtype), lengths, scale)
     scores = torch.einsum("bhc,btc->bht", q_latent.float(), kv_latent.float())
     scores = scores + torch.einsum("bhr,btr->bht", q_pe.float(), k_pe.float())
     probs = torch.softmax(scores * scale, dim=-1)
