@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 # Typer renders help through Rich when it is installed, which costs ~70 ms of imports on every
 # `--help`; plain Click help keeps the cold start near 80 ms. Set only while typer is imported
@@ -21,7 +21,7 @@ import typer  # noqa: E402
 if not _had_rich_flag:
     del os.environ["TYPER_USE_RICH"]
 
-from kimi_code import __version__
+from kimi_code import __version__  # noqa: E402
 
 app = typer.Typer(
     name="kimi-code",
@@ -36,9 +36,9 @@ config_app = typer.Typer(help="Show the effective configuration or where it live
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(config_app, name="config")
 
-ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Configured model name or model id.")]
-ProviderOpt = Annotated[Optional[str], typer.Option("--provider", help="openai | anthropic | engine")]
-BaseUrlOpt = Annotated[Optional[str], typer.Option("--base-url", help="Endpoint base URL.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Configured model name or model id.")]
+ProviderOpt = Annotated[str | None, typer.Option("--provider", help="openai | anthropic | engine")]
+BaseUrlOpt = Annotated[str | None, typer.Option("--base-url", help="Endpoint base URL.")]
 
 
 def _version(value: bool) -> None:
@@ -55,7 +55,7 @@ def root(
     provider: ProviderOpt = None,
     base_url: BaseUrlOpt = None,
     continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session here.")] = False,
-    resume: Annotated[Optional[str], typer.Option("--resume", "-r", help="Resume session ID.")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", "-r", help="Resume session ID.")] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
 ) -> None:
     """Start the interactive agent (TUI, or --plain line mode) when no command is given."""
@@ -69,15 +69,15 @@ def root(
 
 @app.command()
 def run(
-    prompt: Annotated[Optional[str], typer.Argument(help="The task. Read from stdin when omitted.")] = None,
+    prompt: Annotated[str | None, typer.Argument(help="The task. Read from stdin when omitted.")] = None,
     output_format: Annotated[str, typer.Option("--output-format", help="text | json | stream-json")] = "text",
-    max_turns: Annotated[Optional[int], typer.Option("--max-turns", help="Stop after N agent steps (exit 3).")] = None,
+    max_turns: Annotated[int | None, typer.Option("--max-turns", help="Stop after N agent steps (exit 3).")] = None,
     permission_mode: Annotated[str, typer.Option("--permission-mode", help="ask | accept-edits | yolo | read-only")] = "accept-edits",
-    allow: Annotated[Optional[list[str]], typer.Option("--allow", help="Allow rule, e.g. 'Bash(pytest *)'. Repeatable.")] = None,
-    deny: Annotated[Optional[list[str]], typer.Option("--deny", help="Deny rule, e.g. 'Bash(rm *)'. Repeatable.")] = None,
+    allow: Annotated[list[str] | None, typer.Option("--allow", help="Allow rule, e.g. 'Bash(pytest *)'. Repeatable.")] = None,
+    deny: Annotated[list[str] | None, typer.Option("--deny", help="Deny rule, e.g. 'Bash(rm *)'. Repeatable.")] = None,
     continue_: Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session in this workspace.")] = False,
-    resume: Annotated[Optional[str], typer.Option("--resume", "-r", help="Resume the session with this ID.")] = None,
-    add_dir: Annotated[Optional[list[Path]], typer.Option("--add-dir", help="Another directory the agent may use. Repeatable.")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", "-r", help="Resume the session with this ID.")] = None,
+    add_dir: Annotated[list[Path] | None, typer.Option("--add-dir", help="Another directory the agent may use. Repeatable.")] = None,
     model: ModelOpt = None,
     provider: ProviderOpt = None,
     base_url: BaseUrlOpt = None,
@@ -96,11 +96,11 @@ def run(
 
 @app.command()
 def review(
-    base: Annotated[Optional[str], typer.Option("--base", help="Base ref (default: merge-base with origin/HEAD or main).")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Base ref (default: merge-base with origin/HEAD or main).")] = None,
     head: Annotated[str, typer.Option("--head", help="Head ref.")] = "HEAD",
     uncommitted: Annotated[bool, typer.Option("--uncommitted", help="Review uncommitted changes instead.")] = False,
     format_: Annotated[str, typer.Option("--format", help="markdown | json | sarif | github")] = "markdown",
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to FILE instead of stdout.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE instead of stdout.")] = None,
     fail_on: Annotated[str, typer.Option("--fail-on", help="error | warning | note | never")] = "error",
     model: ModelOpt = None,
     provider: ProviderOpt = None,
@@ -136,10 +136,10 @@ def commit(
 
 @app.command()
 def index(
-    path: Annotated[Optional[Path], typer.Argument(help="Repository or directory (default: here).")] = None,
+    path: Annotated[Path | None, typer.Argument(help="Repository or directory (default: here).")] = None,
     map_: Annotated[bool, typer.Option("--map", help="Print the ranked repo map.")] = False,
     tokens: Annotated[int, typer.Option("--tokens", help="Token budget for --map.")] = 1024,
-    focus: Annotated[Optional[list[str]], typer.Option("--focus", help="Focus file for --map. Repeatable.")] = None,
+    focus: Annotated[list[str] | None, typer.Option("--focus", help="Focus file for --map. Repeatable.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Index the repository with tree-sitter; print stats or the ranked repo map."""
@@ -152,15 +152,17 @@ def index(
 @app.command()
 def rewind(
     list_: Annotated[bool, typer.Option("--list", help="List checkpoints, oldest first.")] = False,
-    to: Annotated[Optional[str], typer.Option("--to", help="Checkpoint ID to go back to.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Checkpoint ID to go back to.")] = None,
     scope: Annotated[str, typer.Option("--scope", help="code | conversation | both")] = "both",
     json_: Annotated[bool, typer.Option("--json", help="With --list: a JSON array.")] = False,
-    session: Annotated[Optional[str], typer.Option("--session", help="Session ID (default: latest here).")] = None,
+    session: Annotated[str | None, typer.Option("--session", help="Session ID (default: latest here).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Restore without asking.")] = False,
 ) -> None:
     """List checkpoints or restore the workspace and/or conversation to one."""
     from kimi_code.git.rewind_command import rewind_main
 
-    raise typer.Exit(rewind_main(list_=list_, to=to, scope=scope, as_json=json_, session=session))
+    raise typer.Exit(rewind_main(list_=list_, to=to, scope=scope, as_json=json_, session=session,
+                                 yes=yes))
 
 
 @sessions_app.command("list")
@@ -185,7 +187,7 @@ def sessions_show(session_id: str) -> None:
 @sessions_app.command("export")
 def sessions_export(
     session_id: str,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to FILE.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE.")] = None,
     format_: Annotated[str, typer.Option("--format", help="jsonl | markdown")] = "jsonl",
 ) -> None:
     """Export a session (secrets redacted)."""
@@ -220,7 +222,7 @@ def config_path() -> None:
 
 @app.command()
 def serve(
-    model: Annotated[Optional[Path], typer.Option("--model", help="Hugging Face-format checkpoint directory.")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Hugging Face-format checkpoint directory.")] = None,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
     gpus: Annotated[int, typer.Option("--gpus", help="Tensor-parallel ranks to spawn.")] = 1,

@@ -14,7 +14,13 @@ from kimi_code.config import Config, ConfigError, ModelConfig
 from kimi_code.events import Event, PermissionDenied, SessionStarted
 from kimi_code.headless import RunOptions, exit_code_for, now_ms, print_result
 from kimi_code.output.stream_json import StreamJsonWriter, result_object
-from kimi_code.runtime import Workspace, build_tools, system_prompt, tool_context
+from kimi_code.runtime import (
+    Workspace,
+    build_tools,
+    make_checkpointer,
+    system_prompt,
+    tool_context,
+)
 from kimi_code.session.store import SessionNotFoundError, SessionStore
 
 
@@ -76,8 +82,10 @@ class HeadlessRun:
                                ask=self.config.permissions.ask,
                                deny=self.options.deny + self.config.permissions.deny,
                                max_tokens=self.model.max_tokens)
-        agent = Agent(provider, tools, ctx, options, history=self.history, ledger=self.ledger)
-        agent.subscribers.append(SessionRecorder(self.store, self.session_id, self.history))
+        recorder = SessionRecorder(self.store, self.session_id, self.history)
+        agent = Agent(provider, tools, ctx, options, history=self.history, ledger=self.ledger,
+                      checkpointer=make_checkpointer(self.workspace.root, self.session_id, recorder))
+        agent.subscribers.append(recorder)
         writer = StreamJsonWriter(sys.stdout, self.session_id) \
             if self.options.output_format == "stream-json" else None
         if writer is not None:

@@ -19,7 +19,14 @@ from kimi_code.agent.loop import Agent, AgentOptions, TurnResult
 from kimi_code.agent.recorder import SessionRecorder
 from kimi_code.config import Config, ConfigError, ModelConfig
 from kimi_code.events import Event, SessionStarted
-from kimi_code.runtime import Workspace, build_tools, resolve_model, system_prompt, tool_context
+from kimi_code.runtime import (
+    Workspace,
+    build_tools,
+    make_checkpointer,
+    resolve_model,
+    system_prompt,
+    tool_context,
+)
 
 
 @dataclass
@@ -87,9 +94,11 @@ class InteractiveSession:
         options = AgentOptions(system_prompt=system_prompt(self.workspace, tools),
                                permission_mode=self.permission_mode, allow=perms.allow,
                                ask=perms.ask, deny=perms.deny, max_tokens=self.model.max_tokens)
+        recorder = SessionRecorder(self._store, self.session_id, history)
         self.agent = Agent(self._provider, tools, ctx, options, approver=self.approver,
-                           history=history, ledger=ledger, checkpointer=self._checkpoint)
-        self.agent.subscribers.append(SessionRecorder(self._store, self.session_id, history))
+                           history=history, ledger=ledger,
+                           checkpointer=make_checkpointer(self.workspace.root, self.session_id, recorder))
+        self.agent.subscribers.append(recorder)
         self.agent.subscribers.append(self._fan_out)
         # Subagents (issue 6): Agent/AgentSwarm run through a runner wired to this agent.
         from kimi_code.agent.swarm import make_swarm_runner
@@ -100,15 +109,6 @@ class InteractiveSession:
                                        model=self.model.model or self.model.name,
                                        tools=tuple(tools.names()),
                                        permission_mode=self.permission_mode, resumed=resumed))
-
-    async def _checkpoint(self, trigger: str) -> str | None:
-        """Snapshot the workspace for /undo and /rewind (git runs off the event loop)."""
-        try:
-            from kimi_code.git.checkpoints import CheckpointStore
-        except ImportError:
-            return None
-        store = CheckpointStore(self.workspace.root, self.session_id)
-        return (await asyncio.to_thread(store.snapshot, trigger)).id
 
     def _fan_out(self, event: Event) -> None:
         for subscriber in list(self.subscribers):

@@ -4,7 +4,9 @@ events)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,3 +95,22 @@ def system_prompt(workspace: Workspace, tools: ToolRegistry) -> str:
     return build_system_prompt(workspace.root, workspace.cwd, tools=tools.names(),
                                repo_map=initial_map(workspace.root),
                                extra_dirs=workspace.extra_dirs)
+
+
+def make_checkpointer(workspace: Path, session_id: str, recorder: object | None = None
+                      ) -> Callable[[str], Awaitable[str | None]]:
+    """The agent's checkpoint hook: snapshot the workspace into the shadow store (off the event
+    loop), tagged with the session's last event seq so rewind can cut the conversation too."""
+
+    async def checkpoint(trigger: str) -> str | None:
+        if os.environ.get("KIMI_CODE_NO_CHECKPOINTS"):
+            return None
+        try:
+            from kimi_code.git.checkpoints import CheckpointStore
+        except ImportError:
+            return None
+        store = CheckpointStore(workspace, session_id)
+        seq = getattr(recorder, "last_seq", None) or None
+        return (await asyncio.to_thread(store.snapshot, trigger, message_seq=seq)).id
+
+    return checkpoint

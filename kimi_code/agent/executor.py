@@ -83,7 +83,7 @@ class ToolExecutor:
         except ToolError as exc:
             return PreparedCall(call, tool, None, Decision.DENY, str(exc), raw_input)
         try:
-            subject = tool.permission_subject(args)
+            subject = tool.permission_subject(args, self.ctx)
         except ToolError as exc:
             return PreparedCall(call, tool, args, Decision.DENY, str(exc), raw_input)
         decision = self.policy.decide(tool.name, subject, read_only=tool.read_only)
@@ -125,7 +125,7 @@ class ToolExecutor:
     async def _permission(self, prepared: PreparedCall) -> ToolResult | None:
         """None when the call may go ahead; otherwise the refusal result."""
         assert prepared.tool is not None and prepared.args is not None
-        subject = prepared.tool.permission_subject(prepared.args)
+        subject = prepared.tool.permission_subject(prepared.args, self.ctx)
         reason = "denied by a permission rule or mode"
         if prepared.decision is Decision.ASK:
             if self.approver is None:

@@ -37,6 +37,7 @@ class SessionRecorder:
 
     def __init__(self, store: EventLog, session_id: str, history: list[Message] | None = None) -> None:
         self.store, self.session_id = store, session_id
+        self.last_seq = 0  # seq of the last event written (checkpoints record it for rewind)
         # Mirror of the conversation, needed to write the full post-compaction history.
         self.history: list[Message] = list(history or [])
 
@@ -46,14 +47,17 @@ class SessionRecorder:
         except Exception:  # the log must never take the agent down
             log.exception("could not record %s", event.kind)
 
+    def _append(self, kind: str, payload: dict[str, Any]) -> None:
+        self.last_seq = self.store.append(self.session_id, kind, payload)
+
     def _message(self, message: Message, **extra: Any) -> None:
         self.history.append(message)
-        self.store.append(self.session_id, "message", {**message.to_dict(), **extra})
+        self._append("message", {**message.to_dict(), **extra})
 
     def _record(self, event: Event) -> None:
         if event.agent_id:
             if isinstance(event, (SubagentStarted, SubagentCompleted)):
-                self.store.append(self.session_id, "subagent", event.to_dict())
+                self._append("subagent", event.to_dict())
             return
         if isinstance(event, UserMessageAdded):
             self._message(event.message)
@@ -67,14 +71,14 @@ class SessionRecorder:
             # Everything but the kept tail is replaced by the summary (as in Context).
             tail = self.history[len(self.history) - event.kept_messages:] if event.kept_messages else []
             self.history = [Message(role="user", content=SUMMARY_PREFIX + event.summary), *tail]
-            self.store.append(self.session_id, "compaction", {
+            self._append("compaction", {
                 "summary": event.summary, "ledger": list(event.ledger),
                 "tokens_before": event.tokens_before, "tokens_after": event.tokens_after,
                 "trigger": event.trigger, "messages": [m.to_dict() for m in self.history]})
         elif isinstance(event, CheckpointCreated):
-            self.store.append(self.session_id, "checkpoint",
+            self._append("checkpoint",
                               {"checkpoint_id": event.checkpoint_id, "trigger": event.trigger})
         elif isinstance(event, PermissionDenied):
-            self.store.append(self.session_id, "permission_denied", event.to_dict())
+            self._append("permission_denied", event.to_dict())
         elif isinstance(event, TurnFinished):
-            self.store.append(self.session_id, "turn", event.to_dict())
+            self._append("turn", event.to_dict())

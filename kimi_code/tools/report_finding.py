@@ -35,7 +35,7 @@ class ReportFindingTool(Tool[ReportFindingArgs]):
     Args: ClassVar[type[ToolArgs]] = ReportFindingArgs
     read_only: ClassVar[bool] = True  # writes only to the review's in-memory list
 
-    def permission_subject(self, args: ReportFindingArgs) -> str:
+    def permission_subject(self, args: ReportFindingArgs, ctx: ToolContext | None = None) -> str:
         return args.file
 
     async def run(self, args: ReportFindingArgs, ctx: ToolContext) -> ToolResult:

@@ -48,7 +48,10 @@ def test_multi_step_edit_and_run_stream_json(workspace: Path, home: Path, server
                for block in line["message"]["content"]}
     assert set(results) == {"r1", "g1", "e1", "b1"}
     assert "OK" in results["b1"]["content"] and not results["b1"]["is_error"]
-    assert all(line["parent_tool_use_id"] is None for line in lines if line["type"] != "result")
+    assert all(line.get("parent_tool_use_id") is None for line in lines)
+    checkpoints = [line for line in lines if line.get("subtype") == "checkpoint"]
+    assert checkpoints and checkpoints[0]["trigger"].startswith("turn:")  # before the turn
+    assert any(c["trigger"] == "after Edit" for c in checkpoints)
     # The model saw the tool results of the previous step (real round trip through the SDK).
     second = server.model_bodies()[1]["messages"]
     assert any(m.get("role") == "tool" and m.get("tool_call_id") == "r1" for m in second)
