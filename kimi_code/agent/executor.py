@@ -15,7 +15,9 @@ from typing import Any
 from kimi_code.events import Event, PermissionDenied, ToolCallFinished, ToolCallStarted
 from kimi_code.llm.base import Message, ToolCall
 from kimi_code.permissions import Decision, PermissionPolicy, suggest_rule
-from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from kimi_code.tools.base import (
+    Tool, ToolArgs, ToolContext, ToolError, ToolResult, current_call_id,
+)
 from kimi_code.tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,7 @@ class ToolExecutor:
             refusal = await self._permission(prepared)
             if refusal is not None:
                 return refusal
+        token = current_call_id.set(prepared.call.id)
         try:
             return await tool.run(args, self.ctx)
         except ToolError as exc:
@@ -121,6 +124,8 @@ class ToolExecutor:
             log.exception("tool %s crashed", tool.name)
             return ToolResult(f"{tool.name} failed unexpectedly: {type(exc).__name__}: {exc}",
                               is_error=True)
+        finally:
+            current_call_id.reset(token)
 
     async def _permission(self, prepared: PreparedCall) -> ToolResult | None:
         """None when the call may go ahead; otherwise the refusal result."""

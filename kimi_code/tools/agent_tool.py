@@ -13,7 +13,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from kimi_code.tools.base import (
+    Tool, ToolArgs, ToolContext, ToolError, ToolResult, current_call_id,
+)
 
 MAX_ITEMS = 300
 ITEM_MARK = "{{item}}"
@@ -70,7 +72,7 @@ class AgentTool(Tool[AgentArgs]):
         return args.subagent_type or "explore"
 
     async def run(self, args: AgentArgs, ctx: ToolContext) -> ToolResult:
-        call_id = str(ctx.state.get(SPAWN_CALL_KEY, ""))  # read before any await (see swarm.py)
+        call_id = current_call_id.get() or str(ctx.state.get(SPAWN_CALL_KEY, ""))
         runner = _runner(ctx)
         from kimi_code.agent.swarm_report import SubagentSpec, render_for_model
 
@@ -97,7 +99,7 @@ class AgentSwarmTool(Tool[AgentSwarmArgs]):
         return args.subagent_type or "explore"
 
     async def run(self, args: AgentSwarmArgs, ctx: ToolContext) -> ToolResult:
-        call_id = str(ctx.state.get(SPAWN_CALL_KEY, ""))  # read before any await (see swarm.py)
+        call_id = current_call_id.get() or str(ctx.state.get(SPAWN_CALL_KEY, ""))
         runner = _runner(ctx)
         if ITEM_MARK not in args.prompt_template:
             raise ToolError(f"prompt_template must contain {ITEM_MARK} (replaced by each item); "

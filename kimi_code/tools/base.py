@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -15,6 +16,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kimi_code.llm.base import ToolSpec
+
+
+# The id of the tool call being executed, set by the agent's executor around `Tool.run`. A
+# context variable (not shared state) so concurrent calls each see their own id.
+current_call_id: ContextVar[str] = ContextVar("kimi_code_current_call_id", default="")
 
 
 class ToolArgs(BaseModel):
