@@ -141,12 +141,13 @@ def index(
     tokens: Annotated[int, typer.Option("--tokens", help="Token budget for --map.")] = 1024,
     focus: Annotated[list[str] | None, typer.Option("--focus", help="Focus file for --map. Repeatable.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    defs: Annotated[bool, typer.Option("--defs", help="List every definition (file:line kind name).")] = False,
 ) -> None:
     """Index the repository with tree-sitter; print stats or the ranked repo map."""
     from kimi_code.index.command import index_main
 
     raise typer.Exit(index_main(path=path or Path.cwd(), show_map=map_, tokens=tokens,
-                                focus=list(focus or ()), as_json=json_))
+                                focus=list(focus or ()), as_json=json_, defs=defs))
 
 
 @app.command()
