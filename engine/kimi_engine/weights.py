@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -145,15 +146,7 @@ def _plan(
                 if target is None:
                     problems["unexpected"].append(name)
                     continue
-                view = f.get_slice(name)
-                shape, dtype = tuple(view.get_shape()), view.get_dtype()
-                index = slicer(key, shape) if slicer and target.check_shape is None else None
-                got = _sliced_shape(shape, index) if index else shape
-                if got != target.shape:
-                    problems["mis-shaped"].append(f"{name}: checkpoint {list(got)}, model expects {list(target.shape)}")
-                elif (dtype in {"I32", "I64"}) != target.int_data or (not target.int_data and dtype not in _FLOAT_DTYPES):
-                    want = "int32" if target.int_data else "bf16/fp16/fp32"
-                    problems["wrong dtype"].append(f"{name}: {dtype}, expected {want}")
+                index = _check_header(f.get_slice(name), name, key, target, slicer, problems)
                 seen.add(key)
                 plan.setdefault(file, []).append((name, key, index))
     missing = sorted(k for k in targets if k not in seen)
@@ -164,6 +157,26 @@ def _plan(
         hint = "hint: config.json declares INT4 experts but the shards hold 16-bit expert weights"
     _raise_if_problems({"missing": [cfg.tensor_prefix + k for k in missing], **problems}, hint=hint)
     return plan
+
+
+def _check_header(view: Any, name: str, key: str, target: Target, slicer: Slicer | None,
+                  problems: dict[str, list[str]]) -> tuple[slice, ...] | None:
+    """Compare one tensor's header (shape after this rank's slice, dtype) with its target;
+    record problems; return the slice to read (None: the whole tensor)."""
+    shape, dtype = tuple(view.get_shape()), view.get_dtype()
+    index = slicer(key, shape) if slicer and target.check_shape is None else None
+    got = _sliced_shape(shape, index) if index else shape
+    if target.check_shape is not None:
+        allowed, want = {"I32", "I64"}, "int32/int64"
+    elif target.int_data:
+        allowed, want = {"I32"}, "int32"
+    else:
+        allowed, want = _FLOAT_DTYPES, "bf16/fp16/fp32"
+    if got != target.shape:
+        problems["mis-shaped"].append(f"{name}: checkpoint {list(got)}, model expects {list(target.shape)}")
+    elif dtype not in allowed:
+        problems["wrong dtype"].append(f"{name}: {dtype}, expected {want}")
+    return index
 
 
 def _raise_if_problems(problems: dict[str, list[str]], limit: int = 20, hint: str = "") -> None:
