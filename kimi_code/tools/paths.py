@@ -71,7 +71,11 @@ def display_path(path: Path, ctx: ToolContext) -> str:
 
 
 def check_writable(path: Path, ctx: ToolContext) -> None:
-    """Refuse writes into protected locations inside a root (git internals)."""
+    """Refuse writes into protected locations inside a root (git internals) and to files with
+    several hard links (issue 10: a hard link can reach outside the workspace)."""
+    from kimi_code.sandbox_paths import refuse_hard_link_escape
+
+    refuse_hard_link_escape(path)
     root = containing_root(path, ctx)
     parts = path.relative_to(root).parts if root is not None else path.parts
     if any(part in PROTECTED_DIR_NAMES for part in parts):

@@ -106,3 +106,22 @@ async def test_read_only_mode(workspace: Path) -> None:
     result = await bash(workspace, sandbox, "cat a.txt; echo x > b.txt")
     assert "hello" in result.content and "Read-only file system" in result.content
     assert not (workspace / "b.txt").exists()
+
+
+async def test_file_tools_refuse_hard_links_and_symlink_escapes(workspace: Path, outside: Path) -> None:
+    import pytest
+
+    from kimi_code.tools.base import ToolContext, ToolError
+    from kimi_code.tools.edit import EditArgs, EditTool
+    from kimi_code.tools.write import WriteArgs, WriteTool
+
+    ctx = ToolContext(workspace=workspace)
+    os.link(outside / "target.txt", workspace / "hl.txt")  # a hard link planted in the repo
+    os.symlink(outside / "target.txt", workspace / "sl.txt")
+    for raw in ("hl.txt", "sl.txt", "../" + outside.name, str(outside / "target.txt")):
+        with pytest.raises(ToolError):
+            await WriteTool().run(WriteArgs(file_path=raw, content="pwned"), ctx)
+    with pytest.raises(ToolError, match="hard links"):
+        await EditTool().run(EditArgs(file_path="hl.txt", old_string="original",
+                                      new_string="pwned"), ctx)
+    assert (outside / "target.txt").read_text() == "original\n"
