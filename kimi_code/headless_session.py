@@ -84,6 +84,7 @@ class HeadlessRun:
                                max_tokens=self.model.max_tokens)
         recorder = SessionRecorder(self.store, self.session_id, self.history)
         agent = Agent(provider, tools, ctx, options, history=self.history, ledger=self.ledger,
+                      approver=_terminal_approver(),
                       checkpointer=make_checkpointer(self.workspace.root, self.session_id, recorder))
         agent.subscribers.append(recorder)
         writer = StreamJsonWriter(sys.stdout, self.session_id) \
@@ -130,6 +131,31 @@ class HeadlessRun:
             print_result(sys.stdout, self.options.output_format, obj, result.text)
         if result.stop_reason != "end_turn" and result.error:
             sys.stderr.write(f"kimi-code: {result.error}\n")
+
+
+def _terminal_approver() -> Any:
+    """With a terminal on stdin and stderr, "ask" asks there (stdout stays machine-readable);
+    without one, asking is impossible and the executor denies and records."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+    from kimi_code.agent.executor import ApprovalRequest, ApprovalResponse
+
+    async def approve(request: ApprovalRequest) -> ApprovalResponse:
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.output import create_output
+
+        visible = request.subject.encode("unicode_escape").decode("ascii")
+        session: PromptSession[str] = PromptSession(output=create_output(stdout=sys.stderr))
+        answer = (await session.prompt_async(
+            f"Allow {request.tool_name}: {visible}\n  [y]es / [a]lways ({request.suggested_rule}) "
+            "/ [n]o, or type a message for the agent: ")).strip()
+        if answer.lower() in ("y", "yes"):
+            return ApprovalResponse(True)
+        if answer.lower() in ("a", "always"):
+            return ApprovalResponse(True, remember_rule=request.suggested_rule)
+        return ApprovalResponse(False, message="" if answer.lower() in ("", "n", "no") else answer)
+
+    return approve
 
 
 def _stderr_notices(event: Event) -> None:
