@@ -1,0 +1,217 @@
+"""Continuous batching over the paged latent cache.
+
+One scheduler thread owns the model and the cache. Each step it
+  1. drops cancelled requests (their blocks are freed before the next forward),
+  2. admits waiting requests while blocks and batch slots allow (prefix-cache lookup first; the
+     blocks for prompt + max_tokens are taken at admission, so a running request never stalls),
+  3. builds one ragged batch: a token for every decoding sequence, then prefill chunks up to the
+     step's token budget (chunked prefill: a long prompt never stalls the running decodes),
+  4. runs it, samples one token for every sequence whose prompt is fully computed, and hands the
+     token to the request's `emit` callback (called on the scheduler thread).
+Requests join and leave between any two steps. The waiting queue is bounded: QueueFullError.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from .paged_cache import PagedLatentCache
+from .runner import Chunk
+from .sampling import SamplingParams, sample
+
+Emit = Callable[[int | None, str | None], None]  # (token or None, finish reason or None)
+StepFn = Callable[[Sequence[Chunk]], torch.Tensor]  # chunks -> logits [n, V]
+SampleHook = Callable[["Request", torch.Tensor], "int | None"]
+
+
+class QueueFullError(RuntimeError):
+    """The waiting queue is at its bound (HTTP 429)."""
+
+
+class RequestTooLargeError(ValueError):
+    """The request can never fit the cache or the context (HTTP 400)."""
+
+
+@dataclass(eq=False)
+class Request:
+    """A generation request. `prompt` token ids; `budget` the most tokens it may generate."""
+
+    prompt: list[int]
+    params: SamplingParams
+    budget: int
+    emit: Emit
+    id: int = field(default_factory=itertools.count().__next__)
+    cancelled: bool = False
+    output: list[int] = field(default_factory=list)
+    table: list[int] = field(default_factory=list)
+    hashes: list[bytes] = field(default_factory=list)
+    computed: int = 0  # positions whose latents are in the cache
+    cached_tokens: int = 0  # prompt tokens served from the prefix cache
+    generator: torch.Generator | None = None
+
+    @property
+    def tokens(self) -> list[int]:
+        return self.prompt + self.output
+
+
+@dataclass
+class SchedulerStats:
+    steps: int = 0
+    batched_steps: int = 0  # steps that ran more than one sequence
+    max_batch: int = 0
+    prefill_tokens: int = 0
+    decode_tokens: int = 0
+    finished: int = 0
+    cancelled: int = 0
+
+
+class Scheduler:
+    """Continuous-batching loop on its own thread. Thread safe: submit/cancel from any thread."""
+
+    def __init__(self, step_fn: StepFn, cache: PagedLatentCache, stop_ids: Sequence[int], *,
+                 max_batch: int = 32, max_queue: int = 256, step_tokens: int = 256,
+                 sample_hook: SampleHook | None = None) -> None:
+        self.step_fn, self.cache = step_fn, cache
+        self.stop_ids = set(stop_ids)
+        self.max_batch, self.max_queue, self.step_tokens = max_batch, max_queue, step_tokens
+        self.sample_hook = sample_hook
+        self.waiting: deque[Request] = deque()
+        self.running: list[Request] = []
+        self.stats = SchedulerStats()
+        self._cv = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="kimi-scheduler", daemon=True)
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and self.error is None
+
+    def submit(self, req: Request) -> None:
+        """Queue a request; raises QueueFullError or RequestTooLargeError."""
+        need = self._blocks_needed(req)
+        if need > self.cache.num_blocks:
+            raise RequestTooLargeError(
+                f"prompt of {len(req.prompt)} tokens plus max_tokens {req.budget} needs {need} cache blocks; "
+                f"the cache has {self.cache.num_blocks} (lower max_tokens or start the server with more cache)")
+        if req.params.seed is not None:
+            req.generator = torch.Generator().manual_seed(req.params.seed)
+        with self._cv:
+            if len(self.waiting) >= self.max_queue:
+                raise QueueFullError(f"{len(self.waiting)} requests are already waiting; retry later")
+            self.waiting.append(req)
+            self._cv.notify_all()
+
+    def cancel(self, req: Request) -> None:
+        """Stop generating for `req`; its slot and blocks are freed before the next step."""
+        with self._cv:
+            req.cancelled = True
+            self._cv.notify_all()
+
+    def _blocks_needed(self, req: Request) -> int:
+        return -(-(len(req.prompt) + req.budget) // self.cache.block_size)
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                with self._cv:
+                    self._cv.wait_for(lambda: self._stop or self.waiting or self.running)
+                    if self._stop:
+                        break
+                    self._reap_cancelled()
+                    self._admit()
+                if self.running:
+                    self.step()
+        except BaseException as e:  # surfaced by the server as 503 and on /health
+            self.error = e
+            for req in [*self.running, *self.waiting]:
+                req.emit(None, "error")
+
+    def _reap_cancelled(self) -> None:
+        for req in [r for r in self.waiting if r.cancelled]:
+            self.waiting.remove(req)
+            self.stats.cancelled += 1
+        for req in [r for r in self.running if r.cancelled]:
+            self._finish(req, None)
+            self.stats.cancelled += 1
+
+    def _admit(self) -> None:
+        while self.waiting and len(self.running) < self.max_batch:
+            req = self.waiting[0]
+            matched, hashes = self.cache.match_prefix(req.prompt)
+            need = self._blocks_needed(req) - len(matched)
+            if need > self.cache.available:
+                self.cache.release(matched)
+                return  # wait for running requests to free blocks
+            self.waiting.popleft()
+            req.table = matched + [self.cache.allocate() for _ in range(need)]
+            req.hashes = hashes
+            req.computed = req.cached_tokens = len(matched) * self.cache.block_size
+            self.running.append(req)
+
+    def step(self) -> None:
+        """One forward over every running sequence (decodes first, then prefill chunks)."""
+        chunks: list[Chunk] = []
+        owners: list[Request] = []
+        budget = self.step_tokens
+        for req in self.running:
+            if req.computed >= len(req.prompt):
+                chunks.append(Chunk([req.tokens[-1]], req.computed, req.table))
+                owners.append(req)
+                budget -= 1
+        for req in self.running:
+            if req.computed < len(req.prompt) and budget > 0:
+                piece = req.prompt[req.computed : req.computed + budget]
+                chunks.append(Chunk(piece, req.computed, req.table))
+                owners.append(req)
+                budget -= len(piece)
+        logits = self.step_fn(chunks)
+        self.stats.steps += 1
+        self.stats.batched_steps += len(chunks) > 1
+        self.stats.max_batch = max(self.stats.max_batch, len(chunks))
+        for req, chunk, row in zip(owners, chunks, logits):
+            req.computed += len(chunk.tokens)
+            if len(chunk.tokens) > 1 or req.computed <= len(req.prompt):
+                self.stats.prefill_tokens += len(chunk.tokens)
+            else:
+                self.stats.decode_tokens += 1
+            self.cache.register(req.table, req.tokens[: req.computed], req.hashes)
+            if req.computed == len(req.tokens):
+                self._sample(req, row)
+
+    def _sample(self, req: Request, logits: torch.Tensor) -> None:
+        """logits [V] -> the request's next token, emitted; finishes on a stop id or the budget."""
+        token = self.sample_hook(req, logits) if self.sample_hook else None
+        if token is None:
+            token = int(sample(logits[None], req.params, req.generator)[0])
+        if token in self.stop_ids or token in req.params.stop_token_ids:
+            self._finish(req, "stop")
+            return
+        req.output.append(token)
+        req.emit(token, None)
+        if len(req.output) >= req.budget:
+            self._finish(req, "length")
+
+    def _finish(self, req: Request, reason: str | None) -> None:
+        self.running.remove(req)
+        self.cache.release(req.table)
+        req.table = []
+        self.stats.finished += reason is not None
+        if reason is not None:
+            req.emit(None, reason)
