@@ -32,12 +32,17 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from kimi_code import paths
 from kimi_code.sandbox_probe import (
-    SELF_TEST_NPROC, PidsCgroup, SandboxUnavailable, find_bwrap, nproc_enforced, run_self_test,
+    SELF_TEST_NPROC,
+    PidsCgroup,
+    SandboxUnavailable,
+    find_bwrap,
+    nproc_enforced,
+    run_self_test,
 )
 
 __all__ = ["Sandbox", "SandboxLimits", "SandboxMode", "SandboxPolicy", "SandboxUnavailable",
@@ -57,7 +62,7 @@ def _remove_detached() -> None:
         cgroup.remove()
 
 
-class SandboxMode(str, Enum):
+class SandboxMode(StrEnum):
     WORKSPACE_WRITE = "workspace-write"
     READ_ONLY = "read-only"
     OFF = "off"

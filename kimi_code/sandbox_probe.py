@@ -252,7 +252,7 @@ class PidsCgroup:
 
 def diagnose() -> tuple[bool, str]:
     """For `kimi-code doctor`: whether the default sandbox is enforced here, and why not."""
-    from kimi_code.sandbox import SandboxMode, SandboxPolicy, Sandbox
+    from kimi_code.sandbox import Sandbox, SandboxMode, SandboxPolicy
 
     try:
         sandbox = Sandbox(SandboxPolicy.for_workspace(Path.cwd(), mode=SandboxMode.WORKSPACE_WRITE))
