@@ -7,6 +7,7 @@ older ones are replaced by a cheap factory (`rebuild`) and come back on demand (
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +27,8 @@ from kimi_code.ui.widgets.assistant_block import AssistantBlock, ThinkingBlock
 from kimi_code.ui.widgets.blocks import NoticeBlock, TodoBlock, UserBlock
 from kimi_code.ui.widgets.tool_block import ToolBlock
 
-MAX_MOUNTED = 200
-LOAD_STEP = 100
+MAX_MOUNTED = 100  # live widgets: layout cost grows with them
+LOAD_STEP = 50
 SPAWNING_TOOLS = ("Agent", "AgentSwarm")
 STOP_MESSAGES = {
     "cancelled": ("Interrupted.", "warning"),
@@ -47,6 +48,7 @@ class Transcript(VerticalScroll):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._evicted: list[Callable[[], Widget]] = []  # oldest first
+        self._live: deque[Widget] = deque()  # mounted blocks, oldest first
         self._assistant: AssistantBlock | None = None
         self._thinking: ThinkingBlock | None = None
         self._tools: dict[str, ToolBlock] = {}  # call id / agent id / subagent id -> block
@@ -65,7 +67,9 @@ class Transcript(VerticalScroll):
 
     @property
     def blocks(self) -> list[Widget]:
-        return [w for w in self.children if w is not self._earlier]
+        """The blocks on screen, oldest first (removals are asynchronous in Textual, so this
+        is our own list rather than `children`)."""
+        return list(self._live)
 
     @property
     def total_blocks(self) -> int:
@@ -74,9 +78,9 @@ class Transcript(VerticalScroll):
     def add(self, block: Widget) -> AwaitMount:
         """Append a block (awaitable: await it to know the block is mounted)."""
         mounted = self.mount(block)
-        blocks = self.blocks
-        overflow = len(blocks) + 1 - MAX_MOUNTED
-        for old in blocks[:max(0, overflow)]:
+        self._live.append(block)
+        while len(self._live) >= MAX_MOUNTED:
+            old = self._live.popleft()
             self._evicted.append(getattr(old, "rebuild"))
             old.remove()
         self._update_earlier()
@@ -97,7 +101,9 @@ class Transcript(VerticalScroll):
         if not self._evicted:
             return
         take, self._evicted = self._evicted[-count:], self._evicted[:-count]
-        self.mount_all([factory() for factory in take], after=self._earlier)
+        widgets = [factory() for factory in take]
+        self._live.extendleft(reversed(widgets))
+        self.mount_all(widgets, after=self._earlier)
         self._update_earlier()
 
     def clear(self) -> None:
@@ -105,8 +111,9 @@ class Transcript(VerticalScroll):
         self._evicted.clear()
         self._assistant = self._thinking = self._todo = None
         self._tools.clear()
-        for block in self.blocks:
+        for block in self._live:
             block.remove()
+        self._live.clear()
         self._update_earlier()
 
     # ---- history (resume) ------------------------------------------------------------------
@@ -120,7 +127,9 @@ class Transcript(VerticalScroll):
             factories.extend(_history_factories(message, results))
         live = factories[-(MAX_MOUNTED - 1):]
         self._evicted = factories[: len(factories) - len(live)]
-        self.mount_all([factory() for factory in live])
+        widgets = [factory() for factory in live]
+        self._live.extend(widgets)
+        self.mount_all(widgets)
         self._update_earlier()
         self.scroll_end(animate=False)
 
