@@ -4,6 +4,7 @@
     kimi-engine generate PATH --prompt TEXT   stream a completion (or a chat turn with --chat)
     kimi-engine convert --int4 SRC DST        quantise routed experts to compressed-tensors INT4
     kimi-engine synth DST                     write a tiny random checkpoint + tokenizer to try these
+    kimi-engine serve PATH [--port 8000]      OpenAI-compatible server (continuous batching, --gpus N)
 
 argparse only: the engine distribution does not depend on the agent's CLI stack.
 """
@@ -54,7 +55,34 @@ def _parser() -> argparse.ArgumentParser:
     syn.add_argument("--int4", action="store_true")
     syn.add_argument("--model-type", choices=("deepseek_v3", "kimi_k2", "kimi_k25"), default="kimi_k2")
     syn.add_argument("--seed", type=int, default=0)
+    _add_serve(sub)
     return p
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    srv = sub.add_parser("serve", help="OpenAI-compatible server with continuous batching and prefix caching")
+    srv.add_argument("path")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8000)
+    srv.add_argument("--gpus", type=int, default=1, help="tensor-parallel ranks to spawn (gloo on CPU)")
+    srv.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    srv.add_argument("--dtype", choices=_DTYPES, default=None)
+    srv.add_argument("--max-seq-len", type=int, default=32768)
+    srv.add_argument("--cache-gb", type=float, default=None, help="latent cache memory (default: 90%% of free GPU memory)")
+    srv.add_argument("--block-size", type=int, default=16)
+    srv.add_argument("--max-batch", type=int, default=32)
+    srv.add_argument("--max-queue", type=int, default=256)
+    srv.add_argument("--api-key", default=None, help="require this bearer token (default: $KIMI_ENGINE_API_KEY)")
+    srv.add_argument("--model-name", default=None, help="model id served (default: the directory name)")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .launch import ServeOptions, serve_main
+
+    opts = ServeOptions(device=args.device, dtype=args.dtype, max_seq_len=args.max_seq_len, cache_gb=args.cache_gb,
+                        block_size=args.block_size, max_batch=args.max_batch, max_queue=args.max_queue,
+                        api_key=args.api_key, model_name=args.model_name)
+    return serve_main(args.path, args.host, args.port, args.gpus, opts)
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -133,7 +161,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"info": _info, "generate": _generate, "convert": _convert, "synth": _synth}
+    handlers = {"info": _info, "generate": _generate, "convert": _convert, "synth": _synth, "serve": _serve}
     try:
         return handlers[args.command](args)
     except (ValueError, KeyError, OSError) as e:

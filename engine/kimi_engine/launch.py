@@ -21,7 +21,7 @@ from .server import EngineServer
 
 @dataclass
 class ServeOptions:
-    device: str = "cpu"
+    device: str | None = "cpu"  # None: cuda when available
     dtype: str | None = None  # float32 | bfloat16 | float16; default fp32 on CPU, bf16 on GPU
     max_seq_len: int = 32768
     block_size: int = 16
@@ -59,7 +59,8 @@ def build_server(path: str | Path, opts: ServeOptions | None = None, *, sample_h
     opts = opts or ServeOptions()
     if engine is None:
         dtype = getattr(torch, opts.dtype) if opts.dtype else None
-        engine = Engine.from_pretrained(path, device=opts.device, dtype=dtype, max_seq_len=opts.max_seq_len)
+        device = opts.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        engine = Engine.from_pretrained(path, device=device, dtype=dtype, max_seq_len=opts.max_seq_len)
     cache = build_cache(engine, opts)
     if step_fn is None:
         def step_fn(chunks):  # type: ignore[no-untyped-def]
@@ -87,3 +88,22 @@ def run_forever(server: EngineServer, host: str, port: int, announce: bool = Tru
         pass
     finally:
         server.scheduler.shutdown()
+
+
+def serve_main(path: str | Path, host: str = "127.0.0.1", port: int = 8000, gpus: int = 1,
+               opts: ServeOptions | None = None) -> int:
+    """`serve` entry point: one process for one device, or `gpus` tensor-parallel ranks."""
+    import os
+
+    opts = opts or ServeOptions()
+    opts.api_key = opts.api_key or os.environ.get("KIMI_ENGINE_API_KEY") or None
+    if opts.device is None:
+        opts.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if gpus < 1:
+        raise ValueError(f"--gpus must be >= 1, got {gpus}")
+    if gpus > 1:
+        from .parallel import serve_tensor_parallel
+
+        return serve_tensor_parallel(path, host, port, gpus, opts)
+    run_forever(build_server(path, opts), host, port)
+    return 0
