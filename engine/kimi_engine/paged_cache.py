@@ -92,8 +92,10 @@ class PagedLatentCache:
         return block
 
     def release(self, blocks: Sequence[int]) -> None:
-        """Drop one reference to each block; unreferenced blocks become free or evictable."""
-        for block in blocks:
+        """Drop one reference to each block; unreferenced blocks become free or evictable.
+        A table is released back to front, so a chain's tail is evicted before its head (a block
+        is only reachable through the blocks before it)."""
+        for block in reversed(blocks):
             self.refcount[block] -= 1
             if self.refcount[block] == 0:
                 if block in self.block_key:
