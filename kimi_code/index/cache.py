@@ -5,7 +5,8 @@ a content digest backs that up when a timestamp cannot be trusted (see scan.py).
 a file replaces its rows inside one transaction, and WAL mode plus a busy timeout let two
 processes index the same root at once: the later writer simply wins with identical data.
 
-Tables: files(id, path, mtime_ns, size, digest, lang, qver, skip, racy, ndefs);
+Tables: files(id, path, mtime_ns, size, digest, lang, qver, skip, racy, ndefs, gen) where gen
+is the generation that last wrote the file's rows (snapshot.py patches the graph with it);
 defs(file_id, name, kind, line, end_line, signature);
 refs(file_id, name, kind, count, lines) — one row per (file, name, kind), lines comma-joined.
 """
@@ -22,7 +23,7 @@ from typing import NamedTuple
 
 from kimi_code.paths import cache_dir, ensure_dir
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -36,8 +37,10 @@ CREATE TABLE IF NOT EXISTS files (
     qver TEXT NOT NULL,
     skip TEXT NOT NULL,
     racy INTEGER NOT NULL,
-    ndefs INTEGER NOT NULL
+    ndefs INTEGER NOT NULL,
+    gen INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS files_gen ON files(gen);
 CREATE TABLE IF NOT EXISTS defs (
     file_id INTEGER NOT NULL,
     name TEXT NOT NULL,
@@ -61,9 +64,10 @@ CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY, generation TEXT NOT
                                      data BLOB NOT NULL);
 """
 
-# Every write that changes tags bumps the generation, which invalidates the graph snapshot.
+# Every write that changes tags bumps the generation (and stamps the files it writes with it),
+# which tells the graph snapshot what to patch.
 _BUMP = ("INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) DO UPDATE SET "
-         "value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)")
+         "value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) RETURNING value")
 
 
 class CachedFile(NamedTuple):
@@ -155,16 +159,17 @@ class IndexCache:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            gen = int(conn.execute(_BUMP).fetchone()[0])
             for path, lang, digest, skip, defs, refs in results:
                 mtime_ns, size, racy = stats[path]
                 row = conn.execute(
-                    "INSERT INTO files (path, mtime_ns, size, digest, lang, qver, skip, racy, ndefs)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET"
+                    "INSERT INTO files (path, mtime_ns, size, digest, lang, qver, skip, racy, ndefs,"
+                    " gen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET"
                     " mtime_ns=excluded.mtime_ns, size=excluded.size, digest=excluded.digest,"
                     " lang=excluded.lang, qver=excluded.qver, skip=excluded.skip,"
-                    " racy=excluded.racy, ndefs=excluded.ndefs RETURNING id",
+                    " racy=excluded.racy, ndefs=excluded.ndefs, gen=excluded.gen RETURNING id",
                     (path, mtime_ns, size, digest, lang, qvers.get(lang, ""), skip, int(racy),
-                     len(defs)),
+                     len(defs), gen),
                 ).fetchone()
                 file_id = row[0]
                 conn.execute("DELETE FROM defs WHERE file_id=?", (file_id,))
@@ -177,7 +182,6 @@ class IndexCache:
                 if refs:
                     conn.executemany("INSERT INTO refs VALUES (?, ?, ?, ?, ?)",
                                      [(file_id, *r) for r in refs])
-            conn.execute(_BUMP)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -198,7 +202,7 @@ class IndexCache:
                 if row:
                     conn.execute("DELETE FROM defs WHERE file_id=?", (row[0],))
                     conn.execute("DELETE FROM refs WHERE file_id=?", (row[0],))
-            conn.execute(_BUMP)
+            conn.execute(_BUMP).fetchall()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -1,18 +1,23 @@
-"""The ranking inputs as flat numpy arrays, snapshotted in the cache so a warm map is cheap.
+"""The ranking inputs as flat numpy arrays in a canonical order, and their binary form.
 
-Building these arrays from the defs/refs tables costs a few hundred milliseconds on a large
-repository; loading the stored snapshot costs a few. The snapshot is tagged with the cache's
-generation counter (bumped by every write), so it is rebuilt exactly when tags changed.
+GraphData holds only what the cache tables say, in a canonical order (nodes by path; names
+sorted; definitions by node, line, name, rowid; references by node, name), so the same cache
+contents always give byte-identical arrays however they were assembled: built from scratch or
+patched from an older snapshot (snapshot.py). The link structure that rank.py walks is derived
+from them once per snapshot (link_structure) and stored with it; what depends on the query
+(mention boosts, focus) is applied per map. No file-to-file edge list is ever materialised:
+see rank.py for the factored form.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import re
-import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
+
+FORMAT = "graph-3"
 
 # Names so common as methods/builtins across languages that a use says little about where it
 # points (`",".join`, `list(...)`, `x.get(...)`).
@@ -32,6 +37,9 @@ _TESTS = re.compile(
 # Names only link files that could call each other: a Python `map` is not jQuery's `map`.
 LANGUAGE_FAMILY = {"python": 0, "javascript": 1, "typescript": 1, "tsx": 1, "go": 2, "rust": 3,
                    "java": 4, "c": 5, "cpp": 5, "c_sharp": 6, "ruby": 7, "php": 8, "bash": 9}
+OTHER_FAMILY = 10
+N_FAMILIES = 11
+MANY_DEFINERS = 5  # a name defined in more files than this is a weak pointer
 
 
 def path_weight(path: str) -> float:
@@ -44,16 +52,14 @@ def path_weight(path: str) -> float:
     return 1.0
 
 
-def name_weight(name: str, n_definers: int) -> float:
-    """How telling a use of `name` is, before any focus: private, common, short or
-    defined-everywhere names count less; long distinctive identifiers count more."""
+def name_base_weight(name: str) -> float:
+    """How telling a use of `name` is from the name alone: private, common and short names
+    count less; long distinctive identifiers count more."""
     weight = 1.0
     if name.startswith("_"):
         weight *= 0.1
     if name in COMMON_NAMES:
         weight *= 0.05
-    if n_definers > 5:
-        weight *= 0.1
     if len(name) < 3:
         weight *= 0.1
     elif len(name) >= 8 and ("_" in name.strip("_") or not name.islower()):
@@ -61,99 +67,145 @@ def name_weight(name: str, n_definers: int) -> float:
     return weight
 
 
+def name_weight(name: str, n_definers: int) -> float:
+    """name_base_weight, scaled down for names defined in many files."""
+    return name_base_weight(name) * (0.1 if n_definers > MANY_DEFINERS else 1.0)
+
+
 @dataclass
 class GraphData:
     """Arrays describing indexed files, their definitions and aggregated references."""
 
     paths: list[str]  # node -> path (sorted)
-    names: list[str]  # name id -> name (sorted)
-    node_weight: np.ndarray  # [n_nodes] float, see path_weight()
+    names: list[str]  # name id -> name (sorted): every name defined or referenced
+    node_fid: np.ndarray  # [n_nodes] int64 files.id
+    node_weight: np.ndarray  # [n_nodes] float64, see path_weight()
     node_family: np.ndarray  # [n_nodes] int64 language family (LANGUAGE_FAMILY)
-    name_weight: np.ndarray  # [n_names] float, see name_weight()
-    def_rowid: np.ndarray  # [n_defs] int64 rowid in the defs table
-    def_node: np.ndarray  # [n_defs] int64
-    def_name: np.ndarray  # [n_defs] int64
+    name_base: np.ndarray  # [n_names] float64, see name_base_weight()
+    def_node: np.ndarray  # [n_defs] int64; rows sorted by (node, line, name, rowid)
     def_line: np.ndarray  # [n_defs] int64
-    ref_node: np.ndarray  # [n_refs] int64, one row per (file, defined name), sorted
+    def_name: np.ndarray  # [n_defs] int64
+    def_rowid: np.ndarray  # [n_defs] int64 rowid in the defs table
+    ref_node: np.ndarray  # [n_refs] int64, one row per (file, name), sorted by (node, name)
     ref_name: np.ndarray  # [n_refs] int64
-    ref_count: np.ndarray  # [n_refs] float
+    ref_count: np.ndarray  # [n_refs] int64 uses summed over reference kinds
+    # Derived by link_structure(). A "key" is a (name, language family) pair: names link only
+    # within a family. Link rows are the reference rows that point at some other file.
+    n_def: np.ndarray  # [n_names] int64 distinct files defining each name
+    link_src: np.ndarray  # [l] int64 referencing file
+    link_name: np.ndarray  # [l] int64 name referenced
+    link_key: np.ndarray  # [l] int64 key referenced
+    link_scale: np.ndarray  # [l] float64 sqrt(uses) / n_def of the name
+    link_others: np.ndarray  # [l] float64 summed node_weight of the key's other definers
+    link_own: np.ndarray  # [l] bool: the referencing file defines the key too
+    pair_node: np.ndarray  # [p] int64 defining file; one row per (key, file), by key then file
+    pair_key: np.ndarray  # [p] int64
+    pair_self: np.ndarray  # [p] int64 link row of the same (file, key), else l (a zero pad)
+    def_pair: np.ndarray  # [n_defs] int64 pair row of each definition
 
     def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        arrays = {k: v for k, v in self.__dict__.items() if isinstance(v, np.ndarray)}
-        np.savez(buf, paths=np.frombuffer("\0".join(self.paths).encode("utf-8", "surrogateescape"),
-                                          dtype=np.uint8),
-                 names=np.frombuffer("\0".join(self.names).encode("utf-8", "surrogateescape"),
-                                     dtype=np.uint8), **arrays)
-        return buf.getvalue()
+        """A compact binary form: a JSON header, then the raw arrays (see from_bytes)."""
+        arrays: dict[str, np.ndarray] = {
+            "paths": _join(self.paths), "names": _join(self.names)}
+        arrays.update({f.name: getattr(self, f.name) for f in fields(self)
+                       if f.name not in ("paths", "names")})
+        header: dict[str, object] = {"format": FORMAT, "arrays": {}}
+        chunks: list[bytes] = []
+        offset = 0
+        for key, arr in arrays.items():
+            raw = np.ascontiguousarray(arr).tobytes()
+            header["arrays"][key] = [arr.dtype.str, len(arr), offset]  # type: ignore[index]
+            chunks.append(raw)
+            offset += len(raw)
+        head = json.dumps(header).encode()
+        return len(head).to_bytes(8, "little") + head + b"".join(chunks)
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> GraphData:
-        data = np.load(io.BytesIO(blob), allow_pickle=False)
-        fields = {k: data[k] for k in data.files if k not in ("paths", "names")}
+    def from_bytes(cls, blob: bytes) -> GraphData | None:
+        """The arrays back (read-only views of `blob`), or None for another format."""
+        try:
+            n_head = int.from_bytes(blob[:8], "little")
+            header = json.loads(blob[8 : 8 + n_head])
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            return None
+        base = 8 + n_head
+        arrays = {key: np.frombuffer(blob, dtype=np.dtype(dt), count=count, offset=base + off)
+                  for key, (dt, count, off) in header["arrays"].items()}
+        return cls(paths=_split(arrays.pop("paths")), names=_split(arrays.pop("names")),
+                   **arrays)
 
-        def strings(key: str) -> list[str]:
-            raw = data[key].tobytes().decode("utf-8", "surrogateescape")
-            return raw.split("\0") if raw else []
+    def equals(self, other: GraphData) -> bool:
+        """Exact equality of every field (used to check incremental against full builds)."""
+        return all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name))
+            if isinstance(getattr(self, f.name), np.ndarray)
+            else getattr(self, f.name) == getattr(other, f.name)
+            for f in fields(self)
+        )
 
-        return cls(paths=strings("paths"), names=strings("names"), **fields)
+
+def _join(strings: list[str]) -> np.ndarray:
+    return np.frombuffer("\0".join(strings).encode("utf-8", "surrogateescape"), dtype=np.uint8)
 
 
-def build_graph_data(conn: sqlite3.Connection) -> GraphData:
-    """Read the cache tables into arrays (one consistent read transaction)."""
-    conn.execute("BEGIN")
-    try:
-        files = conn.execute(
-            "SELECT id, path, lang FROM files WHERE skip='' ORDER BY path").fetchall()
-        defs = conn.execute("SELECT rowid, file_id, name, line FROM defs").fetchall()
-        refs = conn.execute(
-            "SELECT file_id, name, SUM(count) FROM refs WHERE name IN (SELECT name FROM defs) "
-            "GROUP BY file_id, name").fetchall()
-    finally:
-        conn.execute("COMMIT")
-    node_of = {f[0]: i for i, f in enumerate(files)}
-    names = sorted({d[2] for d in defs})
-    name_id = {n: i for i, n in enumerate(names)}
-    defs = [d for d in defs if d[1] in node_of]
-    def_node = np.fromiter((node_of[d[1]] for d in defs), dtype=np.int64, count=len(defs))
-    def_name = np.fromiter((name_id[d[2]] for d in defs), dtype=np.int64, count=len(defs))
-    definers = np.unique(def_node * max(len(names), 1) + def_name)
-    n_definers = np.bincount(definers % max(len(names), 1), minlength=len(names))
-    refs = sorted((node_of[f], name_id[n], c) for f, n, c in refs if f in node_of)
-    paths = [f[1] for f in files]
+def _split(raw: np.ndarray) -> list[str]:
+    text = raw.tobytes().decode("utf-8", "surrogateescape")
+    return text.split("\0") if text else []
+
+
+def empty_graph() -> GraphData:
+    """A graph with no files."""
+    ints = np.zeros(0, dtype=np.int64)
+    floats = np.zeros(0, dtype=np.float64)
+    return with_links(paths=[], names=[], node_fid=ints, node_weight=floats, node_family=ints,
+                      name_base=floats, def_node=ints, def_line=ints, def_name=ints,
+                      def_rowid=ints, ref_node=ints, ref_name=ints, ref_count=ints)
+
+
+def _lookup(sorted_codes: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of `codes` in `sorted_codes` and whether each is there."""
+    if len(sorted_codes) == 0:
+        return np.zeros(len(codes), dtype=np.int64), np.zeros(len(codes), dtype=bool)
+    pos = np.minimum(np.searchsorted(sorted_codes, codes), len(sorted_codes) - 1)
+    return pos, sorted_codes[pos] == codes
+
+
+def with_links(**raw: object) -> GraphData:
+    """GraphData from its raw fields, with the link structure derived from them."""
+    n = max(len(raw["paths"]), 1)  # type: ignore[arg-type]
+    def_node, def_name = raw["def_node"], raw["def_name"]
+    ref_node, ref_name = raw["ref_node"], raw["ref_name"]
+    family, node_weight = raw["node_family"], raw["node_weight"]
+    n_def = np.bincount(np.unique(def_name * n + def_node) // n,  # type: ignore[operator]
+                        minlength=len(raw["names"]))  # type: ignore[arg-type]
+    pair_code, def_pair = np.unique(
+        (def_name * N_FAMILIES + family[def_node]) * n + def_node, return_inverse=True)  # type: ignore
+    key_codes, pair_key = np.unique(pair_code // n, return_inverse=True)
+    pair_node = pair_code % n
+    ref_key, known = _lookup(key_codes, ref_name * N_FAMILIES + family[ref_node])  # type: ignore
+    at, own = _lookup(pair_key * n + pair_node, ref_key * n + ref_node)  # type: ignore[operator]
+    total = np.bincount(pair_key, weights=node_weight[pair_node],  # type: ignore[index]
+                        minlength=len(key_codes))
+    others = total[ref_key] - np.where(own, node_weight[ref_node], 0.0)  # type: ignore[index]
+    live = known & (others > 0)  # a name no other file of the family defines links nowhere
+    own_live = own[live]
+    pair_self = np.full(len(pair_code), int(live.sum()), dtype=np.int64)
+    pair_self[at[live][own_live]] = np.flatnonzero(own_live)
+    link_name = ref_name[live]  # type: ignore[index]
     return GraphData(
-        paths=paths,
-        names=names,
-        node_weight=np.array([path_weight(p) for p in paths], dtype=np.float64),
-        node_family=np.array([LANGUAGE_FAMILY.get(f[2], 99) for f in files], dtype=np.int64),
-        name_weight=np.array([name_weight(n, int(k)) for n, k in zip(names, n_definers, strict=True)]),
-        def_rowid=np.fromiter((d[0] for d in defs), dtype=np.int64, count=len(defs)),
-        def_node=def_node,
-        def_name=def_name,
-        def_line=np.fromiter((d[3] for d in defs), dtype=np.int64, count=len(defs)),
-        ref_node=np.array([r[0] for r in refs], dtype=np.int64),
-        ref_name=np.array([r[1] for r in refs], dtype=np.int64),
-        ref_count=np.array([r[2] for r in refs], dtype=np.float64),
+        **raw,  # type: ignore[arg-type]
+        n_def=n_def,
+        link_src=ref_node[live],  # type: ignore[index]
+        link_name=link_name,
+        link_key=ref_key[live],
+        link_scale=np.sqrt(raw["ref_count"][live].astype(np.float64))  # type: ignore[index]
+        / np.maximum(n_def[link_name], 1),
+        link_others=others[live],
+        link_own=own_live,
+        pair_node=pair_node,
+        pair_key=pair_key,
+        pair_self=pair_self,
+        def_pair=def_pair.astype(np.int64),
     )
-
-
-def load_graph_data(conn: sqlite3.Connection) -> GraphData:
-    """The snapshot for the cache's current generation, rebuilt and stored when stale."""
-    row = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-    generation = row[0] if row else "0"
-    snap = conn.execute("SELECT generation, data FROM snapshot WHERE id=1").fetchone()
-    if snap is not None and snap[0] == generation:
-        return GraphData.from_bytes(snap[1])
-    data = build_graph_data(conn)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        # Store only if nobody wrote in between; otherwise the next reader rebuilds.
-        now = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-        if (now[0] if now else "0") == generation:
-            conn.execute("INSERT OR REPLACE INTO snapshot VALUES (1, ?, ?)",
-                         (generation, data.to_bytes()))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return data

@@ -8,16 +8,23 @@ attract less). Only files of one language family link. Focus files and definers 
 names get the random walk's restarts, so the map leans towards their neighbourhood. The rank
 of a file flows along its edges to the definitions that attracted them: that per-definition
 rank orders the map, with file rank, path, line and name as tie-breaks (deterministic).
-"""
 
+The edges are never materialised: a name referenced by R files and defined by D files stands
+for R x D edges, which grows quadratically with duplicated code (vendored copies, monorepos).
+Every edge weight factors as (referencing file, name) x (name) x (defining file), so one step
+of the walk goes file -> name (sum over reference rows) -> file (sum over definer rows), linear
+in the number of tag rows. The file's own definition of a name it uses is subtracted back out
+(no self-edges).
+"""
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from kimi_code.index.graphdata import GraphData
+from kimi_code.index.graphdata import MANY_DEFINERS, GraphData
 
 DAMPING = 0.85
 MAX_ITERATIONS = 100
@@ -25,57 +32,67 @@ TOLERANCE = 1e-10
 MENTION_BOOST = 10.0
 
 
-def pagerank(n: int, src: np.ndarray, dst: np.ndarray, weight: np.ndarray,
-             personal: np.ndarray) -> np.ndarray:
+@dataclass
+class _Walk:
+    """The walk's operator for one query: GraphData's link structure plus query weights."""
+
+    g: GraphData
+    link_weight: np.ndarray  # [l] name weight x sqrt(uses) / definers, boosts applied
+    out_weight: np.ndarray  # [n] total weight of each file's edges
+    own_weight: np.ndarray  # [n] node_weight x the weight of a file's links to itself
+    pair_weight: np.ndarray  # [p] node_weight of each pair's defining file
+    sent: np.ndarray  # [l + 1] scratch: rank sent along each link row, then a zero pad
+
+    def send(self, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rank per unit of out-weight ([n]) and the rank each key receives ([n_keys])."""
+        g = self.g
+        per_weight = np.divide(rank, self.out_weight, out=np.zeros(len(rank)),
+                               where=self.out_weight > 0)
+        np.multiply(per_weight[g.link_src], self.link_weight, out=self.sent[:-1])
+        n_keys = len(g.pair_key) and int(g.pair_key[-1]) + 1
+        return per_weight, np.bincount(g.link_key, weights=self.sent[:-1], minlength=n_keys)
+
+    def step(self, rank: np.ndarray) -> np.ndarray:
+        """Rank arriving at each file ([n]) along all edges (self-edges excluded)."""
+        per_weight, by_key = self.send(rank)
+        flow = np.bincount(self.g.pair_node, weights=self.pair_weight * by_key[self.g.pair_key],
+                           minlength=len(rank))
+        return flow - per_weight * self.own_weight
+
+    def pair_flows(self, rank: np.ndarray) -> np.ndarray:
+        """Rank arriving at each (key, defining file) pair ([p])."""
+        _, by_key = self.send(rank)
+        return self.pair_weight * (by_key[self.g.pair_key] - self.sent[self.g.pair_self])
+
+
+def _walk(g: GraphData, mentioned: np.ndarray) -> _Walk:
+    """The operator for `g` with names flagged in `mentioned` ([n_names] bool) boosted."""
+    name_w = (g.name_base * np.where(g.n_def > MANY_DEFINERS, 0.1, 1.0)
+              * np.where(mentioned, MENTION_BOOST, 1.0))
+    link_weight = name_w[g.link_name] * g.link_scale
+    n = len(g.paths)
+    out_weight = np.bincount(g.link_src, weights=link_weight * g.link_others, minlength=n)
+    own = np.bincount(g.link_src[g.link_own], weights=link_weight[g.link_own], minlength=n)
+    sent = np.zeros(len(link_weight) + 1)
+    return _Walk(g, link_weight, out_weight, own * g.node_weight, g.node_weight[g.pair_node],
+                 sent)
+
+
+def pagerank(walk: _Walk, personal: np.ndarray) -> np.ndarray:
     """Weighted personalised PageRank by power iteration. Dangling mass returns via
     `personal` (shape [n], sums to 1). Returns ranks, shape [n], summing to 1."""
-    if n == 0:
+    if len(personal) == 0:
         return np.zeros(0)
-    # Many names link the same two files: merge parallel edges once, iterate on fewer.
-    pair, inverse = np.unique(src * n + dst, return_inverse=True)
-    weight = np.bincount(inverse, weights=weight, minlength=len(pair))
-    src, dst = pair // n, pair % n
-    out_weight = np.bincount(src, weights=weight, minlength=n)
-    share = np.zeros_like(weight)
-    nz = out_weight[src] > 0
-    share[nz] = weight[nz] / out_weight[src][nz]
-    dangling = out_weight == 0
+    dangling = walk.out_weight == 0
     rank = personal.copy()
     for _ in range(MAX_ITERATIONS):
-        flow = np.bincount(dst, weights=rank[src] * share, minlength=n)
-        new = DAMPING * (flow + rank[dangling].sum() * personal) + (1 - DAMPING) * personal
+        new = DAMPING * (walk.step(rank) + rank[dangling].sum() * personal) \
+            + (1 - DAMPING) * personal
         done = np.abs(new - rank).sum() < TOLERANCE
         rank = new
         if done:
             break
     return rank
-
-
-def _edges(g: GraphData, mentioned: np.ndarray):
-    """Expand (file, name, count) references into edges to every definer of the name.
-    Returns src, dst, name id and weight arrays (self-edges dropped)."""
-    n_names = max(len(g.names), 1)
-    pairs = np.unique(g.def_name * (len(g.paths) + 1) + g.def_node)  # sorted by name, node
-    pair_name = pairs // (len(g.paths) + 1)
-    pair_node = pairs % (len(g.paths) + 1)
-    start = np.searchsorted(pair_name, np.arange(n_names))
-    n_def = np.bincount(pair_name, minlength=n_names)
-    reps = n_def[g.ref_name]
-    total = int(reps.sum())
-    if total == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, np.zeros(0)
-    offsets = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps)
-    src = np.repeat(g.ref_node, reps)
-    name = np.repeat(g.ref_name, reps)
-    dst = pair_node[np.repeat(start[g.ref_name], reps) + offsets]
-    weight = (g.name_weight[name] * np.sqrt(np.repeat(g.ref_count, reps)) / n_def[name]
-              * np.where(mentioned[name], MENTION_BOOST, 1.0)
-              * g.node_weight[dst])
-    # A file using its own names says nothing about importance; other languages' names are
-    # coincidences.
-    keep = (src != dst) & (g.node_family[src] == g.node_family[dst])
-    return src[keep], dst[keep], name[keep], weight[keep]
 
 
 @dataclass
@@ -94,8 +111,9 @@ def rank(g: GraphData, focus_paths: Iterable[str] = (), mentioned: Iterable[str]
     for p in focus_paths:
         if p in node_of:
             focus[node_of[p]] = True
-    name_id = {nm: i for i, nm in enumerate(g.names)} if mentioned else {}
-    mentioned_ids = sorted({name_id[m] for m in mentioned if m in name_id})
+    mentioned = list(mentioned)
+    mentioned_ids = sorted({i for m in mentioned
+                            if (i := bisect_left(g.names, m)) < len(g.names) and g.names[i] == m})
     is_mentioned = np.zeros(len(g.names), dtype=bool)
     is_mentioned[mentioned_ids] = True
     personal = focus.astype(np.float64)
@@ -107,18 +125,9 @@ def rank(g: GraphData, focus_paths: Iterable[str] = (), mentioned: Iterable[str]
             if path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower() in stems:
                 personal[i] += 0.5
     personal = personal / personal.sum() if personal.sum() > 0 else np.full(n, 1.0 / max(n, 1))
-    src, dst, name, weight = _edges(g, is_mentioned)
-    file_rank = pagerank(n, src, dst, weight, personal)
-    def_score = np.zeros(len(g.def_node))
-    if len(src):
-        out_weight = np.bincount(src, weights=weight, minlength=n)
-        contrib = file_rank[src] * weight / out_weight[src]
-        width = max(len(g.names), 1)
-        uniq, inverse = np.unique(dst * width + name, return_inverse=True)
-        sums = np.bincount(inverse, weights=contrib)
-        keys = g.def_node * width + g.def_name
-        pos = np.clip(np.searchsorted(uniq, keys), 0, len(uniq) - 1)
-        def_score = np.where(uniq[pos] == keys, sums[pos], 0.0)
+    walk = _walk(g, is_mentioned)
+    file_rank = pagerank(walk, personal)
+    def_score = walk.pair_flows(file_rank)[g.def_pair]
     # lexsort: the last key is primary. Paths are sorted, so node order is path order.
     order = np.lexsort((g.def_name, g.def_line, g.def_node, -file_rank[g.def_node], -def_score))
     return Ranking(file_rank=file_rank, def_order=order, def_score=def_score)

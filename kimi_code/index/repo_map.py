@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kimi_code.index.cache import IndexCache, db_path_for
-from kimi_code.index.graphdata import load_graph_data
 from kimi_code.index.rank import rank
 from kimi_code.index.render import MapEntry, fit_to_budget
 from kimi_code.index.scan import IndexPathError, Progress, ScanResult, update_index
+from kimi_code.index.snapshot import load_graph_data
 from kimi_code.index.symbols import SymbolQueries
 
 __all__ = ["IndexPathError", "IndexSummary", "RepoIndex", "initial_repo_map"]
