@@ -189,6 +189,9 @@ async def _pump(stream: asyncio.StreamReader, collector: OutputCollector,
                 os.killpg(pgid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            # Keep reading (and dropping) until EOF: the pipe must close for wait() to return.
+            while await stream.read(65536):
+                pass
             return
 
 
