@@ -1,6 +1,6 @@
 """Provider `engine`: the embedded Kimi engine behind its own OpenAI-compatible server.
 
-- `base_url` set: talk to that running server (`kimi-code serve`, or any vLLM/SGLang endpoint).
+- `base_url` set and no `path`: talk to that running server (`kimi-code serve`, vLLM, SGLang).
 - otherwise load `path` in this process: the engine's server runs on a background thread on
   127.0.0.1 with a random port and a random bearer token, and the ordinary OpenAI provider talks to
   it. One server per checkpoint per process, so the swarm's subagents share one batch and one
@@ -59,7 +59,9 @@ class LocalProvider:
 def make_local_provider(model: ModelConfig) -> LocalProvider:
     """A ChatProvider for provider = "engine". Raises ConfigError with what to set when the
     checkpoint is missing or cannot be loaded."""
-    if model.base_url:
+    # A checkpoint path wins: with KIMI_PROVIDER=engine the model may still carry the default
+    # API base_url it had as an openai model.
+    if model.base_url and not model.path:
         inner = OpenAIProvider(model=model.model or model.name, base_url=model.base_url, api_key=model.api_key,
                                context_window=model.context_window, max_tokens=model.max_tokens,
                                temperature=model.temperature)
