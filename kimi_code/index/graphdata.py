@@ -164,6 +164,19 @@ def empty_graph() -> GraphData:
                       def_rowid=ints, ref_node=ints, ref_name=ints, ref_count=ints)
 
 
+def unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct integers of `values` and each value's index among them.
+
+    np.unique does the same but imports numpy.ma on first use (tens of milliseconds)."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    inverse = np.empty(len(values), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse
+
+
 def _lookup(sorted_codes: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Positions of `codes` in `sorted_codes` and whether each is there."""
     if len(sorted_codes) == 0:
@@ -178,11 +191,11 @@ def with_links(**raw: object) -> GraphData:
     def_node, def_name = raw["def_node"], raw["def_name"]
     ref_node, ref_name = raw["ref_node"], raw["ref_name"]
     family, node_weight = raw["node_family"], raw["node_weight"]
-    n_def = np.bincount(np.unique(def_name * n + def_node) // n,  # type: ignore[operator]
+    n_def = np.bincount(unique(def_name * n + def_node)[0] // n,  # type: ignore[operator]
                         minlength=len(raw["names"]))  # type: ignore[arg-type]
-    pair_code, def_pair = np.unique(
-        (def_name * N_FAMILIES + family[def_node]) * n + def_node, return_inverse=True)  # type: ignore
-    key_codes, pair_key = np.unique(pair_code // n, return_inverse=True)
+    pair_code, def_pair = unique((def_name * N_FAMILIES + family[def_node]) * n  # type: ignore
+                                 + def_node)
+    key_codes, pair_key = unique(pair_code // n)
     pair_node = pair_code % n
     ref_key, known = _lookup(key_codes, ref_name * N_FAMILIES + family[ref_node])  # type: ignore
     at, own = _lookup(pair_key * n + pair_node, ref_key * n + ref_node)  # type: ignore[operator]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kimi_code.index.graphdata import MANY_DEFINERS, GraphData
+from kimi_code.index.graphdata import MANY_DEFINERS, GraphData, unique
 
 DAMPING = 0.85
 MAX_ITERATIONS = 100
@@ -118,7 +118,7 @@ def rank(g: GraphData, focus_paths: Iterable[str] = (), mentioned: Iterable[str]
     is_mentioned[mentioned_ids] = True
     personal = focus.astype(np.float64)
     if mentioned_ids:
-        personal[np.unique(g.def_node[is_mentioned[g.def_name]])] += 0.5
+        personal[unique(g.def_node[is_mentioned[g.def_name]])[0]] += 0.5
     stems = {m.lower() for m in mentioned if len(m) >= 3}
     if stems:
         for i, path in enumerate(g.paths):

@@ -21,6 +21,7 @@ from kimi_code.index.graphdata import (
     empty_graph,
     name_base_weight,
     path_weight,
+    unique,
     with_links,
 )
 
@@ -98,7 +99,7 @@ def patch_graph(old: GraphData, since: int, files: list[tuple], defs: list[tuple
             old_node[i] = j
     keep_def = old_node[old.def_node] >= 0
     keep_ref = old_node[old.ref_node] >= 0
-    used = np.unique(np.concatenate([old.def_name[keep_def], old.ref_name[keep_ref]]))
+    used = unique(np.concatenate([old.def_name[keep_def], old.ref_name[keep_ref]]))[0]
     kept_names = [old.names[i] for i in used.tolist()]
     names = sorted(set(kept_names).union(d[2] for d in defs).union(r[1] for r in refs))
     name_id = {n: i for i, n in enumerate(names)}
