@@ -11,6 +11,7 @@ of SQLite and of process-pool concerns so that it can run anywhere.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -33,6 +34,14 @@ DEFINITION_KINDS = (
 )
 REFERENCE_KINDS = ("call", "type", "import")
 _ROLE_PREFIXES = ("definition.", "reference.")
+_PATTERN_ROLES: dict[str, dict[int, str]] = {}  # lang -> pattern index -> role capture name
+
+
+@functools.lru_cache(maxsize=256)
+def _split_role(role: str) -> tuple[str, str]:
+    """'definition.function' -> ('definition', 'function')."""
+    family, _, kind = role.partition(".")
+    return family, kind
 
 _GENERATED_NAME = re.compile(
     r"(_pb2(_grpc)?\.py|\.pb\.(go|cc|h)|\.generated\.\w+|\.g\.cs|\.designer\.cs|_generated\.go)$",
@@ -102,18 +111,25 @@ def extract_tags(source: bytes, lang: str) -> FileTags:
 
     tree = parser_for(lang).parse(source)
     query = load_query(lang)
+    # A pattern's role capture is the same in every match (the queries have one per pattern);
+    # remembering it per pattern saves a scan of each match's captures (a hot loop).
+    role_of = _PATTERN_ROLES.setdefault(lang, {})
     # name node start byte -> (pattern index, role capture name, role node, name node)
     best: dict[int, tuple[int, str, object, object]] = {}
     for pattern, captures in QueryCursor(query).matches(tree.root_node):
+        role = role_of.get(pattern)
+        if role is None or role not in captures:
+            role = next((c for c in captures if c.startswith(_ROLE_PREFIXES)), None)
+            if role is None:
+                continue
+            role_of[pattern] = role
         names = captures.get("name")
         if not names:
             continue
-        role = next((c for c in captures if c.startswith(_ROLE_PREFIXES)), None)
-        if role is None:
-            continue
         name_node = names[0]
         key = name_node.start_byte
-        if key in best and best[key][0] <= pattern:
+        prev = best.get(key)
+        if prev is not None and prev[0] <= pattern:
             continue
         best[key] = (pattern, role, captures[role][0], name_node)
     defs: list[Definition] = []
@@ -124,7 +140,7 @@ def extract_tags(source: bytes, lang: str) -> FileTags:
         name = (name_node.text or b"").decode("utf-8", "replace").strip().lstrip(":")
         if not name or len(name) > MAX_NAME_CHARS:
             continue
-        family, _, kind = role.partition(".")
+        family, kind = _split_role(role)
         line = name_node.start_point[0] + 1
         if family == "definition":
             start = node.start_point[0] + 1
