@@ -80,12 +80,15 @@ def run_headless(options: RunOptions) -> int:
 
     try:
         PermissionPolicy.from_strings(options.permission_mode, options.allow, (), options.deny)
+        from kimi_code.trust import check_yolo
+
+        check_yolo(options.permission_mode, sys.stdin is not None and sys.stdin.isatty())
         prompt = read_prompt(options.prompt, sys.stdin)
         from kimi_code.runtime import Workspace, resolve_model
 
         config, model = resolve_model(options.model, options.provider, options.base_url)
         workspace = Workspace.discover(add_dirs=options.add_dirs)
-    except (ConfigError, RuleError) as exc:
+    except (ConfigError, RuleError, ValueError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     from kimi_code.headless_session import HeadlessRun
 

@@ -17,6 +17,7 @@ from kimi_code.output.stream_json import StreamJsonWriter, result_object
 from kimi_code.runtime import (
     Workspace,
     build_tools,
+    effective_permissions,
     make_checkpointer,
     system_prompt,
     tool_context,
@@ -74,13 +75,19 @@ class HeadlessRun:
             sys.stderr.write(f"kimi-code: {exc}\n")
             return 2
         tools = build_tools()
-        ctx = tool_context(self.workspace, self.session_id)
+        try:
+            ctx = tool_context(self.workspace, self.session_id)
+            perms = effective_permissions(self.config, self.workspace,
+                                          mode=self.options.permission_mode,
+                                          allow=self.options.allow, deny=self.options.deny)
+        except ConfigError as exc:
+            sys.stderr.write(f"kimi-code: {exc}\n")
+            return 2
+        for notice in perms.notices:
+            sys.stderr.write(f"kimi-code: {notice}\n")
         options = AgentOptions(system_prompt=system_prompt(self.workspace, tools),
-                               max_turns=self.options.max_turns,
-                               permission_mode=self.options.permission_mode,
-                               allow=self.options.allow + self.config.permissions.allow,
-                               ask=self.config.permissions.ask,
-                               deny=self.options.deny + self.config.permissions.deny,
+                               max_turns=self.options.max_turns, permission_mode=perms.mode,
+                               allow=perms.allow, ask=perms.ask, deny=perms.deny,
                                max_tokens=self.model.max_tokens)
         recorder = SessionRecorder(self.store, self.session_id, self.history)
         agent = Agent(provider, tools, ctx, options, history=self.history, ledger=self.ledger,

@@ -22,6 +22,7 @@ from kimi_code.events import Event, SessionStarted
 from kimi_code.runtime import (
     Workspace,
     build_tools,
+    effective_permissions,
     make_checkpointer,
     resolve_model,
     system_prompt,
@@ -39,6 +40,7 @@ class InteractiveSession:
     subscribers: list[Callable[[Event], None]] = field(default_factory=list)
     session_id: str = ""
     agent: Agent | None = None
+    notices: list[str] = field(default_factory=list)
     _task: asyncio.Task[TurnResult] | None = None
     _store: Any = None
     _lock: Any = None
@@ -90,9 +92,12 @@ class InteractiveSession:
     def _build_agent(self, history: list[Any], ledger: list[str], resumed: bool) -> None:
         tools = build_tools()
         ctx = tool_context(self.workspace, self.session_id)
-        perms = self.config.permissions
+        # Project config (.kimi-code/config.toml) applies only once the workspace is trusted,
+        # and can only narrow what the user configured.
+        perms = effective_permissions(self.config, self.workspace, mode=self.permission_mode)
+        self.notices = list(perms.notices)
         options = AgentOptions(system_prompt=system_prompt(self.workspace, tools),
-                               permission_mode=self.permission_mode, allow=perms.allow,
+                               permission_mode=perms.mode, allow=perms.allow,
                                ask=perms.ask, deny=perms.deny, max_tokens=self.model.max_tokens)
         recorder = SessionRecorder(self._store, self.session_id, history)
         self.agent = Agent(self._provider, tools, ctx, options, approver=self.approver,
@@ -124,6 +129,25 @@ class InteractiveSession:
                 self._lock.__exit__(None, None, None)
         if self._store is not None:
             self._store.close()
+
+    # ---- trust (front ends ask; the controller decides what loads) ----------------------------
+
+    @property
+    def needs_trust(self) -> bool:
+        """True the first time this workspace is opened interactively: ask the user (Enter
+        trusts; Esc/n declines and continues with nothing project-level loaded)."""
+        from kimi_code import trust
+
+        return not trust.is_trusted(self.workspace.root)
+
+    def trust_workspace(self) -> None:
+        """Record trust and rebuild the agent so project config and custom agents load."""
+        from kimi_code import trust
+
+        trust.trust(self.workspace.root)
+        if self.agent is not None and not self.busy:
+            self._build_agent(list(self.agent.context.messages), list(self.agent.context.ledger),
+                              resumed=True)
 
     # ---- intents -------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from kimi_code.config import Config, ConfigError, ModelConfig, load_config, with
 from kimi_code.tools.base import ToolContext
 from kimi_code.tools.registry import DEFAULT_TOOLSET, ToolRegistry
 
+
 def child_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
     """The environment tools' child processes get: an allowlist (kimi_code.secrets, issue 10),
     never API keys, tokens or the SSH agent socket."""
@@ -114,3 +115,33 @@ def make_checkpointer(workspace: Path, session_id: str, recorder: object | None 
         return (await asyncio.to_thread(store.snapshot, trigger, message_seq=seq)).id
 
     return checkpoint
+
+
+@dataclass(frozen=True)
+class EffectivePermissions:
+    mode: str
+    allow: tuple[str, ...]
+    ask: tuple[str, ...]
+    deny: tuple[str, ...]
+    notices: tuple[str, ...] = ()
+
+
+def effective_permissions(config: Config, workspace: Workspace, *, mode: str,
+                          allow: tuple[str, ...] = (), deny: tuple[str, ...] = (),
+                          review: bool = False) -> EffectivePermissions:
+    """User config + flags, narrowed by the project's `.kimi-code/config.toml` when (and only
+    when) the workspace is trusted and this is not a review. A project can add ask/deny rules
+    and tighten the mode; it can never widen anything. Raises ConfigError for a broken project
+    file."""
+    from kimi_code import trust
+
+    user = config.permissions
+    try:
+        project = trust.load_project_config(workspace.root, review=review)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if project is None:
+        return EffectivePermissions(mode, allow + user.allow, user.ask, deny + user.deny)
+    notices = tuple(f"project config ignored {item}" for item in project.ignored)
+    return EffectivePermissions(project.narrow_mode(mode), allow + user.allow,
+                                user.ask + project.ask, deny + user.deny + project.deny, notices)
