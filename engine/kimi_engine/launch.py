@@ -54,14 +54,16 @@ def build_cache(engine: Engine, opts: ServeOptions) -> PagedLatentCache:
 
 
 def build_server(path: str | Path, opts: ServeOptions | None = None, *, sample_hook: SampleHook | None = None,
-                 engine: Engine | None = None, step_fn: StepFn | None = None) -> EngineServer:
-    """Load the checkpoint (unless `engine` is given) and start the scheduler thread."""
+                 engine: Engine | None = None, step_fn: StepFn | None = None,
+                 cache: PagedLatentCache | None = None) -> EngineServer:
+    """Load the checkpoint (unless `engine` is given) and start the scheduler thread. `step_fn`
+    and `cache` replace the single-process forward (tensor parallel passes its own)."""
     opts = opts or ServeOptions()
     if engine is None:
         dtype = getattr(torch, opts.dtype) if opts.dtype else None
         device = opts.device or ("cuda" if torch.cuda.is_available() else "cpu")
         engine = Engine.from_pretrained(path, device=device, dtype=dtype, max_seq_len=opts.max_seq_len)
-    cache = build_cache(engine, opts)
+    cache = cache or build_cache(engine, opts)
     if step_fn is None:
         def step_fn(chunks):  # type: ignore[no-untyped-def]
             return forward_chunks(engine.model, cache, chunks)
