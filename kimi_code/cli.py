@@ -235,11 +235,13 @@ def serve(
 
 
 @app.command()
-def doctor() -> None:
+def doctor(
+    cleanup: Annotated[bool, typer.Option("--cleanup", help="Remove leftover subagent worktrees and kimi-code/* branches here.")] = False,
+) -> None:
     """Check config, endpoint, git, sandbox, GPUs and the engine install."""
-    from kimi_code.doctor import doctor_main
+    from kimi_code.doctor import cleanup_main, doctor_main
 
-    raise typer.Exit(doctor_main())
+    raise typer.Exit(cleanup_main() if cleanup else doctor_main())
 
 
 def main() -> None:

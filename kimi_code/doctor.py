@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from kimi_code import paths
 
@@ -121,8 +122,47 @@ def check_data_dir() -> Check:
     return Check("data dir", OK, str(directory))
 
 
+def _git_root() -> Path | None:
+    from kimi_code.agent.instructions import find_git_root
+
+    return find_git_root(Path.cwd().resolve())
+
+
+def check_swarm_leftovers() -> Check:
+    root = _git_root()
+    if root is None:
+        return Check("swarm leftovers", OK, "not in a git repository")
+    from kimi_code.git.worktrees import leftovers
+
+    found = leftovers(root)
+    if not found.worktrees and not found.branches:
+        return Check("swarm leftovers", OK, "no subagent worktrees or branches left")
+    return Check("swarm leftovers", WARN,
+                 f"{len(found.worktrees)} worktree(s), {len(found.branches)} branch(es) "
+                 f"({', '.join(found.branches[:5])}); review them, then `kimi-code doctor --cleanup`")
+
+
 CHECKS: tuple[Callable[[], Check], ...] = (check_config, check_endpoint, check_git, check_sandbox,
-                                           check_ripgrep, check_engine, check_data_dir)
+                                           check_ripgrep, check_engine, check_data_dir,
+                                           check_swarm_leftovers)
+
+
+def cleanup_main() -> int:
+    """Remove leftover subagent worktrees and their kimi-code/* branches in this repository."""
+    root = _git_root()
+    if root is None:
+        print("kimi-code: not in a git repository; nothing to clean up")
+        return 0
+    from kimi_code.git.worktrees import cleanup_leftovers
+
+    removed = cleanup_leftovers(root)
+    for path in removed.worktrees:
+        print(f"removed worktree {path}")
+    for branch in removed.branches:
+        print(f"deleted branch {branch}")
+    if not removed.worktrees and not removed.branches:
+        print("nothing to clean up")
+    return 0
 
 
 def doctor_main() -> int:

@@ -77,3 +77,15 @@ def test_import_linter_contract_holds() -> None:
     lint = Path(sys.executable).with_name("lint-imports")
     proc = subprocess.run([str(lint)], cwd=root, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_doctor_lists_and_cleans_swarm_leftovers(workspace: Path, home: Path) -> None:
+    subprocess.run(["git", "branch", "kimi-code/s1/1"], cwd=workspace, check=True)
+    env = base_env(home, KIMI_BASE_URL="http://127.0.0.1:9/v1")
+    listed = run_kimi(["doctor"], cwd=workspace, env=env)
+    assert "kimi-code/s1/1" in listed.stdout and "--cleanup" in listed.stdout
+    cleaned = run_kimi(["doctor", "--cleanup"], cwd=workspace, env=env)
+    assert cleaned.code == 0 and "deleted branch kimi-code/s1/1" in cleaned.stdout
+    branches = subprocess.run(["git", "branch", "--list", "kimi-code/*"], cwd=workspace,
+                              capture_output=True, text=True, check=True).stdout
+    assert branches.strip() == ""
