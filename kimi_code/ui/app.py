@@ -8,6 +8,7 @@ import asyncio
 import re
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
@@ -38,7 +39,7 @@ QUIT_WINDOW_S = 2.0
 
 
 class KimiApp(App[int], SessionActions):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses may live anywhere
     TITLE = "kimi-code"
     COMMANDS = App.COMMANDS | {SlashCommandProvider}
     BINDINGS = [
@@ -216,6 +217,7 @@ class KimiApp(App[int], SessionActions):
     def on_turn_done(self, message: TurnDone) -> None:
         self.turns_done += 1
         self.prompt.remove_class("-busy")
+        self._tick()  # show "ready" now, not at the next timer tick
         if message.error:
             self.show_notice(f"The turn crashed: {message.error}", "error")
         self.update_status()

@@ -32,12 +32,13 @@ async def test_prompt_streams_markdown_and_thinking(server, workspace: Path) -> 
         await send(pilot, "say hello")
         await until(pilot, lambda: app.turns_done == 1, "turn end")
         blocks = app.transcript.blocks
-        assert [type(b).__name__ for b in blocks] == ["UserBlock", "ThinkingBlock", "AssistantBlock"]
+        assert [type(b).__name__ for b in blocks] == [
+            "NoticeBlock", "UserBlock", "ThinkingBlock", "AssistantBlock"]  # welcome line first
         answer = blocks[-1]
         assert isinstance(answer, AssistantBlock)
         assert answer.text == "Hello **world**.\n\n```python\nprint(1)\n```\n"
         assert answer.source == answer.text  # the widget rendered all of it
-        thinking = blocks[1]
+        thinking = blocks[2]
         assert isinstance(thinking, ThinkingBlock) and thinking.collapsed
         assert thinking.thinking == "Let me think about it."
         assert app.status.info.tokens_in == 120 and app.status.info.tokens_out == 30

@@ -22,8 +22,9 @@ ANSWER = {"thinking": "The user wants a greeting.",
           "usage": {"input_tokens": 1200, "output_tokens": 48}}
 
 
-def freeze(app) -> None:
-    """Make the screen deterministic: fixed durations, no cursor blink."""
+async def freeze(app) -> None:
+    """Make the screen deterministic: git state known, fixed durations, no cursor blink."""
+    await app.refresh_git()
     app.prompt.cursor_blink = False
     for block in app.transcript.blocks:
         if isinstance(block, ToolBlock) and block.state.duration_ms is not None:
@@ -38,7 +39,7 @@ async def run_turn(pilot, prompt: str) -> None:
     await type_text(pilot, prompt)
     await pilot.press("enter")
     await until(pilot, lambda: app.turns_done == done + 1, "turn end")
-    freeze(app)
+    await freeze(app)
     await pilot.pause()
 
 
@@ -70,7 +71,7 @@ def test_approval_modal(server, snap_compare) -> None:
         await type_text(pilot, "write notes")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "approval modal")
-        freeze(app)
+        await freeze(app)
         await pilot.pause()
 
     assert snap_compare(make_app(mode="ask"), run_before=before, terminal_size=SIZE)

@@ -61,6 +61,8 @@ class ToolBlock(Vertical):
         super().__init__(classes=f"-{state.status}")
         self.state = state
         self.frame = 0
+        self._results_shown = False
+        self._mounted = False
         self._header = Static(classes="tool-header")
         self._note = Static(classes="tool-note")
         self._subagents = Static(classes="tool-subagents")
@@ -74,10 +76,19 @@ class ToolBlock(Vertical):
         yield self._note
         yield self._subagents
         if self.state.status != "running":
+            self._results_shown = True
             yield from self._result_widgets()
 
     def on_mount(self) -> None:
+        self._mounted = True  # `is_mounted` only turns true after this handler returns
         self._refresh_parts()
+        self._show_results()
+
+    def _show_results(self) -> None:
+        """Mount the output/diff once (the call may finish before the block is mounted)."""
+        if self._mounted and not self._results_shown and self.state.status != "running":
+            self._results_shown = True
+            self.mount_all(self._result_widgets())
 
     # ---- rendering -------------------------------------------------------------------------
 
@@ -154,8 +165,7 @@ class ToolBlock(Vertical):
         self.set_class(s.status == "error", "-error")
         self.set_class(s.status == "denied", "-denied")
         self._refresh_parts()
-        if self.is_mounted:
-            self.mount_all(self._result_widgets())
+        self._show_results()
 
     def deny(self, reason: str) -> None:
         self.state.status = "denied"
