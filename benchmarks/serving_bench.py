@@ -20,7 +20,13 @@ from pathlib import Path
 import openai
 from kimi_engine.launch import ServeOptions, build_server
 from kimi_engine.server import ServerThread
-from kimi_engine.synthetic import TINY_TEXT_CONFIG, random_state_dict, train_bpe, write_checkpoint, write_tokenizer
+from kimi_engine.synthetic import (
+    TINY_TEXT_CONFIG,
+    random_state_dict,
+    train_bpe,
+    write_checkpoint,
+    write_tokenizer,
+)
 
 
 def checkpoint(root: Path) -> Path:

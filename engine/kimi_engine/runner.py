@@ -105,7 +105,7 @@ def _decode(mla: MLA, q_nope: torch.Tensor, q_pe: torch.Tensor, kv_pool: torch.T
     Latents are gathered into a padded [B, Tmax, C] batch; padding is masked by length."""
     lengths = [c.start + 1 for c in chunks]
     t_max = max(lengths)
-    slots = [cache.slots(c.table, 0, n) + [0] * (t_max - n) for c, n in zip(chunks, lengths)]
+    slots = [cache.slots(c.table, 0, n) + [0] * (t_max - n) for c, n in zip(chunks, lengths, strict=True)]
     idx = torch.tensor(slots, device=q_nope.device)
     kv, pe = kv_pool[idx], pe_pool[idx]  # [B, T, C], [B, T, R]
     w = mla.kv_b_proj.weight.view(mla.n_heads, mla.nope + mla.v_dim, mla.kv_rank)

@@ -185,7 +185,7 @@ class Scheduler:
         self.stats.steps += 1
         self.stats.batched_steps += len(chunks) > 1
         self.stats.max_batch = max(self.stats.max_batch, len(chunks))
-        for req, chunk, row in zip(owners, chunks, logits):
+        for req, chunk, row in zip(owners, chunks, logits, strict=True):
             req.computed += len(chunk.tokens)
             if len(chunk.tokens) > 1 or req.computed <= len(req.prompt):
                 self.stats.prefill_tokens += len(chunk.tokens)

@@ -24,7 +24,13 @@ from kimi_code.llm.factory import make_provider  # noqa: E402
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from kimi_engine.synthetic import TINY_TEXT_CONFIG, random_state_dict, train_bpe, write_checkpoint, write_tokenizer
+    from kimi_engine.synthetic import (
+        TINY_TEXT_CONFIG,
+        random_state_dict,
+        train_bpe,
+        write_checkpoint,
+        write_tokenizer,
+    )
 
     path = tmp_path_factory.mktemp("tiny-local")
     ranks = train_bpe()

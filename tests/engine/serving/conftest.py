@@ -17,7 +17,13 @@ from kimi_engine.engine import Engine
 from kimi_engine.launch import ServeOptions, build_server
 from kimi_engine.scheduler import Request
 from kimi_engine.server import EngineServer, ServerThread
-from kimi_engine.synthetic import TINY_TEXT_CONFIG, random_state_dict, train_bpe, write_checkpoint, write_tokenizer
+from kimi_engine.synthetic import (
+    TINY_TEXT_CONFIG,
+    random_state_dict,
+    train_bpe,
+    write_checkpoint,
+    write_tokenizer,
+)
 
 MODEL = "tiny-kimi"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from kimi_engine.model import load_model
-from kimi_engine.parallel import shard_config, slicer_for, tp_forward_cpu
 from kimi_engine.paged_cache import PagedLatentCache
+from kimi_engine.parallel import shard_config, slicer_for, tp_forward_cpu
 from kimi_engine.runner import Chunk, forward_chunks
 
 
@@ -26,7 +26,7 @@ def test_gloo_ranks_match_one(tiny_path: Path, tmp_path: Path, world: int) -> No
     cache = PagedLatentCache(model.config, 16, 16)
     want = [forward_chunks(model, cache, s) for s in steps()]
     got = tp_forward_cpu(tiny_path, world, steps(), blocks=16, block_size=16, workdir=tmp_path)
-    for w, g in zip(want, got):
+    for w, g in zip(want, got, strict=True):
         assert (w - g).abs().max().item() <= 1e-4
 
 

@@ -84,7 +84,7 @@ def test_prefix_cache_hits_on_the_next_turn_despite_dropped_reasoning(engine: An
     turn2 = turn1 + [{"role": "assistant", "content": "an answer", "reasoning_content": "long thoughts"},
                      {"role": "user", "content": "second question"}]
     p2 = engine.encode_chat(turn2, thinking=True)
-    common = next((i for i, (a, b) in enumerate(zip(p1, p2)) if a != b), min(len(p1), len(p2)))
+    common = next((i for i, (a, b) in enumerate(zip(p1, p2, strict=False)) if a != b), min(len(p1), len(p2)))
     assert common > 16
     run(sched, [p1], 3)
     before = sched.cache.stats.hit_tokens
