@@ -8,10 +8,13 @@ side by side) shows how time and memory scale.
 Every measurement runs in a fresh subprocess with its own empty cache (cold) or the cache the
 previous step left (warm), and prints wall time, CPU time (parent + workers) and peak RSS.
 Baselines in the same run: single process vs. process pool for the cold scan; cold vs. warm.
+`--save FILE` keeps a run's figures as JSON and `--compare FILE` prints them beside the
+current run's (wall and CPU, with ratios): run the older code with `--save` (for example
+with PYTHONPATH pointing at an export of an older commit) to compare before and after.
 The issue's reference figures for Aider 0.86 on the same corpus (17.8 s cold, 2.9 s warm) are
 printed for comparison; they are quoted, not measured here.
 
-    .venv/bin/python benchmarks/index_bench.py [--corpus DIR] [--no-4x]
+    .venv/bin/python benchmarks/index_bench.py [--corpus DIR] [--no-4x] [--save F] [--compare F]
 """
 
 from __future__ import annotations
@@ -144,7 +147,8 @@ def report(results: list[dict], recall: dict | None) -> None:
               f"{p['parsed'] / p['update_s']:>8.0f} | {w['total_s']:>7.3f}s {c['total_s']:>8.3f}s"
               f" | {p['parent_rss_mb']:>8.0f} + {p['worker_rss_mb']:.0f} x workers")
         print(f"{'':<10} cpu: cold 1 proc {s['cpu_s']:.2f}s, cold pool {p['cpu_s']:.2f}s "
-              f"(parent+workers), warm {w['cpu_s']:.3f}s; single-process peak "
+              f"(parent+workers), warm {w['cpu_s']:.3f}s, 1 changed {c['cpu_s']:.3f}s; "
+              f"single-process peak "
               f"{s['parent_rss_mb']:.0f} MB; warm vs cold: {p['update_s'] / w['total_s']:.0f}x")
     if len(results) == 2:
         a, b = results
@@ -165,12 +169,34 @@ def report(results: list[dict], recall: dict | None) -> None:
     print(f"machine: {cores} usable cores, load average {os.getloadavg()[0]:.2f} at the end")
 
 
+FIGURES = [("cold 1 proc", "single", "update_s", "cpu_s"), ("cold pool", "pool", "update_s", "cpu_s"),
+           ("warm map", "warm", "total_s", "cpu_s"), ("1 changed", "changed", "total_s", "cpu_s")]
+
+
+def compare(before: list[dict], after: list[dict]) -> None:
+    """Print two runs' figures side by side: wall and CPU seconds, after/before ratios."""
+    print(f"\n{'':<22} {'wall before':>11} {'wall after':>10} {'ratio':>6} | "
+          f"{'cpu before':>10} {'cpu after':>9} {'ratio':>6}")
+    old_by_label = {r["label"]: r for r in before}
+    for new in after:
+        old = old_by_label.get(new["label"])
+        if old is None:
+            continue
+        for title, step, wall, cpu in FIGURES:
+            a, b = old[step], new[step]
+            print(f"{new['label'] + ' ' + title:<22} {a[wall]:>10.3f}s {b[wall]:>9.3f}s "
+                  f"{b[wall] / a[wall]:>6.2f} | {a[cpu]:>9.3f}s {b[cpu]:>8.3f}s "
+                  f"{b[cpu] / a[cpu]:>6.2f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", type=Path)
     ap.add_argument("--no-4x", action="store_true", help="skip the 4x corpus")
     ap.add_argument("--child")
     ap.add_argument("--workers", type=int)
+    ap.add_argument("--save", type=Path, help="write this run's figures as JSON")
+    ap.add_argument("--compare", type=Path, help="print a --save file's figures beside these")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.corpus, args.workers)))
@@ -182,6 +208,10 @@ def main() -> int:
     if not args.no_4x:
         results.append(measure(corpus_4x(corpus), "4x"))
     report(results, recall)
+    if args.save:
+        args.save.write_text(json.dumps(results, indent=1))
+    if args.compare:
+        compare(json.loads(args.compare.read_text()), results)
     return 0
 
 
