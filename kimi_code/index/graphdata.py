@@ -186,39 +186,42 @@ def _lookup(sorted_codes: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np
 
 
 def with_links(**raw: object) -> GraphData:
-    """GraphData from its raw fields, with the link structure derived from them."""
-    n = max(len(raw["paths"]), 1)  # type: ignore[arg-type]
-    def_node, def_name = raw["def_node"], raw["def_name"]
-    ref_node, ref_name = raw["ref_node"], raw["ref_name"]
-    family, node_weight = raw["node_family"], raw["node_weight"]
-    n_def = np.bincount(unique(def_name * n + def_node)[0] // n,  # type: ignore[operator]
-                        minlength=len(raw["names"]))  # type: ignore[arg-type]
-    pair_code, def_pair = unique((def_name * N_FAMILIES + family[def_node]) * n  # type: ignore
-                                 + def_node)
+    """GraphData from its raw fields (paths ... ref_count), with the link structure derived
+    from them."""
+    arrays = {k: v for k, v in raw.items() if isinstance(v, np.ndarray)}
+    links = link_structure(len(raw["paths"]), len(raw["names"]), **arrays)  # type: ignore[arg-type]
+    return GraphData(**raw, **links)  # type: ignore[arg-type]
+
+
+def link_structure(n_nodes: int, n_names: int, *, node_family: np.ndarray,
+                   node_weight: np.ndarray, def_node: np.ndarray, def_name: np.ndarray,
+                   ref_node: np.ndarray, ref_name: np.ndarray, ref_count: np.ndarray,
+                   **_: np.ndarray) -> dict[str, np.ndarray]:
+    """The derived fields of GraphData (n_def, link_*, pair_*, def_pair); see its comments."""
+    n = max(n_nodes, 1)
+    n_def = np.bincount(unique(def_name * n + def_node)[0] // n, minlength=n_names)
+    pair_code, def_pair = unique((def_name * N_FAMILIES + node_family[def_node]) * n + def_node)
     key_codes, pair_key = unique(pair_code // n)
     pair_node = pair_code % n
-    ref_key, known = _lookup(key_codes, ref_name * N_FAMILIES + family[ref_node])  # type: ignore
-    at, own = _lookup(pair_key * n + pair_node, ref_key * n + ref_node)  # type: ignore[operator]
-    total = np.bincount(pair_key, weights=node_weight[pair_node],  # type: ignore[index]
-                        minlength=len(key_codes))
-    others = total[ref_key] - np.where(own, node_weight[ref_node], 0.0)  # type: ignore[index]
+    ref_key, known = _lookup(key_codes, ref_name * N_FAMILIES + node_family[ref_node])
+    at, own = _lookup(pair_key * n + pair_node, ref_key * n + ref_node)
+    total = np.bincount(pair_key, weights=node_weight[pair_node], minlength=len(key_codes))
+    others = total[ref_key] - np.where(own, node_weight[ref_node], 0.0)
     live = known & (others > 0)  # a name no other file of the family defines links nowhere
     own_live = own[live]
     pair_self = np.full(len(pair_code), int(live.sum()), dtype=np.int64)
     pair_self[at[live][own_live]] = np.flatnonzero(own_live)
-    link_name = ref_name[live]  # type: ignore[index]
-    return GraphData(
-        **raw,  # type: ignore[arg-type]
-        n_def=n_def,
-        link_src=ref_node[live],  # type: ignore[index]
-        link_name=link_name,
-        link_key=ref_key[live],
-        link_scale=np.sqrt(raw["ref_count"][live].astype(np.float64))  # type: ignore[index]
-        / np.maximum(n_def[link_name], 1),
-        link_others=others[live],
-        link_own=own_live,
-        pair_node=pair_node,
-        pair_key=pair_key,
-        pair_self=pair_self,
-        def_pair=def_pair.astype(np.int64),
-    )
+    link_name = ref_name[live]
+    return {
+        "n_def": n_def,
+        "link_src": ref_node[live],
+        "link_name": link_name,
+        "link_key": ref_key[live],
+        "link_scale": np.sqrt(ref_count[live].astype(np.float64)) / np.maximum(n_def[link_name], 1),
+        "link_others": others[live],
+        "link_own": own_live,
+        "pair_node": pair_node,
+        "pair_key": pair_key,
+        "pair_self": pair_self,
+        "def_pair": def_pair,
+    }

@@ -100,18 +100,8 @@ def patch_graph(old: GraphData, since: int, files: list[tuple], defs: list[tuple
     keep_def = old_node[old.def_node] >= 0
     keep_ref = old_node[old.ref_node] >= 0
     used = unique(np.concatenate([old.def_name[keep_def], old.ref_name[keep_ref]]))[0]
-    kept_names = [old.names[i] for i in used.tolist()]
-    names = sorted(set(kept_names).union(d[2] for d in defs).union(r[1] for r in refs))
-    name_id = {n: i for i, n in enumerate(names)}
-    old_name = np.zeros(len(old.names) + 1, dtype=np.int64)
-    old_name[used] = [name_id[n] for n in kept_names]
-    name_base = np.empty(len(names), dtype=np.float64)
-    name_base[old_name[used]] = old.name_base[used]
-    fresh = np.ones(len(names), dtype=bool)
-    fresh[old_name[used]] = False
-    for i in np.flatnonzero(fresh).tolist():
-        name_base[i] = name_base_weight(names[i])
-
+    new_names = {d[2] for d in defs}.union(r[1] for r in refs)
+    names, name_id, old_name, name_base = _merge_names(old, used, new_names)
     def_node = np.concatenate([old_node[old.def_node[keep_def]],
                                _ints(node_of_fid[d[1]] for d in defs)])
     def_line = np.concatenate([old.def_line[keep_def], _ints(d[3] for d in defs)])
@@ -138,6 +128,23 @@ def patch_graph(old: GraphData, since: int, files: list[tuple], defs: list[tuple
         ref_name=ref_name[r_order],
         ref_count=ref_count[r_order],
     )
+
+
+def _merge_names(old: GraphData, used: np.ndarray, new_names: set[str]):
+    """The sorted union of the old names still `used` (sorted old ids) and `new_names`:
+    (names, name -> id, old id -> new id array, name_base_weight per name)."""
+    kept_names = [old.names[i] for i in used.tolist()]
+    names = sorted(new_names.union(kept_names))
+    name_id = {n: i for i, n in enumerate(names)}
+    old_name = np.zeros(len(old.names) + 1, dtype=np.int64)
+    old_name[used] = [name_id[n] for n in kept_names]
+    name_base = np.empty(len(names), dtype=np.float64)
+    name_base[old_name[used]] = old.name_base[used]
+    fresh = np.ones(len(names), dtype=bool)
+    fresh[old_name[used]] = False
+    for i in np.flatnonzero(fresh).tolist():
+        name_base[i] = name_base_weight(names[i])
+    return names, name_id, old_name, name_base
 
 
 def _ints(values) -> np.ndarray:
