@@ -17,14 +17,20 @@ from textual.widgets import Static
 
 from kimi_code.agent.executor import ApprovalRequest, ApprovalResponse
 from kimi_code.events import (
-    AssistantMessage, CheckpointCreated, Event, SessionStarted, TextDelta, ThinkingDelta,
+    AssistantMessage,
+    CheckpointCreated,
+    Event,
+    SessionStarted,
+    TextDelta,
+    ThinkingDelta,
     TurnFinished,
 )
 from kimi_code.llm.base import Usage
 from kimi_code.permissions import MODES
 from kimi_code.ui import themes as theme_data
 from kimi_code.ui.checkpoint_actions import CheckpointActions
-from kimi_code.ui.commands import CommandRunner, SlashCommandProvider, slash_completions
+from kimi_code.ui.command_list import slash_completions
+from kimi_code.ui.commands import CommandRunner, SlashCommandProvider
 from kimi_code.ui.history import InputHistory, history_file
 from kimi_code.ui.mentions import fuzzy
 from kimi_code.ui.messages import AgentEventsReady, TurnDone

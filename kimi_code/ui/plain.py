@@ -16,12 +16,28 @@ from rich.markdown import Markdown
 
 from kimi_code.agent.executor import ApprovalRequest, ApprovalResponse
 from kimi_code.events import (
-    AssistantMessage, CompactionDone, Event, Notice, PermissionDenied, RetryScheduled,
-    SubagentCompleted, SubagentStarted, TextDelta, ThinkingDelta, ToolCallFinished,
-    ToolCallStarted, TurnFinished,
+    AssistantMessage,
+    CompactionDone,
+    Event,
+    Notice,
+    PermissionDenied,
+    RetryScheduled,
+    SubagentCompleted,
+    SubagentStarted,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
 )
-from kimi_code.ui.render import diff_text, human_duration, key_argument, parse_arguments, \
-    proposed_diff, visible
+from kimi_code.ui.render import (
+    diff_text,
+    human_duration,
+    key_argument,
+    parse_arguments,
+    proposed_diff,
+    visible,
+)
 
 PLAIN_COMMANDS = {
     "/help": "this help", "/new": "start a new session", "/sessions": "list earlier sessions",

@@ -12,7 +12,12 @@ from kimi_code.ui.widgets.assistant_block import AssistantBlock, ThinkingBlock
 from kimi_code.ui.widgets.diff_view import DiffView
 from kimi_code.ui.widgets.tool_block import ToolBlock
 from tests.ui.conftest import (
-    last_request_messages, make_app, read_edit_script, transcript_text, type_text, until,
+    last_request_messages,
+    make_app,
+    read_edit_script,
+    transcript_text,
+    type_text,
+    until,
 )
 
 SIZE = (100, 32)

@@ -6,8 +6,17 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 
 from kimi_code.events import (
-    AssistantMessage, Notice, RetryScheduled, SubagentCompleted, SubagentProgress,
-    SubagentStarted, TextDelta, TodosUpdated, ToolCallFinished, ToolCallStarted, TurnFinished,
+    AssistantMessage,
+    Notice,
+    RetryScheduled,
+    SubagentCompleted,
+    SubagentProgress,
+    SubagentStarted,
+    TextDelta,
+    TodosUpdated,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
     UserMessageAdded,
 )
 from kimi_code.llm.base import Message, ToolCall, Usage

@@ -15,7 +15,13 @@ from kimi_code.ui.history import InputHistory
 from kimi_code.ui.mentions import fuzzy, list_files, mention_at
 from kimi_code.ui.prices import estimate_cost, load_prices
 from kimi_code.ui.render import key_argument, proposed_diff, visible
-from kimi_code.ui.themes import ThemeError, highlight_theme, load_themes, parse_theme, set_active_syntax
+from kimi_code.ui.themes import (
+    ThemeError,
+    highlight_theme,
+    load_themes,
+    parse_theme,
+    set_active_syntax,
+)
 
 
 def test_visible_spells_out_control_and_invisible_characters() -> None:

@@ -9,17 +9,31 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from textual.containers import VerticalScroll
-from textual.widget import AwaitMount
-from textual.widget import Widget
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Button
 
 from kimi_code.events import (
-    AssistantMessage, CompactionDone, Event, Notice, PermissionDenied, RetryScheduled,
-    StepStarted, SubagentCompleted, SubagentProgress, SubagentStarted, TextDelta, ThinkingDelta,
-    TodosUpdated, ToolCallFinished, ToolCallStarted, TurnFinished, UserMessageAdded,
+    AssistantMessage,
+    CompactionDone,
+    Event,
+    Notice,
+    PermissionDenied,
+    RetryScheduled,
+    StepStarted,
+    SubagentCompleted,
+    SubagentProgress,
+    SubagentStarted,
+    TextDelta,
+    ThinkingDelta,
+    TodosUpdated,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+    UserMessageAdded,
 )
 from kimi_code.llm.base import Message
 from kimi_code.ui.render import human_tokens
@@ -81,7 +95,7 @@ class Transcript(VerticalScroll):
         self._live.append(block)
         while len(self._live) >= MAX_MOUNTED:
             old = self._live.popleft()
-            self._evicted.append(getattr(old, "rebuild"))
+            self._evicted.append(old.rebuild)
             old.remove()
         self._update_earlier()
         return mounted
@@ -265,8 +279,8 @@ def _history_factories(message: Message, results: dict[str, Message]) -> list[Ca
         if message.content:
             out.append(lambda m=message: AssistantBlock(m.content))
         for call in message.tool_calls:
-            out.append(lambda c=call, r=results.get(call.id): _finished_tool(c.id, c.name,
-                                                                             c.arguments, r))
+            out.append(partial(_finished_tool, call.id, call.name, call.arguments,
+                               results.get(call.id)))
     return out
 
 
