@@ -145,7 +145,7 @@ def _terminal_approver() -> Any:
     without one, asking is impossible and the executor denies and records."""
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         return None
-    from kimi_code.agent.executor import ApprovalRequest, ApprovalResponse
+    from kimi_code.agent.approval import ApprovalRequest, ApprovalResponse
 
     async def approve(request: ApprovalRequest) -> ApprovalResponse:
         from prompt_toolkit import PromptSession

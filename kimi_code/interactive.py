@@ -12,22 +12,15 @@ import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kimi_code.agent.executor import Approver
-from kimi_code.agent.loop import Agent, AgentOptions, TurnResult
-from kimi_code.agent.recorder import SessionRecorder
+from kimi_code.agent.approval import Approver
 from kimi_code.config import Config, ConfigError, ModelConfig
 from kimi_code.events import Event, SessionStarted
-from kimi_code.runtime import (
-    Workspace,
-    build_tools,
-    effective_permissions,
-    make_checkpointer,
-    resolve_model,
-    system_prompt,
-    tool_context,
-)
+from kimi_code.runtime import Workspace, resolve_model
+
+if TYPE_CHECKING:  # the agent (tools, pydantic) loads in open(), after the TUI's first frame
+    from kimi_code.agent.loop import Agent, TurnResult
 
 
 @dataclass
@@ -90,6 +83,16 @@ class InteractiveSession:
         self._lock, self.session_id = lock, session_id
 
     def _build_agent(self, history: list[Any], ledger: list[str], resumed: bool) -> None:
+        from kimi_code.agent.loop import Agent, AgentOptions
+        from kimi_code.agent.recorder import SessionRecorder
+        from kimi_code.runtime import (
+            build_tools,
+            effective_permissions,
+            make_checkpointer,
+            system_prompt,
+            tool_context,
+        )
+
         tools = build_tools()
         ctx = tool_context(self.workspace, self.session_id)
         # Project config (.kimi-code/config.toml) applies only once the workspace is trusted,

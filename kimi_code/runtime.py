@@ -9,11 +9,14 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kimi_code.agent.instructions import build_system_prompt, workspace_root
 from kimi_code.config import Config, ConfigError, ModelConfig, load_config, with_overrides
-from kimi_code.tools.base import ToolContext
-from kimi_code.tools.registry import DEFAULT_TOOLSET, ToolRegistry
+
+if TYPE_CHECKING:  # tools pull in pydantic: imported lazily so the TUI draws its first frame sooner
+    from kimi_code.tools.base import ToolContext
+    from kimi_code.tools.registry import ToolRegistry
 
 
 def child_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -57,8 +60,10 @@ def resolve_model(model: str | None, provider: str | None, base_url: str | None)
     return with_overrides(load_config(), model=model, provider=provider, base_url=base_url)
 
 
-def build_tools(names: tuple[str, ...] = DEFAULT_TOOLSET) -> ToolRegistry:
-    return ToolRegistry.builtin(names)
+def build_tools(names: tuple[str, ...] | None = None) -> ToolRegistry:
+    from kimi_code.tools.registry import DEFAULT_TOOLSET, ToolRegistry
+
+    return ToolRegistry.builtin(DEFAULT_TOOLSET if names is None else names)
 
 
 def tool_context(workspace: Workspace, session_id: str) -> ToolContext:
@@ -67,6 +72,7 @@ def tool_context(workspace: Workspace, session_id: str) -> ToolContext:
     KIMI_CODE_SANDBOX, default workspace-write; proven by a self-test at first use)."""
     from kimi_code.sandbox import sandbox_for_workspace
     from kimi_code.secrets import make_non_dumpable
+    from kimi_code.tools.base import ToolContext
 
     make_non_dumpable()
     try:

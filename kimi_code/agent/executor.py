@@ -8,39 +8,25 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kimi_code.agent.approval import ApprovalRequest, Approver
 from kimi_code.events import Event, PermissionDenied, ToolCallFinished, ToolCallStarted
 from kimi_code.llm.base import Message, ToolCall
 from kimi_code.permissions import Decision, PermissionPolicy, suggest_rule
 from kimi_code.tools.base import (
-    Tool, ToolArgs, ToolContext, ToolError, ToolResult, current_call_id,
+    Tool,
+    ToolArgs,
+    ToolContext,
+    ToolError,
+    ToolResult,
+    current_call_id,
 )
 from kimi_code.tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ApprovalRequest:
-    tool_name: str
-    tool_use_id: str
-    tool_input: dict[str, Any]
-    subject: str  # exactly what will run / be touched (the command, the path)
-    suggested_rule: str  # an editable "allow always" proposal
-    agent_id: str = ""
-
-
-@dataclass(frozen=True)
-class ApprovalResponse:
-    allowed: bool
-    message: str = ""  # deny with a message to the agent
-    remember_rule: str | None = None  # "allow always": add this rule for the session
-
-
-Approver = Callable[[ApprovalRequest], Awaitable[ApprovalResponse]]
 
 
 @dataclass

@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from kimi_code.agent.executor import ApprovalRequest, ApprovalResponse
+from kimi_code.agent.approval import ApprovalRequest, ApprovalResponse
 from kimi_code.events import (
     AssistantMessage,
     CheckpointCreated,

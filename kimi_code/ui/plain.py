@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.markdown import Markdown
 
-from kimi_code.agent.executor import ApprovalRequest, ApprovalResponse
+from kimi_code.agent.approval import ApprovalRequest, ApprovalResponse
 from kimi_code.events import (
     AssistantMessage,
     CompactionDone,
