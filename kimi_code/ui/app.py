@@ -110,7 +110,26 @@ class KimiApp(App[int], SessionActions):
         self.call_after_refresh(self._open)
 
     def _open(self) -> None:
-        """Open the session after the first frame is on screen (start-up stays fast)."""
+        """Open the session after the first frame is on screen (start-up stays fast). The first
+        time a workspace is opened, ask for trust before anything project-level loads."""
+        if self.session.needs_trust:
+            from kimi_code.ui.screens.trust import TrustScreen
+
+            self.push_screen(TrustScreen(self.session.workspace.root), callback=self._trusted)
+            return
+        self._open_session()
+
+    def _trusted(self, trusted: bool | None) -> None:
+        if trusted:
+            from kimi_code import trust
+
+            trust.trust(self.session.workspace.root)
+        else:
+            self.show_notice("Workspace not trusted: project config, custom agents and hooks are "
+                             "not loaded this session.", "warning")
+        self._open_session()
+
+    def _open_session(self) -> None:
         s = self.session
         s.subscribers.append(self._on_event)
         s.approver = self.approve

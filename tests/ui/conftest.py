@@ -45,6 +45,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def server(home: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
+    from kimi_code import trust
+
+    trust.trust(workspace)  # the first-open trust prompt has its own test (test_trust.py)
     with ScriptedServer([]) as s:
         monkeypatch.setenv("KIMI_BASE_URL", s.base_url_openai)
         yield s

@@ -45,7 +45,9 @@ def test_binary_starts_and_answers_in_tmux(home: Path, workspace: Path) -> None:
         _tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30",
               f"cd {workspace} && env {exports} {binary}; echo EXITED-$?; sleep 30")
         try:
-            _wait_for(session, "/help for commands")  # the first frame, session open
+            _wait_for(session, "Do you trust the files in")  # first open of this workspace
+            _tmux("send-keys", "-t", session, "Enter")
+            _wait_for(session, "/help for commands")  # the session is open
             _tmux("send-keys", "-t", session, "-l", "hello there")
             _tmux("send-keys", "-t", session, "Enter")
             screen = _wait_for(session, "Answer from the scripted model.")
@@ -56,3 +58,6 @@ def test_binary_starts_and_answers_in_tmux(home: Path, workspace: Path) -> None:
         finally:
             subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     assert len(server.model_bodies()) == 1
+    from kimi_code import trust
+
+    assert trust.is_trusted(workspace)  # Enter at the prompt recorded the trust
