@@ -248,6 +248,25 @@ def _list_sessions(s: Any, console: Console) -> None:
             console.print(f"  {info.id}  {info.message_count:>4} msgs  {title}", markup=False)
 
 
+async def _ask_trust(s: Any) -> None:
+    """First open of a workspace: Enter trusts; n (or Ctrl-C/Ctrl-D) continues untrusted."""
+    from prompt_toolkit import PromptSession
+
+    from kimi_code import trust
+
+    question = (f"Do you trust the files in {s.workspace.root}? Trusting loads the project's "
+                ".kimi-code config (it can only tighten permissions), custom agents and hooks.\n"
+                "[Enter] trust  [n] continue without trusting: ")
+    try:
+        answer = (await PromptSession().prompt_async(question)).strip().lower()
+    except (EOFError, KeyboardInterrupt):
+        answer = "n"
+    if answer in ("", "y", "yes"):
+        trust.trust(s.workspace.root)
+    else:
+        print("Not trusted: nothing project-level is loaded this session.")
+
+
 async def _loop(s: Any, continue_: bool, resume: str | None) -> int:
     from prompt_toolkit import PromptSession
 
@@ -256,6 +275,8 @@ async def _loop(s: Any, continue_: bool, resume: str | None) -> int:
     printer = PlainPrinter(sys.stdout)
     s.approver = lambda request: _approve(request, printer.console, s.workspace.root)
     s.subscribers.append(printer)
+    if s.needs_trust and sys.stdin.isatty():
+        await _ask_trust(s)
     try:
         s.open(continue_=continue_, resume=resume)
     except LookupError as exc:
