@@ -193,6 +193,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a swarm opening 64 connections at once would
+    # see SYNs dropped and retried a second later, which is the test server's fault, not ours.
+    request_queue_size = 1024
     daemon_threads = True
     block_on_close = False  # keep-alive clients must not make stop() hang
     owner: ScriptedServer
