@@ -30,8 +30,14 @@ from kimi_code.agent.subagent_types import SPAWN_TOOLS, SubagentType, load_types
 from kimi_code.agent.swarm_report import SubagentResult, SubagentSpec
 from kimi_code.agent.swarm_sched import AdaptiveLimiter, Budget, GatedProvider, SwarmLimits
 from kimi_code.events import (
-    AssistantMessage, Event, RetryScheduled, StepStarted, SubagentCompleted, SubagentProgress,
-    SubagentStarted, ToolCallStarted,
+    AssistantMessage,
+    Event,
+    RetryScheduled,
+    StepStarted,
+    SubagentCompleted,
+    SubagentProgress,
+    SubagentStarted,
+    ToolCallStarted,
 )
 from kimi_code.llm.base import Usage
 from kimi_code.tools.base import ToolContext
