@@ -18,6 +18,26 @@ EDIT_TOOLS = frozenset({"Write", "Edit"})
 _RULE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*(?:\((.*)\))?\s*$", re.S)
 
 
+# Git operations that destroy work or rewrite shared history: always asked, whatever the mode
+# or allow rules say (a deny rule still wins). Without anyone to ask (headless), they are denied.
+_ALWAYS_ASK_GIT = re.compile(
+    r"^\s*git\b(?:\s+-[Cc]\s+\S+)*\s+(?:"
+    r"push\b.*(?:\s--force\b|\s--force-with-lease\b|\s-f\b|\s\+\S)"
+    r"|reset\b.*\s--hard\b"
+    r"|branch\b.*\s(?:-D|-d|--delete)\b"
+    r"|clean\b"
+    r"|checkout\b.*\s(?:--force\b|-f\b|--\s+\.)"
+    r"|restore\b"
+    r"|stash\s+(?:drop|clear)\b"
+    r")"
+)
+
+
+def always_asks(command: str) -> bool:
+    """True for a shell command containing a destructive git operation."""
+    return any(_ALWAYS_ASK_GIT.search(part) for part in split_command(command))
+
+
 class Decision(StrEnum):
     ALLOW = "allow"
     ASK = "ask"
@@ -132,6 +152,8 @@ class PermissionPolicy:
         if self.mode == "read-only" and not read_only:
             return Decision.DENY
         if any(r.matches(tool, s) for r in self.ask for s in subjects):
+            return Decision.ASK
+        if tool == "Bash" and always_asks(subject):
             return Decision.ASK
         if read_only or self.mode == "yolo":
             return Decision.ALLOW

@@ -183,7 +183,7 @@ def run(opts: CommitOptions, provider_factory: Callable[[], tuple[ChatProvider, 
         _err("error: --plan and --amend cannot be combined.")
         return 2
     try:
-        repo = open_repo(cwd)
+        repo = open_repo(cwd, hooks=True)  # the user's commit hooks must run
         C.check_can_commit(repo, amend=opts.amend)
         provider, window = provider_factory()  # config errors before anything is staged
         if opts.all_ and not opts.dry_run and not opts.plan:

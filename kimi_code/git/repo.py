@@ -16,6 +16,34 @@ from pathlib import Path
 import git
 
 
+# What kimi-code's own git calls switch off: repository-local hooks, fsmonitor daemons, pagers
+# and ssh commands are all ways for a cloned repository's configuration to run code when we
+# merely look at it. Passed as GIT_CONFIG_* environment (git >= 2.31) so GitPython calls get it
+# too. `kimi-code commit` is the one place the user's commit hooks are meant to run.
+_SAFE_CONFIG: tuple[tuple[str, str], ...] = (
+    ("core.fsmonitor", "false"),
+    ("core.pager", "cat"),
+    ("core.sshCommand", "false"),
+    ("core.askPass", ""),
+)
+
+
+def safe_git_env(base: Mapping[str, str] | None = None, *, hooks: bool = False) -> dict[str, str]:
+    """`base` (default os.environ) plus the configuration that keeps git from running
+    repository-controlled programs. With `hooks=True` the repository's hooks stay enabled."""
+    env = dict(os.environ if base is None else base)
+    pairs = list(_SAFE_CONFIG)
+    if not hooks:
+        pairs.append(("core.hooksPath", os.devnull))
+    start = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
+    for offset, (key, value) in enumerate(pairs):
+        env[f"GIT_CONFIG_KEY_{start + offset}"] = key
+        env[f"GIT_CONFIG_VALUE_{start + offset}"] = value
+    env["GIT_CONFIG_COUNT"] = str(start + len(pairs))
+    env.update(GIT_PAGER="cat", PAGER="cat", GIT_TERMINAL_PROMPT="0")
+    return env
+
+
 class GitError(Exception):
     """A git command failed; `stderr` holds git's own explanation."""
 
@@ -36,15 +64,17 @@ def run_git(
     env: Mapping[str, str] | None = None,
     input: bytes | None = None,
     check: bool = True,
+    hooks: bool = False,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run `git *args` in `cwd` and return the completed process (stdout/stderr as bytes).
 
-    `env` replaces the environment entirely when given (callers build it from `os.environ`).
+    `env` replaces the environment entirely when given (callers build it from `os.environ`);
+    either way the safe configuration of `safe_git_env` is added (hooks off unless `hooks`).
     Raises GitError naming the command and git's message when `check` and git fails.
     """
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=cwd, env=dict(env) if env is not None else None, input=input,
+            ["git", *args], cwd=cwd, env=safe_git_env(env, hooks=hooks), input=input,
             capture_output=True, check=False,
         )
     except FileNotFoundError:
@@ -71,11 +101,15 @@ def workspace_root(path: Path | None = None) -> Path:
     return find_repo_root(start) or start
 
 
-def open_repo(path: Path | None = None) -> git.Repo:
-    """Open the user's repository containing `path` (default cwd) with GitPython."""
+def open_repo(path: Path | None = None, *, hooks: bool = False) -> git.Repo:
+    """Open the user's repository containing `path` (default cwd) with GitPython; its git calls
+    run with `safe_git_env` (repository hooks only with `hooks=True`, for `kimi-code commit`)."""
     start = (path or Path.cwd()).resolve()
     try:
-        return git.Repo(start, search_parent_directories=True)
+        repo = git.Repo(start, search_parent_directories=True)
+        safe = safe_git_env(None, hooks=hooks)
+        repo.git.update_environment(**safe)
+        return repo
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise NotARepositoryError(
             f"{start} is not inside a git repository. Run this command from a repository "
