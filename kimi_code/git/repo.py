@@ -15,7 +15,6 @@ from pathlib import Path
 
 import git
 
-
 # What kimi-code's own git calls switch off: repository-local hooks, fsmonitor daemons, pagers
 # and ssh commands are all ways for a cloned repository's configuration to run code when we
 # merely look at it. Passed as GIT_CONFIG_* environment (git >= 2.31) so GitPython calls get it
