@@ -53,7 +53,9 @@ class HeadlessRun:
             if latest is None:
                 raise LookupError(f"no earlier session in {self.workspace.root} to continue")
             return latest.id, True
-        title = self.prompt.strip().splitlines()[0][:80]
+        from kimi_code.redact import known_secrets, redact
+
+        title = redact(self.prompt.strip().splitlines()[0], known_secrets())[:80]
         return self.store.create(self.workspace.root, self.model.model or self.model.name,
                                  title=title), False
 

@@ -8,6 +8,7 @@ recorded as "subagent" summaries only.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Protocol
 
@@ -38,6 +39,11 @@ class SessionRecorder:
     def __init__(self, store: EventLog, session_id: str, history: list[Message] | None = None) -> None:
         self.store, self.session_id = store, session_id
         self.last_seq = 0  # seq of the last event written (checkpoints record it for rewind)
+        # Transcripts never store keys: configured API keys and secret-named environment values
+        # are replaced before anything is written.
+        from kimi_code.redact import known_secrets
+
+        self._secrets = [s for s in known_secrets() if s]
         # Mirror of the conversation, needed to write the full post-compaction history.
         self.history: list[Message] = list(history or [])
 
@@ -48,6 +54,12 @@ class SessionRecorder:
             log.exception("could not record %s", event.kind)
 
     def _append(self, kind: str, payload: dict[str, Any]) -> None:
+        if self._secrets:
+            text = json.dumps(payload, ensure_ascii=False)
+            if any(secret in text for secret in self._secrets):
+                for secret in self._secrets:
+                    text = text.replace(json.dumps(secret)[1:-1], "[REDACTED]")
+                payload = json.loads(text)
         self.last_seq = self.store.append(self.session_id, kind, payload)
 
     def _message(self, message: Message, **extra: Any) -> None:

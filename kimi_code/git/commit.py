@@ -20,6 +20,7 @@ from kimi_code.git.diffparse import DiffFile, parse_diff
 from kimi_code.git.repo import git_dir, head_commit, operation_in_progress
 from kimi_code.git.untrusted import fence
 from kimi_code.llm.base import ChatProvider, Message, ProviderError, TextChunk
+from kimi_code.redact import known_secrets, redact
 
 PROMPTS = Path(__file__).with_name("prompts")
 CHARS_PER_TOKEN = 3.5  # conservative for code; we only need to know when a diff will not fit
@@ -185,6 +186,8 @@ async def write_message(provider: ChatProvider, diff: str, conv: Convention, *,
                   f"{fence('summaries', chr(10).join(summaries))}")
     user = f"{_style_block(conv)}\n\n{extra}The change to describe:\n{change}"
     message = clean_message(await complete(provider, load_prompt("commit"), user, max_tokens=800))
+    # A commit message leaves the machine: never let a key or token the model echoed into it.
+    message = redact(message, known_secrets())
     if not message:
         raise CommitError("the model returned an empty commit message; try again.")
     return message

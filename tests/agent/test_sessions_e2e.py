@@ -103,3 +103,22 @@ def test_ctrl_c_stops_cleanly_and_leaves_no_dangling_call(workspace: Path, home:
     assert "Interrupted" in tool["content"] and tool["is_error"]
     result = json.loads(out.strip().splitlines()[-1])
     assert result["type"] == "result" and result["is_error"]
+
+
+def test_transcripts_never_store_the_api_key(workspace: Path, home: Path, server: ScriptedServer) -> None:
+    key = "sk-live-0123456789abcdefSECRET"
+    server.add({"text": f"I will not repeat your key {key}."})
+    env = base_env(home, server, KIMI_API_KEY=key)
+    result = run_kimi(["run", f"my key is {key}, remember it", "--output-format", "json"],
+                      cwd=workspace, env=env)
+    assert result.code == 0, result.stderr
+    raw = (home / "data" / "sessions.db").read_bytes()
+    for suffix in ("-wal", ""):
+        path = home / "data" / f"sessions.db{suffix}"
+        if path.exists():
+            raw += path.read_bytes()
+    assert key.encode() not in raw
+    store = SessionStore(home / "data" / "sessions.db")
+    texts = [e.payload.get("content", "") for e in store.events(result.json()["session_id"])
+             if e.kind == "message"]
+    assert any("[REDACTED]" in t for t in texts)
