@@ -235,6 +235,10 @@ def map_error(exc: BaseException, *, started: bool = False) -> ProviderError:
 # ---- the provider ----------------------------------------------------------------------------
 
 
+REQUESTS_PER_CLIENT = 8
+MAX_CLIENTS = 16
+
+
 class OpenAIProvider:
     """ChatProvider for chat-completions endpoints. The SDK never retries (max_retries=0): the
     agent loop owns retries so it can emit retry events and restart from a consistent state."""
@@ -251,9 +255,28 @@ class OpenAIProvider:
         self.streaming = streaming
         self.echo_reasoning = echo_reasoning
         self.extra_body = dict(extra_body or {})
-        self._client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key or "not-needed", max_retries=0,
-            timeout=openai.Timeout(timeout, connect=min(timeout, 20.0)))
+        self._client_args = {"base_url": base_url, "api_key": api_key or "not-needed",
+                             "max_retries": 0,
+                             "timeout": openai.Timeout(timeout, connect=min(timeout, 20.0))}
+        # A swarm streams dozens of requests at once through one provider. httpcore scans every
+        # pooled connection for each request, so one pool with 64 connections spends a quarter
+        # of the CPU there (measured); a few clients with small pools keep that linear.
+        self._clients = [openai.AsyncOpenAI(**self._client_args)]
+        self._in_flight = [0]
+
+    @property
+    def _client(self) -> Any:
+        return self._clients[0]
+
+    def _lease(self) -> int:
+        """Index of the client for the next request (least loaded; a new one when all are busy)."""
+        index = min(range(len(self._clients)), key=self._in_flight.__getitem__)
+        if self._in_flight[index] >= REQUESTS_PER_CLIENT and len(self._clients) < MAX_CLIENTS:
+            self._clients.append(openai.AsyncOpenAI(**self._client_args))
+            self._in_flight.append(0)
+            index = len(self._clients) - 1
+        self._in_flight[index] += 1
+        return index
 
     def request(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
                 max_tokens: int | None) -> dict[str, Any]:
@@ -293,8 +316,9 @@ class OpenAIProvider:
             return
         state = _StreamState()
         started = False
+        lease = self._lease()
         try:
-            async with self._client.chat.completions.with_streaming_response.create(
+            async with self._clients[lease].chat.completions.with_streaming_response.create(
                     **args, stream=True, stream_options={"include_usage": True}) as response:
                 started = True
                 async for data in sse.data_events(response.iter_lines()):
@@ -307,7 +331,10 @@ class OpenAIProvider:
             # A connection dropped after [DONE] lost nothing; anything else is a failure.
             if not (state.done and state.finish and errors.is_transport_error(exc)):
                 raise map_error(exc, started=started) from exc
+        finally:
+            self._in_flight[lease] -= 1
         yield state.end()
 
     async def aclose(self) -> None:
-        await self._client.close()
+        for client in self._clients:
+            await client.close()

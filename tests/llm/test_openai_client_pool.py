@@ -1,0 +1,36 @@
+"""Many concurrent streams through one OpenAIProvider spread over a few small client pools, and
+every lease is returned (also when a stream fails)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from kimi_code.llm import openai as openai_module
+from kimi_code.llm.base import Message, ProviderError, StreamEnd
+from kimi_code.llm.openai import OpenAIProvider
+from tests.fakes.scripted_server import ScriptedServer
+
+
+async def _drain(provider: OpenAIProvider) -> list:
+    return [e async for e in provider.stream([Message(role="user", content="hi")], [])]
+
+
+async def test_concurrent_streams_use_several_clients_and_release_leases() -> None:
+    with ScriptedServer([{"repeat": 24, "text": "ok", "delay_s": 0.2}]) as server:
+        provider = OpenAIProvider(model="m", base_url=server.base_url_openai, api_key="k")
+        results = await asyncio.gather(*(_drain(provider) for _ in range(24)))
+        assert all(isinstance(r[-1], StreamEnd) for r in results)
+        assert 3 <= len(provider._clients) <= openai_module.MAX_CLIENTS
+        assert provider._in_flight == [0] * len(provider._clients)
+        await provider.aclose()
+
+
+async def test_failed_stream_returns_its_lease() -> None:
+    with ScriptedServer([{"error": {"status": 400, "message": "bad"}}]) as server:
+        provider = OpenAIProvider(model="m", base_url=server.base_url_openai, api_key="k")
+        with pytest.raises(ProviderError):
+            await _drain(provider)
+        assert provider._in_flight == [0]
+        await provider.aclose()
