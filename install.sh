@@ -69,18 +69,25 @@ else
   pip_install -e "$here"
 fi
 
-# The sandbox (issue 10) needs bubblewrap; its tests fail, never skip, without it. As root on a
-# Debian-like system --dev installs it; otherwise say how.
-if [ "$dev" = 1 ] && ! command -v bwrap >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing bubblewrap (the command sandbox)"
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap; }; then
-      echo "install.sh: could not install bubblewrap with apt-get; install it by hand" \
-        "(the sandbox tests in tests/safety will fail without it)." >&2
+# The sandbox (issue 10) needs bubblewrap; its tests fail, never skip, without it. Grep prefers
+# ripgrep (a pure-Python path is the fallback; the ripgrep-path tests skip without it). As root on
+# a Debian-like system --dev installs both; otherwise say how.
+if [ "$dev" = 1 ]; then
+  missing=""
+  command -v bwrap >/dev/null 2>&1 || missing="$missing bubblewrap"
+  command -v rg >/dev/null 2>&1 || missing="$missing ripgrep"
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "installing system packages:$missing"
+      # shellcheck disable=SC2086  # word splitting of the package list is intended
+      if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; }; then
+        echo "install.sh: could not install$missing with apt-get; install by hand" \
+          "(tests/safety fails without bubblewrap)." >&2
+      fi
+    else
+      echo "install.sh: missing$missing: install them (sudo apt-get install$missing, or your" \
+        "distribution's equivalent); tests/safety fails without bubblewrap." >&2
     fi
-  else
-    echo "install.sh: bubblewrap (bwrap) is missing: install it (sudo apt-get install bubblewrap," \
-      "dnf install bubblewrap, pacman -S bubblewrap); tests/safety fails without it." >&2
   fi
 fi
 
