@@ -228,18 +228,8 @@ def message_events(message: Any) -> list[StreamEvent]:
 
 
 def map_error(exc: BaseException, *, started: bool = False) -> ProviderError:
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, anthropic.APIStatusError):
-        return errors.from_status(LABEL, exc.status_code, exc.response.headers, exc.body,
-                                  exc.message)
-    if isinstance(exc, anthropic.APIConnectionError):  # includes APITimeoutError
-        return errors.connection_error(LABEL, exc, started=started)
-    if isinstance(exc, anthropic.APIError):
-        return errors.from_status(LABEL, None, None, exc.body, exc.message)
-    if errors.is_transport_error(exc):
-        return errors.connection_error(LABEL, exc, started=started)
-    return errors.unexpected(LABEL, exc)
+    """Any exception from the SDK as a ProviderError (see errors.py for the rules)."""
+    return errors.from_sdk(anthropic, LABEL, exc, started=started)
 
 
 # ---- the provider ----------------------------------------------------------------------------

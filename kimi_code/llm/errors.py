@@ -130,3 +130,19 @@ def unexpected(label: str, exc: BaseException) -> ProviderError:
     """Anything else the SDK raised (bad response shape, ...): reported, not retried."""
     return ProviderError(f"{label}: unexpected failure: {type(exc).__name__}: {exc}",
                          retryable=False)
+
+
+def from_sdk(sdk: Any, label: str, exc: BaseException, *, started: bool = False) -> ProviderError:
+    """Any exception from one of the official SDKs (`sdk` is the `openai` or `anthropic`
+    module: both share the same exception hierarchy) as a ProviderError."""
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, sdk.APIStatusError):
+        return from_status(label, exc.status_code, exc.response.headers, exc.body, exc.message)
+    if isinstance(exc, sdk.APIConnectionError):  # includes APITimeoutError
+        return connection_error(label, exc, started=started)
+    if isinstance(exc, sdk.APIError):  # an error object inside an HTTP 200 stream
+        return from_status(label, None, None, exc.body, exc.message)
+    if is_transport_error(exc):
+        return connection_error(label, exc, started=started)
+    return unexpected(label, exc)

@@ -218,18 +218,7 @@ def completion_events(completion: Any) -> list[StreamEvent]:
 
 def map_error(exc: BaseException, *, started: bool = False) -> ProviderError:
     """Any exception from the SDK as a ProviderError (see errors.py for the rules)."""
-    if isinstance(exc, ProviderError):
-        return exc
-    if isinstance(exc, openai.APIStatusError):
-        return errors.from_status(LABEL, exc.status_code, exc.response.headers, exc.body,
-                                  exc.message)
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
-        return errors.connection_error(LABEL, exc, started=started)
-    if isinstance(exc, openai.APIError):  # an error object inside the stream
-        return errors.from_status(LABEL, None, None, exc.body, exc.message)
-    if errors.is_transport_error(exc):
-        return errors.connection_error(LABEL, exc, started=started)
-    return errors.unexpected(LABEL, exc)
+    return errors.from_sdk(openai, LABEL, exc, started=started)
 
 
 # ---- the provider ----------------------------------------------------------------------------
