@@ -69,7 +69,10 @@ def test_doctor_reports_a_dead_endpoint(home: Path, tmp_path: Path) -> None:
 
 def test_doctor_ok_against_a_live_endpoint(home: Path, tmp_path: Path, server: ScriptedServer) -> None:
     result = run_kimi(["doctor"], cwd=tmp_path, env=base_env(home, server))
-    assert "reachable" in result.stdout, result.stdout
+    endpoint = [line for line in result.stdout.splitlines() if "endpoint:" in line]
+    # "unreachable" contains "reachable": check the exact verdict on the endpoint line.
+    assert endpoint and endpoint[0].startswith("✓") and "unreachable" not in result.stdout, result.stdout
+    assert endpoint[0].rstrip().endswith("reachable")
 
 
 def test_import_linter_contract_holds() -> None:
