@@ -24,6 +24,7 @@ from kimi_code.tools.base import (
     ToolResult,
     current_call_id,
 )
+from kimi_code.tools.globmatch import note_workspace_change
 from kimi_code.tools.registry import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,8 @@ class ToolExecutor:
                               is_error=True)
         finally:
             current_call_id.reset(token)
+            if not tool.read_only:
+                note_workspace_change()
 
     async def _permission(self, prepared: PreparedCall) -> ToolResult | None:
         """None when the call may go ahead; otherwise the refusal result."""

@@ -28,6 +28,7 @@ from kimi_code.llm.base import (
     ToolSpec,
     Usage,
 )
+from kimi_code.llm.client_pool import ClientPool, shared_ssl_context
 
 LABEL = "anthropic API"
 DEFAULT_MAX_TOKENS = 16384  # the messages API requires max_tokens
@@ -254,10 +255,19 @@ class AnthropicProvider:
         # This SDK sends the key as a Bearer token; older Anthropic-compatible servers and
         # proxies read `x-api-key`, so send both.
         headers = {"x-api-key": api_key} if api_key else None
-        self._client = anthropic.AsyncAnthropic(
-            base_url=base_url, api_key=api_key or "not-needed", max_retries=0,
-            default_headers=headers,
-            timeout=anthropic.Timeout(timeout, connect=min(timeout, 20.0)))
+
+        def make() -> anthropic.AsyncAnthropic:
+            return anthropic.AsyncAnthropic(
+                base_url=base_url, api_key=api_key or "not-needed", max_retries=0,
+                default_headers=headers,
+                timeout=anthropic.Timeout(timeout, connect=min(timeout, 20.0)),
+                http_client=anthropic.DefaultAsyncHttpxClient(verify=shared_ssl_context()))
+
+        self.pool: ClientPool[anthropic.AsyncAnthropic] = ClientPool(make)
+
+    @property
+    def _client(self) -> anthropic.AsyncAnthropic:
+        return self.pool.first
 
     def request(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
                 max_tokens: int | None) -> dict[str, Any]:
@@ -292,29 +302,31 @@ class AnthropicProvider:
         args = self._create_args(self.request(messages, tools, max_tokens))
         if not self.streaming:
             try:
-                events = message_events(await self._client.messages.create(**args))
+                async with self.pool.lease() as client:
+                    events = message_events(await client.messages.create(**args))
             except Exception as exc:
                 raise map_error(exc) from exc
             for event in events:
                 yield event
             return
-        try:
-            response = await self._client.messages.create(**args, stream=True)
-        except Exception as exc:
-            raise map_error(exc) from exc
-        state = _StreamState()
-        try:
-            async for event in response:
-                for out in state.feed(event):
-                    yield out
-        except Exception as exc:
-            raise map_error(exc, started=True) from exc
-        finally:
+        async with self.pool.lease() as client:
             try:
-                await response.close()
-            except Exception:  # the connection may already be broken; the real error is raised
-                pass
+                response = await client.messages.create(**args, stream=True)
+            except Exception as exc:
+                raise map_error(exc) from exc
+            state = _StreamState()
+            try:
+                async for event in response:
+                    for out in state.feed(event):
+                        yield out
+            except Exception as exc:
+                raise map_error(exc, started=True) from exc
+            finally:
+                try:
+                    await response.close()
+                except Exception:  # the connection may already be broken; the real error is raised
+                    pass
         yield state.end()
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self.pool.aclose()

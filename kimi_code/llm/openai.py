@@ -30,6 +30,7 @@ from kimi_code.llm.base import (
     ToolSpec,
     Usage,
 )
+from kimi_code.llm.client_pool import ClientPool, shared_ssl_context
 
 LABEL = "openai-compatible API"
 FINISH_REASONS = {"stop": "end_turn", "eos": "end_turn", "tool_calls": "tool_use",
@@ -224,10 +225,6 @@ def map_error(exc: BaseException, *, started: bool = False) -> ProviderError:
 # ---- the provider ----------------------------------------------------------------------------
 
 
-REQUESTS_PER_CLIENT = 8
-MAX_CLIENTS = 16
-
-
 class OpenAIProvider:
     """ChatProvider for chat-completions endpoints. The SDK never retries (max_retries=0): the
     agent loop owns retries so it can emit retry events and restart from a consistent state."""
@@ -244,28 +241,18 @@ class OpenAIProvider:
         self.streaming = streaming
         self.echo_reasoning = echo_reasoning
         self.extra_body = dict(extra_body or {})
-        self._client_args = {"base_url": base_url, "api_key": api_key or "not-needed",
-                             "max_retries": 0,
-                             "timeout": openai.Timeout(timeout, connect=min(timeout, 20.0))}
-        # A swarm streams dozens of requests at once through one provider. httpcore scans every
-        # pooled connection for each request, so one pool with 64 connections spends a quarter
-        # of the CPU there (measured); a few clients with small pools keep that linear.
-        self._clients = [openai.AsyncOpenAI(**self._client_args)]
-        self._in_flight = [0]
+
+        def make() -> openai.AsyncOpenAI:
+            return openai.AsyncOpenAI(
+                base_url=base_url, api_key=api_key or "not-needed", max_retries=0,
+                timeout=openai.Timeout(timeout, connect=min(timeout, 20.0)),
+                http_client=openai.DefaultAsyncHttpxClient(verify=shared_ssl_context()))
+
+        self.pool: ClientPool[openai.AsyncOpenAI] = ClientPool(make)
 
     @property
-    def _client(self) -> Any:
-        return self._clients[0]
-
-    def _lease(self) -> int:
-        """Index of the client for the next request (least loaded; a new one when all are busy)."""
-        index = min(range(len(self._clients)), key=self._in_flight.__getitem__)
-        if self._in_flight[index] >= REQUESTS_PER_CLIENT and len(self._clients) < MAX_CLIENTS:
-            self._clients.append(openai.AsyncOpenAI(**self._client_args))
-            self._in_flight.append(0)
-            index = len(self._clients) - 1
-        self._in_flight[index] += 1
-        return index
+    def _client(self) -> openai.AsyncOpenAI:
+        return self.pool.first
 
     def request(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
                 max_tokens: int | None) -> dict[str, Any]:
@@ -296,7 +283,8 @@ class OpenAIProvider:
         args = self._create_args(self.request(messages, tools, max_tokens))
         if not self.streaming:
             try:
-                completion = await self._client.chat.completions.create(**args)
+                async with self.pool.lease() as client:
+                    completion = await client.chat.completions.create(**args)
                 events = completion_events(completion)
             except Exception as exc:
                 raise map_error(exc) from exc
@@ -305,10 +293,10 @@ class OpenAIProvider:
             return
         state = _StreamState()
         started = False
-        lease = self._lease()
         try:
-            async with self._clients[lease].chat.completions.with_streaming_response.create(
-                    **args, stream=True, stream_options={"include_usage": True}) as response:
+            async with self.pool.lease() as client, \
+                    client.chat.completions.with_streaming_response.create(
+                        **args, stream=True, stream_options={"include_usage": True}) as response:
                 started = True
                 async for data in sse.data_events(response.iter_lines()):
                     if data.startswith("[DONE]"):
@@ -320,10 +308,7 @@ class OpenAIProvider:
             # A connection dropped after [DONE] lost nothing; anything else is a failure.
             if not (state.done and state.finish and errors.is_transport_error(exc)):
                 raise map_error(exc, started=started) from exc
-        finally:
-            self._in_flight[lease] -= 1
         yield state.end()
 
     async def aclose(self) -> None:
-        for client in self._clients:
-            await client.close()
+        await self.pool.aclose()

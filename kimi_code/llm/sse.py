@@ -1,6 +1,6 @@
 """Server-Sent Events on top of the SDKs' raw streaming responses.
 
-The providers let the official SDKs build, authenticate and send requests and raise their typed
+The OpenAI provider lets the official SDK build, authenticate and send requests and raise its typed
 HTTP errors, but read the event stream as plain JSON dicts: building a pydantic model per chunk
 costs about ten times more CPU, which adds up when dozens of subagents stream at once.
 """

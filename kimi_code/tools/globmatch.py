@@ -204,12 +204,37 @@ def walk_files(base: Path) -> list[str]:
     return found
 
 
+# Single-flight listings. A swarm's explore subagents share one workspace and tend to Glob in
+# the same instant; each listing is a git subprocess (a fork, a child-watcher thread). Callers
+# that arrive while a listing of the same directory is in flight share it, unless a mutating tool
+# finished since it began: the change counter is part of the key, so a listing never predates a
+# change the caller could have seen.
+_changes = 0
+_in_flight: dict[tuple[int, str, int], asyncio.Future[list[str]]] = {}
+
+
+def note_workspace_change() -> None:
+    """Record that a tool may have changed files: later listings start afresh."""
+    global _changes
+    _changes += 1
+
+
 async def list_files(base: Path) -> list[str]:
     """Regular files under the directory `base`, relative to it, honouring .gitignore in git.
 
     A directory that is itself ignored (asked for explicitly) is walked in full, as ripgrep
-    searches an ignored directory it is pointed at.
+    searches an ignored directory it is pointed at. The list is the caller's to keep.
     """
+    key = (id(asyncio.get_running_loop()), str(base), _changes)
+    shared = _in_flight.get(key)
+    if shared is None:
+        shared = _in_flight[key] = asyncio.ensure_future(_list_files(base))
+        shared.add_done_callback(lambda _: _in_flight.pop(key, None))
+    # shield: one caller being cancelled must not cancel the listing the others wait for.
+    return list(await asyncio.shield(shared))
+
+
+async def _list_files(base: Path) -> list[str]:
     listed = await git_files(base)
     if listed is None or (not listed and await git_ignores(base)):
         listed = await asyncio.to_thread(walk_files, base)

@@ -13,7 +13,13 @@ from kimi_code.agent.loop import Agent, AgentOptions
 from kimi_code.agent.retry import RetryPolicy
 from kimi_code.events import CompactionDone, Event, ToolCallStarted
 from kimi_code.llm.base import (
-    Message, StreamEnd, TextChunk, ToolCall, ToolCallDone, ToolSpec, Usage,
+    Message,
+    StreamEnd,
+    TextChunk,
+    ToolCall,
+    ToolCallDone,
+    ToolSpec,
+    Usage,
 )
 from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolResult
 from kimi_code.tools.registry import ToolRegistry
@@ -173,3 +179,31 @@ async def test_compaction_keeps_ledger_across_two_compactions(tmp_path: Path) ->
     assert "never touch tests/" in final_system and "use httpx" in final_system
     # The compaction request itself never carried tool definitions mid-batch.
     assert all(m.role != "tool" or m.tool_call_id for m in provider.requests[-1])
+
+
+class Touch(Tool[SlowArgs]):
+    """A mutating tool that finishes at once."""
+
+    name = "Touch"
+    Args = SlowArgs
+    read_only = False
+
+    async def run(self, args: SlowArgs, ctx: ToolContext) -> ToolResult:
+        return ToolResult("touched")
+
+
+async def test_mutating_tools_invalidate_shared_file_listings(tmp_path: Path) -> None:
+    from kimi_code.tools import globmatch
+
+    provider = ScriptProvider([
+        [call("a", "Lookup", name="a"), end()],
+        [call("b", "Touch", name="b"), end()],
+        [TextChunk("done"), StreamEnd(Usage(1, 1))],
+    ])
+    registry = ToolRegistry([SlowLookup(), Touch()])
+    opts = AgentOptions(system_prompt="sys", permission_mode="yolo")
+    agent = Agent(provider, registry, ToolContext(workspace=tmp_path), opts, on_event=[].append)
+    before = globmatch._changes
+    await agent.run_turn("go")
+    # only the Touch call counts: a Glob after it never joins a listing begun before it
+    assert globmatch._changes == before + 1

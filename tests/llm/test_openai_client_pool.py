@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from kimi_code.llm import openai as openai_module
+from kimi_code.llm import client_pool
 from kimi_code.llm.base import Message, ProviderError, StreamEnd
 from kimi_code.llm.openai import OpenAIProvider
 from tests.fakes.scripted_server import ScriptedServer
@@ -22,8 +22,11 @@ async def test_concurrent_streams_use_several_clients_and_release_leases() -> No
         provider = OpenAIProvider(model="m", base_url=server.base_url_openai, api_key="k")
         results = await asyncio.gather(*(_drain(provider) for _ in range(24)))
         assert all(isinstance(r[-1], StreamEnd) for r in results)
-        assert 3 <= len(provider._clients) <= openai_module.MAX_CLIENTS
-        assert provider._in_flight == [0] * len(provider._clients)
+        assert 3 <= len(provider.pool.clients) <= client_pool.MAX_CLIENTS
+        assert provider.pool.in_flight == [0] * len(provider.pool.clients)
+        # every client shares the one TLS context instead of loading the CA bundle again
+        contexts = {id(c._client._transport._pool._ssl_context) for c in provider.pool.clients}
+        assert contexts == {id(client_pool.shared_ssl_context())}
         await provider.aclose()
 
 
@@ -32,5 +35,5 @@ async def test_failed_stream_returns_its_lease() -> None:
         provider = OpenAIProvider(model="m", base_url=server.base_url_openai, api_key="k")
         with pytest.raises(ProviderError):
             await _drain(provider)
-        assert provider._in_flight == [0]
+        assert provider.pool.in_flight == [0]
         await provider.aclose()
