@@ -75,6 +75,12 @@ async def run_swarm(base_url: str, workspace: Path, agents: int, concurrency: in
     return elapsed
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of another process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -82,8 +88,11 @@ def fds() -> int:
 def latency_section(args: argparse.Namespace, workspace: Path) -> None:
     proc, url = start_server(routes(args.agents, args.steps, args.latency))
     try:
+        asyncio.run(run_swarm(url, workspace, 1, 1))  # warm imports
         one = asyncio.run(run_swarm(url, workspace, 1, 1))
+        cpu0, server0 = time.process_time(), process_cpu(proc.pid)
         many = asyncio.run(run_swarm(url, workspace, args.agents, args.agents))
+        cpu, server = time.process_time() - cpu0, process_cpu(proc.pid) - server0
     finally:
         proc.kill()
     ramp = (max(0, args.agents - 5)) * 0.7 + one
@@ -91,6 +100,9 @@ def latency_section(args: argparse.Namespace, workspace: Path) -> None:
     print(f"one subagent alone           {one:8.2f} s")
     print(f"swarm (all {args.agents:3d} at once)     {many:8.2f} s   ratio {many / one:.2f} x one "
           f"(target <= 1.5)")
+    print(f"client CPU for the swarm     {cpu:8.2f} s   ({cpu / (args.agents * args.steps) * 1000:.2f} ms "
+          "per step: what the 2 cores are shared out by when the machine is busy)")
+    print(f"scripted server CPU          {server:8.2f} s   (its own process)")
     print(f"sequential (computed)        {one * args.agents:8.2f} s   speed-up {one * args.agents / many:.1f} x")
     print(f"5-then-1-per-700ms ramp      {ramp:8.2f} s   (computed, for comparison)")
 

@@ -27,9 +27,16 @@ MAX_CLIENTS = 16
 def shared_ssl_context() -> ssl.SSLContext:
     """The TLS context the SDKs would build by default (system CA store, SSL_CERT_FILE and
     SSL_CERT_DIR honoured), built once per process."""
-    import httpx2  # the HTTP client both SDKs are built on
+    import httpx2  # the HTTP client both SDKs are built on (pyproject pins those releases)
 
     return httpx2.create_ssl_context()
+
+
+def http_response_class() -> type:
+    """The HTTP client's Response class: as an SDK `cast_to` it returns the raw response."""
+    import httpx2
+
+    return httpx2.Response
 
 
 class ClientPool(Generic[Client]):

@@ -11,6 +11,7 @@ prompt tokens, which are counted in `cache_read_tokens`.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -30,7 +31,7 @@ from kimi_code.llm.base import (
     ToolSpec,
     Usage,
 )
-from kimi_code.llm.client_pool import ClientPool, shared_ssl_context
+from kimi_code.llm.client_pool import ClientPool, http_response_class, shared_ssl_context
 
 LABEL = "openai-compatible API"
 FINISH_REASONS = {"stop": "end_turn", "eos": "end_turn", "tool_calls": "tool_use",
@@ -277,6 +278,21 @@ class OpenAIProvider:
         # travels as `extra_body`, which the SDK merges over the typed fields and sends as is.
         return {"model": body["model"], "messages": [], "extra_body": body}
 
+    @contextlib.asynccontextmanager
+    async def _open_stream(self, client: openai.AsyncOpenAI, body: dict[str, Any]
+                           ) -> AsyncIterator[Any]:
+        """POST the final wire body through the SDK (auth, headers, typed HTTP errors) and yield
+        the raw streaming HTTP response. `client.post` with the HTTP client's own Response class
+        as `cast_to` skips the typed-params transform (about 0.3 ms of CPU per request in a
+        profile) and the SDK's stream wrappers, which a swarm pays on every step of every
+        subagent."""
+        response = await client.post("/chat/completions", body=body, stream=True,
+                                     stream_cls=None, cast_to=http_response_class())
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
     async def stream(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *,
                      max_tokens: int | None = None) -> AsyncIterator[StreamEvent]:
         """Stream one model step; ends with exactly one StreamEnd or raises ProviderError."""
@@ -294,11 +310,10 @@ class OpenAIProvider:
         state = _StreamState()
         started = False
         try:
-            async with self.pool.lease() as client, \
-                    client.chat.completions.with_streaming_response.create(
-                        **args, stream=True, stream_options={"include_usage": True}) as response:
+            body = {**args["extra_body"], "stream": True, "stream_options": {"include_usage": True}}
+            async with self.pool.lease() as client, self._open_stream(client, body) as response:
                 started = True
-                async for data in sse.data_events(response.iter_lines()):
+                async for data in sse.data_events(response.aiter_lines()):
                     if data.startswith("[DONE]"):
                         state.done = True  # keep reading to the end so the connection is reused
                     elif not state.done:
