@@ -35,6 +35,8 @@ sessions_app = typer.Typer(help="List, show, export and delete saved sessions.",
 config_app = typer.Typer(help="Show the effective configuration or where it lives.", no_args_is_help=True)
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(config_app, name="config")
+checkpoints_app = typer.Typer(help="List checkpoint stores and collect old checkpoints.", no_args_is_help=True)
+app.add_typer(checkpoints_app, name="checkpoints")
 
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Configured model name or model id.")]
 ProviderOpt = Annotated[str | None, typer.Option("--provider", help="openai | anthropic | engine")]
@@ -164,6 +166,28 @@ def rewind(
 
     raise typer.Exit(rewind_main(list_=list_, to=to, scope=scope, as_json=json_, session=session,
                                  yes=yes))
+
+
+@checkpoints_app.command("list")
+def checkpoints_list(
+    all_workspaces: Annotated[bool, typer.Option("--all-workspaces", help="Every workspace's store.")] = False,
+    json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Checkpoints per session here: count, newest, size."""
+    from kimi_code.git.checkpoints_command import checkpoints_list_main
+
+    raise typer.Exit(checkpoints_list_main(all_workspaces=all_workspaces, as_json=json_))
+
+
+@checkpoints_app.command("gc")
+def checkpoints_gc(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be removed.")] = False,
+    all_workspaces: Annotated[bool, typer.Option("--all-workspaces", help="Every store; remove stores of deleted workspaces.")] = False,
+) -> None:
+    """Drop old sessions' checkpoints per [checkpoints] in config.toml and free the space."""
+    from kimi_code.git.checkpoints_command import checkpoints_gc_main
+
+    raise typer.Exit(checkpoints_gc_main(dry_run=dry_run, all_workspaces=all_workspaces))
 
 
 @sessions_app.command("list")

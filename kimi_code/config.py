@@ -68,12 +68,23 @@ class UIConfig:
 
 
 @dataclass(frozen=True)
+class CheckpointsConfig:
+    """Retention of the shadow checkpoint stores (kimi_code/git/checkpoints_gc.py)."""
+
+    keep_days: int = 30
+    keep_sessions: int = 20
+    max_size_mb: int = 1024  # per workspace; 0 = no cap
+    auto_gc: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     default_model: str = "kimi"
     models: dict[str, ModelConfig] = field(default_factory=lambda: dict(BUILTIN_MODELS))
     permissions: PermissionsConfig = field(default_factory=PermissionsConfig)
     swarm: SwarmConfig = field(default_factory=SwarmConfig)
     ui: UIConfig = field(default_factory=UIConfig)
+    checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
     source: Path | None = None  # the file it was read from, if any
 
     def model_config(self, name: str | None = None) -> ModelConfig:
@@ -167,6 +178,19 @@ def _parse_model(r: _Reader, name: str, data: Any) -> ModelConfig:
     )
 
 
+def _parse_checkpoints(r: _Reader, data: dict[str, Any]) -> CheckpointsConfig:
+    unknown = set(data) - set(CheckpointsConfig.__dataclass_fields__)
+    if unknown:
+        raise r.fail("checkpoints", sorted(unknown)[0], "unknown key (known: "
+                     f"{', '.join(CheckpointsConfig.__dataclass_fields__)})")
+    values = {}
+    for key, low in (("keep_days", 0), ("keep_sessions", 1), ("max_size_mb", 0)):
+        values[key] = r.get(data, "checkpoints", key, int, getattr(CheckpointsConfig, key))
+        if values[key] < low:
+            raise r.fail("checkpoints", key, f"must be at least {low}, got {values[key]}")
+    return CheckpointsConfig(auto_gc=r.get(data, "checkpoints", "auto_gc", bool, True), **values)
+
+
 def parse_config(text: str, path: Path) -> Config:
     """Parse config TOML text. Raises ConfigError with file:line on any problem."""
     try:
@@ -174,7 +198,7 @@ def parse_config(text: str, path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     r = _Reader(path, text)
-    known = {"default_model", "models", "permissions", "swarm", "ui"}
+    known = {"default_model", "models", "permissions", "swarm", "ui", "checkpoints"}
     for key in doc:
         if key not in known:
             raise r.fail("", key, f"unknown setting (known: {', '.join(sorted(known))})")
@@ -184,6 +208,7 @@ def parse_config(text: str, path: Path) -> Config:
     perm = r.get(doc, "", "permissions", dict, {})
     swarm = r.get(doc, "", "swarm", dict, {})
     ui = r.get(doc, "", "ui", dict, {})
+    checkpoints = _parse_checkpoints(r, r.get(doc, "", "checkpoints", dict, {}))
     return Config(
         default_model=r.get(doc, "", "default_model", str, "kimi"),
         models=models,
@@ -199,6 +224,7 @@ def parse_config(text: str, path: Path) -> Config:
             max_total_steps=r.get(swarm, "swarm", "max_total_steps", int, 4000),
         ),
         ui=UIConfig(theme=r.get(ui, "ui", "theme", str, "kimi-dark")),
+        checkpoints=checkpoints,
         source=path,
     )
 

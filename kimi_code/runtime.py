@@ -107,7 +107,12 @@ def system_prompt(workspace: Workspace, tools: ToolRegistry) -> str:
 def make_checkpointer(workspace: Path, session_id: str, recorder: object | None = None
                       ) -> Callable[[str], Awaitable[str | None]]:
     """The agent's checkpoint hook: snapshot the workspace into the shadow store (off the event
-    loop), tagged with the session's last event seq so rewind can cut the conversation too."""
+    loop), tagged with the session's last event seq so rewind can cut the conversation too.
+    Made once per session start, so it also starts the store's daily gc when due (a stat or
+    two; the gc itself runs in a detached low-priority process)."""
+    from kimi_code.git.checkpoints_auto import schedule_auto_gc
+
+    schedule_auto_gc(workspace, session_id)
 
     async def checkpoint(trigger: str) -> str | None:
         if os.environ.get("KIMI_CODE_NO_CHECKPOINTS"):

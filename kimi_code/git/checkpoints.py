@@ -10,7 +10,8 @@ file are honoured). Files over a size cap, or over the per-snapshot byte budget,
 the reason is recorded in the checkpoint.
 
 Each session has its own chain of checkpoint commits (ref `refs/kimi/sessions/<id>`); trees are
-shared, so the store grows with what changed, not with the workspace size.
+shared, so the store grows with what changed, not with the workspace size. Old sessions' chains
+are dropped by `checkpoints_gc` (retention policy, size cap), daily in the background.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kimi_code import paths
+from kimi_code.git.checkpoints_auto import store_dir
 from kimi_code.git.repo import clean_env, run_git
 
 MAX_FILE_BYTES = 10 * 1024 * 1024       # a single file above this is not snapshotted
@@ -95,12 +97,6 @@ class RestoreReport:
     @property
     def removed(self) -> list[str]:
         return [c.path for c in self.changes if c.action == "remove"]
-
-
-def store_dir(workspace: Path) -> Path:
-    """Where the shadow store of `workspace` lives (not created)."""
-    digest = hashlib.sha256(str(workspace.resolve()).encode("utf-8", "surrogateescape"))
-    return paths.data_dir() / "checkpoints" / digest.hexdigest()[:16]
 
 
 def _ref_for(session_id: str) -> str:

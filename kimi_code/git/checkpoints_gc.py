@@ -1,0 +1,419 @@
+"""Garbage collection of a workspace's checkpoint store (see checkpoints.py for the store).
+
+The unit of retention is a session's chain (`refs/kimi/sessions/<id>`): checkpoint ids must stay
+valid for `rewind --to`, so a chain is never cut in the middle (that would rewrite every later
+commit). A session is kept when it is among the `keep_sessions` most recently active sessions of
+the workspace, when its newest checkpoint is younger than `keep_days`, when it is the session
+starting now, or when a live process holds it. Then, while the store is over `max_bytes`, the
+oldest remaining sessions are dropped first (never the newest one).
+
+Dropping = deleting the chain refs in one `update-ref --stdin` transaction (each ref is either
+there or gone after a crash; objects are untouched), then `git gc --prune=now` so the objects
+really go. Everything runs under the store's flock (the lock snapshots take), so no snapshot can
+write an object that the prune is about to delete; gc runs with the shadow index as
+GIT_INDEX_FILE, so the blobs the index points at (the last snapshot's) always stay. A crash at
+any point leaves a valid store: git's gc is crash-safe and our only other write is the refs.
+
+`python -m kimi_code.git.checkpoints_gc --auto WORKSPACE --protect SESSION` is the background
+run that session start launches once a day (checkpoints_auto.py).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from kimi_code.git.checkpoints_auto import STAMP_NAME, store_dir
+from kimi_code.git.repo import clean_env, run_git
+
+SESSIONS_PREFIX = "refs/kimi/sessions/"
+LATEST_REF = "refs/kimi/latest"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a collection keeps. `max_bytes` 0 means no size cap."""
+
+    keep_days: int = 30
+    keep_sessions: int = 20
+    max_bytes: int = 1024 * MIB
+
+    @classmethod
+    def from_config(cls, config: object) -> Policy:
+        """From a config.CheckpointsConfig (duck-typed: this module does not load config)."""
+        return cls(keep_days=config.keep_days, keep_sessions=config.keep_sessions,  # type: ignore[attr-defined]
+                   max_bytes=config.max_size_mb * MIB)  # type: ignore[attr-defined]
+
+    def describe(self) -> str:
+        cap = f"{self.max_bytes // MIB} MiB" if self.max_bytes else "no size cap"
+        return f"keep the last {self.keep_sessions} sessions and {self.keep_days} days; {cap}"
+
+
+@dataclass
+class SessionChain:
+    """One session's checkpoints in a store. `size` (bytes only this session holds, i.e. about
+    what dropping it frees) is measured on demand by `measure_sizes`."""
+
+    ref: str
+    session_id: str
+    tip: str
+    count: int
+    oldest: datetime
+    newest: datetime
+    size: int | None = None
+
+
+@dataclass
+class Drop:
+    chain: SessionChain
+    reason: str
+
+
+@dataclass
+class GcReport:
+    """What a collection of one store did (or, `applied` False, would do)."""
+
+    base: Path
+    workspace: str
+    sessions: list[SessionChain]
+    dropped: list[Drop] = field(default_factory=list)
+    bytes_before: int = 0
+    bytes_after: int = 0          # measured after the gc; in a dry run an estimate
+    applied: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def freed(self) -> int:
+        return max(0, self.bytes_before - self.bytes_after)
+
+
+# ---- reading a store -----------------------------------------------------------------------
+
+
+def git_env(base: Path) -> dict[str, str]:
+    """Environment for plumbing on the store at `base`: its repository and its own index (so
+    gc and prune count the index's blobs as reachable), never the user's configuration."""
+    return clean_env({"GIT_DIR": str(base / "repo"), "GIT_INDEX_FILE": str(base / "index"),
+                      "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+                      "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
+
+
+def _git(base: Path, *args: str, input: bytes | None = None, check: bool = True) -> str:
+    proc = run_git(args, cwd=base, env=git_env(base), input=input, check=check)
+    return proc.stdout.decode("utf-8", "surrogateescape")
+
+
+def store_bytes(base: Path) -> int:
+    """Bytes the store occupies on disk (every file under it)."""
+    total = 0
+    for root, _dirs, files in os.walk(base):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def store_workspace(base: Path) -> str | None:
+    """The workspace path recorded when the store was made, or None if unreadable."""
+    try:
+        return (base / "workspace").read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _parse_time(value: object, fallback: int) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return datetime.fromtimestamp(fallback, UTC)
+
+
+def read_chains(base: Path) -> list[SessionChain]:
+    """Every session chain in the store, most recently active first. One `git log` over all
+    chains (they share no commits, so `--source` names each commit's chain)."""
+    if not (base / "repo" / "HEAD").exists():
+        return []
+    out = _git(base, "log", "--source", f"--glob={SESSIONS_PREFIX}*",
+               "--format=%S%x1f%H%x1f%ct%x1f%B%x1e")
+    chains: dict[str, SessionChain] = {}
+    for record in out.split("\x1e"):
+        record = record.strip("\n")
+        if not record:
+            continue
+        ref, commit, ctime, body = record.split("\x1f", 3)
+        try:
+            meta = json.loads(body)
+        except json.JSONDecodeError:
+            meta = {}
+        when = _parse_time(meta.get("created"), int(ctime))
+        chain = chains.get(ref)
+        if chain is None:  # log lists each chain's tip before its ancestors
+            sid = str(meta.get("session_id") or ref[len(SESSIONS_PREFIX):])
+            chains[ref] = SessionChain(ref, sid, commit, 1, when, when)
+            continue
+        chain.count += 1
+        chain.oldest, chain.newest = min(chain.oldest, when), max(chain.newest, when)
+    return sorted(chains.values(), key=lambda c: c.newest, reverse=True)
+
+
+def _object_sizes(base: Path) -> dict[str, int]:
+    out = _git(base, "cat-file", "--batch-all-objects",
+               "--batch-check=%(objectname) %(objectsize:disk)")
+    sizes = {}
+    for line in out.splitlines():
+        oid, _, size = line.partition(" ")
+        sizes[oid] = int(size)
+    return sizes
+
+
+def _owners(base: Path, order: list[SessionChain]) -> tuple[dict[str, int], dict[str, int]]:
+    """For each object reachable from a chain: how many chains reach it, and the position in
+    `order` of the last chain that does. Objects the shadow index needs count as owned by a
+    position past the end (they are never freed)."""
+    counts: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for pos, chain in enumerate(order):
+        for line in _git(base, "rev-list", "--objects", chain.tip).splitlines():
+            oid = line.split(" ", 1)[0]
+            counts[oid] = counts.get(oid, 0) + 1
+            last[oid] = pos
+    for entry in _git(base, "ls-files", "-s", "-z", check=False).split("\0"):
+        parts = entry.split(" ", 2)
+        if len(parts) == 3:
+            last[parts[1]] = len(order)
+    return counts, last
+
+
+def measure_sizes(base: Path, chains: list[SessionChain]) -> int:
+    """Fill each chain's `size` (bytes of objects no other chain reaches) and return the bytes
+    of all objects reachable from any chain or the index (the store's live data)."""
+    sizes = _object_sizes(base)
+    counts, last = _owners(base, chains)
+    for chain in chains:
+        chain.size = 0
+    for oid, pos in last.items():
+        if pos < len(chains) and counts.get(oid) == 1:
+            chains[pos].size = (chains[pos].size or 0) + sizes.get(oid, 0)
+    return sum(sizes.get(oid, 0) for oid in last)
+
+
+# ---- deciding ------------------------------------------------------------------------------
+
+
+def sessions_in_use(session_ids: list[str]) -> set[str]:
+    """Sessions a live process holds (their flock in `<data>/locks`, see session/lock.py).
+    Read from /proc/locks so that looking never takes the lock itself (a session starting at
+    that instant would see itself "in use"); without /proc, an existing lock file counts."""
+    from kimi_code import paths
+
+    lock_dir = paths.data_dir() / "locks"
+    inodes: dict[int, str] = {}
+    for sid in session_ids:
+        try:
+            inodes[(lock_dir / f"{sid}.lock").stat().st_ino] = sid
+        except (OSError, ValueError):
+            continue
+    if not inodes:
+        return set()
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return set(inodes.values())
+    held: set[str] = set()
+    for line in table.splitlines():
+        for token in line.split():
+            if token.count(":") == 2:  # major:minor:inode
+                inode = token.rsplit(":", 1)[1]
+                if inode.isdigit() and int(inode) in inodes:
+                    held.add(inodes[int(inode)])
+    return held
+
+
+def retention_drops(chains: list[SessionChain], policy: Policy, protect: set[str],
+                    now: datetime | None = None) -> list[Drop]:
+    """The chains the retention rules drop. `chains` most recently active first (as
+    `read_chains` returns them); the first is always kept."""
+    now = now or datetime.now(UTC)
+    horizon = now - timedelta(days=policy.keep_days)
+    drops = []
+    for rank, chain in enumerate(chains):
+        if rank < max(1, policy.keep_sessions) or chain.newest >= horizon \
+                or chain.session_id in protect:
+            continue
+        drops.append(Drop(chain, f"older than {policy.keep_days} days and not among the last "
+                                 f"{policy.keep_sessions} sessions"))
+    return drops
+
+
+def cap_drops(base: Path, kept: list[SessionChain], policy: Policy, protect: set[str],
+              overhead: int) -> tuple[list[Drop], int]:
+    """Oldest-first drops that bring the store under `policy.max_bytes`. `kept` most recently
+    active first; the newest and protected sessions are never dropped. Returns the drops and the
+    estimated store size after them (live object bytes + `overhead`, the non-object files)."""
+    droppable = [c for c in reversed(kept[1:]) if c.session_id not in protect]  # oldest first
+    fixed = [c for c in kept if c.session_id in protect or c is kept[0]]
+    order = droppable + fixed  # objects of fixed chains get positions nobody drops past
+    sizes = _object_sizes(base)
+    _counts, last = _owners(base, order)
+    freed_by = [0] * (len(order) + 1)
+    for oid, pos in last.items():
+        freed_by[pos] += sizes.get(oid, 0)
+    size = sum(freed_by) + overhead
+    drops: list[Drop] = []
+    for pos, chain in enumerate(droppable):
+        if not policy.max_bytes or size <= policy.max_bytes:
+            break
+        size -= freed_by[pos]
+        drops.append(Drop(chain, f"store over the {policy.max_bytes // MIB} MiB size cap "
+                                 "(oldest dropped first)"))
+    return drops, size
+
+
+# ---- changing ------------------------------------------------------------------------------
+
+
+@contextmanager
+def store_lock(base: Path) -> Iterator[None]:
+    """The store's writer lock (the same flock CheckpointStore takes for every snapshot)."""
+    with open(base / "lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def delete_chains(base: Path, drops: list[Drop], kept: list[SessionChain]) -> None:
+    """Delete the dropped chains' refs in one transaction (each guarded by the tip we read, so a
+    chain that grew meanwhile is not deleted), and point refs/kimi/latest at the newest kept
+    chain when it pointed into a dropped one."""
+    if not drops:
+        return
+    lines = ["start"] + [f"delete {d.chain.ref} {d.chain.tip}" for d in drops]
+    latest = _git(base, "rev-parse", "-q", "--verify", LATEST_REF, check=False).strip()
+    if latest:
+        holders = set(_git(base, "for-each-ref", "--format=%(refname)", "--contains", latest,
+                           SESSIONS_PREFIX).split())
+        if holders and holders <= {d.chain.ref for d in drops}:
+            lines.append(f"update {LATEST_REF} {kept[0].tip}" if kept else f"delete {LATEST_REF}")
+    lines += ["prepare", "commit"]
+    _git(base, "update-ref", "--stdin", input=("\n".join(lines) + "\n").encode())
+
+
+def prune_objects(base: Path) -> None:
+    """Repack what is reachable (refs + the shadow index) and delete everything else now."""
+    _git(base, "-c", "gc.auto=0", "-c", "gc.reflogExpire=now",
+         "-c", "gc.reflogExpireUnreachable=now", "gc", "--prune=now", "--quiet")
+
+
+# ---- one store -----------------------------------------------------------------------------
+
+
+def collect(base: Path, policy: Policy, *, protect: set[str] | None = None,
+            dry_run: bool = False, now: datetime | None = None) -> GcReport:
+    """Apply `policy` to the store at `base` (or, `dry_run`, say what it would drop and about
+    how much that frees). `protect`: session ids never dropped (the session starting now)."""
+    report = GcReport(base, store_workspace(base) or "(unknown workspace)", [],
+                      bytes_before=store_bytes(base))
+    report.bytes_after = report.bytes_before
+    if not (base / "repo" / "HEAD").exists():
+        return report
+    with store_lock(base):
+        chains = read_chains(base)
+        report.sessions = chains
+        keep = set(protect or ()) | sessions_in_use([c.session_id for c in chains])
+        report.dropped = retention_drops(chains, policy, keep, now)
+        kept = _without(chains, report.dropped)
+        if dry_run:
+            overhead = report.bytes_before - sum(_object_sizes(base).values())
+            more, report.bytes_after = cap_drops(base, kept, policy, keep, overhead)
+            report.dropped += more
+            return report
+        delete_chains(base, report.dropped, kept)
+        prune_objects(base)
+        size = store_bytes(base)
+        if policy.max_bytes and size > policy.max_bytes:
+            overhead = size - sum(_object_sizes(base).values())
+            more, _ = cap_drops(base, kept, policy, keep, overhead)
+            kept = _without(kept, more)
+            delete_chains(base, more, kept)
+            prune_objects(base)
+            report.dropped += more
+            size = store_bytes(base)
+        report.bytes_after, report.applied = size, True
+    if policy.max_bytes and report.bytes_after > policy.max_bytes:
+        report.notes.append(f"still over the {policy.max_bytes // MIB} MiB cap: the newest or "
+                            "in-use sessions alone hold more (they are never dropped)")
+    return report
+
+
+def _without(chains: list[SessionChain], drops: list[Drop]) -> list[SessionChain]:
+    gone = {d.chain.ref for d in drops}
+    return [c for c in chains if c.ref not in gone]
+
+
+def collect_workspace(workspace: Path, policy: Policy, **kwargs: object) -> GcReport:
+    """`collect` on the store of `workspace`."""
+    return collect(store_dir(workspace), policy, **kwargs)  # type: ignore[arg-type]
+
+
+# ---- the daily background run --------------------------------------------------------------
+
+
+def auto_main(workspace: Path, protect: str) -> int:
+    """The detached run started at session start: low priority, config-driven, quiet. The
+    result goes into the stamp file as JSON; errors to stderr (the store's gc.log)."""
+    from kimi_code.config import ConfigError, load_config
+
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    try:
+        config = load_config()
+    except ConfigError as exc:  # a broken config: the session reports it; gc just waits
+        print(f"checkpoint gc skipped: {exc}", file=sys.stderr)
+        return 0
+    if not config.checkpoints.auto_gc:
+        return 0
+    record_run(collect(store_dir(workspace), Policy.from_config(config.checkpoints),
+                       protect={protect}))
+    return 0
+
+
+def record_run(report: GcReport) -> None:
+    """Write the stamp (its mtime: "collected now", so the daily run waits another day) with
+    the result as JSON, for `checkpoints list`."""
+    if not report.applied:
+        return
+    result = {"finished": datetime.now(UTC).isoformat(), "dropped_sessions": len(report.dropped),
+              "dropped_checkpoints": sum(d.chain.count for d in report.dropped),
+              "bytes_before": report.bytes_before, "bytes_after": report.bytes_after}
+    try:
+        (report.base / STAMP_NAME).write_text(json.dumps(result) + "\n", encoding="utf-8")
+    except OSError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m kimi_code.git.checkpoints_gc")
+    parser.add_argument("--auto", type=Path, required=True, metavar="WORKSPACE")
+    parser.add_argument("--protect", default="", metavar="SESSION")
+    opts = parser.parse_args(argv)
+    return auto_main(opts.auto, opts.protect)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
