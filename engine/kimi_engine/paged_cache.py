@@ -103,10 +103,11 @@ class PagedLatentCache:
                 else:
                     self.free.append(block)
 
-    def match_prefix(self, tokens: Sequence[int]) -> tuple[list[int], list[bytes]]:
+    def match_prefix(self, tokens: Sequence[int], count: bool = True) -> tuple[list[int], list[bytes]]:
         """Longest cached run of full blocks that prefixes `tokens`. The matched blocks are
         referenced (the caller must release them). At least one token is always left uncached,
-        so the caller still has a token to run for the next-token logits."""
+        so the caller still has a token to run for the next-token logits. `count=False` leaves
+        the hit/miss counters alone (a lookup that may be retried; see count_lookup)."""
         bs, parent = self.block_size, b""
         blocks: list[int] = []
         hashes: list[bytes] = []
@@ -122,11 +123,16 @@ class PagedLatentCache:
             if self.refcount[block] == 0:
                 self.lru.pop(block, None)
             self.refcount[block] += 1
-        full = (len(tokens) - 1) // bs
-        self.stats.hit_blocks += len(blocks)
-        self.stats.miss_blocks += full - len(blocks)
-        self.stats.hit_tokens += len(blocks) * bs
+        if count:
+            self.count_lookup(len(tokens), len(blocks))
         return blocks, hashes
+
+    def count_lookup(self, n_tokens: int, hit_blocks: int) -> None:
+        """Count one lookup of `n_tokens` tokens that matched `hit_blocks` cached blocks."""
+        full = (n_tokens - 1) // self.block_size
+        self.stats.hit_blocks += hit_blocks
+        self.stats.miss_blocks += full - hit_blocks
+        self.stats.hit_tokens += hit_blocks * self.block_size
 
     def register(self, table: Sequence[int], tokens: Sequence[int], hashes: list[bytes]) -> None:
         """Register the full blocks of a sequence whose latents for `tokens` are computed.
