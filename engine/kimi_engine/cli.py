@@ -65,6 +65,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=int, default=8000)
     srv.add_argument("--gpus", type=int, default=1, help="tensor-parallel ranks to spawn (gloo on CPU)")
+    srv.add_argument("--expert-parallel", action="store_true",
+                     help="with --gpus N: each rank owns E/N whole routed experts instead of a slice of every expert")
     srv.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     srv.add_argument("--dtype", choices=_DTYPES, default=None)
     srv.add_argument("--max-seq-len", type=int, default=32768)
@@ -81,7 +83,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     opts = ServeOptions(device=args.device, dtype=args.dtype, max_seq_len=args.max_seq_len, cache_gb=args.cache_gb,
                         block_size=args.block_size, max_batch=args.max_batch, max_queue=args.max_queue,
-                        api_key=args.api_key, model_name=args.model_name)
+                        api_key=args.api_key, model_name=args.model_name, expert_parallel=args.expert_parallel)
     return serve_main(args.path, args.host, args.port, args.gpus, opts)
 
 

@@ -32,6 +32,7 @@ class ServeOptions:
     api_key: str | None = None
     model_name: str | None = None
     default_temperature: float = 0.6
+    expert_parallel: bool = False  # with gpus > 1: each rank owns E/N whole routed experts (parallel.py)
 
 
 def cache_bytes(opts: ServeOptions, device: torch.device) -> int:
@@ -94,7 +95,8 @@ def run_forever(server: EngineServer, host: str, port: int, announce: bool = Tru
 
 def serve_main(path: str | Path, host: str = "127.0.0.1", port: int = 8000, gpus: int = 1,
                opts: ServeOptions | None = None) -> int:
-    """`serve` entry point: one process for one device, or `gpus` tensor-parallel ranks."""
+    """`serve` entry point: one process for one device, or `gpus` tensor-parallel ranks (routed
+    experts split by expert instead of along moe_intermediate when opts.expert_parallel)."""
     import os
 
     opts = opts or ServeOptions()
@@ -103,6 +105,8 @@ def serve_main(path: str | Path, host: str = "127.0.0.1", port: int = 8000, gpus
         opts.device = "cuda" if torch.cuda.is_available() else "cpu"
     if gpus < 1:
         raise ValueError(f"--gpus must be >= 1, got {gpus}")
+    if opts.expert_parallel and gpus < 2:
+        raise ValueError("--expert-parallel splits the routed experts over ranks: it needs --gpus 2 or more")
     if gpus > 1:
         from .parallel import serve_tensor_parallel
 

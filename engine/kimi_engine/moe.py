@@ -49,16 +49,21 @@ class Router(nn.Module):
 
 
 class Experts(nn.Module):
-    """All routed experts of a layer stacked for batched kernels (see ops.ExpertWeights).
+    """Routed experts [first, first + count) of a layer stacked for batched kernels (see
+    ops.ExpertWeights); all of them (first=0, count=E) unless expert parallel gives a rank a range.
 
     The loader fills w13 rows [0, I) from experts.{e}.gate_proj and [I, 2I) from up_proj, and w2
     from down_proj; INT4 checkpoints fill the packed words and scales, kept packed in memory.
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, first: int = 0, count: int | None = None) -> None:
         super().__init__()
-        e, h, i = cfg.n_routed_experts, cfg.hidden_size, cfg.moe_intermediate_size
+        total, h, i = cfg.n_routed_experts, cfg.hidden_size, cfg.moe_intermediate_size
+        e = total - first if count is None else count
+        if first < 0 or e <= 0 or first + e > total:
+            raise ValueError(f"expert range [{first}, {first + e}) is not inside the layer's {total} experts")
         self.hidden, self.intermediate = h, i
+        self.first, self.count, self.total = first, e, total
         self.packed = cfg.int4 is not None
         if self.packed:
             g = cfg.int4.group_size
@@ -76,6 +81,14 @@ class Experts(nn.Module):
 
     def weights(self) -> ops.ExpertWeights:
         return ops.ExpertWeights(self.w13, self.w2, self.w13_scale, self.w2_scale, self.hidden, self.intermediate)
+
+    def local_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        """Router ids (global, int [T, k]) -> indices into this module's experts; -1 for experts
+        held by another rank (the expert ops skip those slots, so their rows stay zero here)."""
+        if self.count == self.total:
+            return ids
+        local = ids - self.first
+        return torch.where((local >= 0) & (local < self.count), local, torch.full_like(local, -1))
 
 
 class MoE(nn.Module):
@@ -95,6 +108,7 @@ class MoE(nn.Module):
         """x [B, S, H] -> [B, S, H]."""
         flat = x.reshape(-1, x.shape[-1])
         ids, weights = self.gate(flat)
+        ids = self.experts.local_ids(ids)
         out = ops.moe_experts(flat, ids, weights, self.experts.weights()).view_as(x)
         if self.shared_experts is not None:
             out = out + self.shared_experts(x)

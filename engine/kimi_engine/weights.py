@@ -9,7 +9,11 @@ mis-shaped and wrongly-typed tensors are all reported together in one WeightsErr
 
 Tensor parallel hook: `slicer(name, full_shape)` may return the index (a tuple of slices) of the
 part of a tensor this rank holds; only that part is read (safetensors `get_slice`) and it must
-match the shape of the rank's destination.
+match the shape of the rank's destination. INT4 `weight_packed`/`weight_scale` are sliced like any
+tensor (the slicer keeps to group boundaries); their `weight_shape` [N, K] holds the full logical
+shape, so it is checked after applying the slicer to the logical `weight` name.
+Expert parallel: a layer's moe.Experts may hold only experts [first, first + count); the other
+experts' tensors are header-checked like the rest but never read.
 """
 
 from __future__ import annotations
@@ -40,12 +44,14 @@ class WeightsError(ValueError):
 @dataclass
 class Target:
     """Where one checkpoint tensor goes: `dest` is the destination view; `shape` what the file must
-    hold (after slicing); `check_shape` marks compressed-tensors `weight_shape` (verified, not stored)."""
+    hold (after slicing); `check_shape` marks compressed-tensors `weight_shape` (verified, not stored);
+    `skip` marks a tensor held by another rank (expert parallel: header checked, never read)."""
 
     dest: torch.Tensor | None
     shape: tuple[int, ...]
     int_data: bool = False
     check_shape: tuple[int, int] | None = None
+    skip: bool = False
 
 
 def expected_tensors(model: nn.Module, cfg: ModelConfig) -> dict[str, Target]:
@@ -68,21 +74,26 @@ def _named_tensors(model: nn.Module) -> Iterable[tuple[str, torch.Tensor]]:
 
 
 def _expert_targets(layer: int, experts: nn.Module, cfg: ModelConfig) -> dict[str, Target]:
-    """Per-expert checkpoint tensors -> rows of the stacked expert buffers."""
-    h, i = cfg.hidden_size, cfg.moe_intermediate_size
+    """Per-expert checkpoint tensors -> rows of the stacked expert buffers, in this rank's sizes
+    (experts.intermediate is already divided under tensor parallel); experts outside
+    [experts.first, experts.first + experts.count) become skip targets (expert parallel)."""
+    h, i = experts.hidden, experts.intermediate
     parts = {"gate_proj": (slice(0, i), (i, h)), "up_proj": (slice(i, 2 * i), (i, h)), "down_proj": (slice(None), (h, i))}
     out: dict[str, Target] = {}
     for e in range(cfg.n_routed_experts):
+        local = e - experts.first
+        mine = 0 <= local < experts.count
         for proj, (rows, (n, k)) in parts.items():
             base = f"model.layers.{layer}.mlp.experts.{e}.{proj}"
             words, scale = (experts.w2, experts.w2_scale) if proj == "down_proj" else (experts.w13, experts.w13_scale)
             if cfg.int4 is None:
-                out[f"{base}.weight"] = Target(words[e, rows], (n, k))
+                out[f"{base}.weight"] = Target(words[local, rows] if mine else None, (n, k), skip=not mine)
                 continue
             g = cfg.int4.group_size
-            out[f"{base}.weight_packed"] = Target(words[e, rows], (n, k // 8), int_data=True)
-            out[f"{base}.weight_scale"] = Target(scale[e, rows], (n, k // g))
-            out[f"{base}.weight_shape"] = Target(None, (2,), int_data=True, check_shape=(n, k))
+            out[f"{base}.weight_packed"] = Target(words[local, rows] if mine else None, (n, k // 8),
+                                                  int_data=True, skip=not mine)
+            out[f"{base}.weight_scale"] = Target(scale[local, rows] if mine else None, (n, k // g), skip=not mine)
+            out[f"{base}.weight_shape"] = Target(None, (2,), int_data=True, check_shape=(n, k), skip=not mine)
     return out
 
 
@@ -148,7 +159,8 @@ def _plan(
                     continue
                 index = _check_header(f.get_slice(name), name, key, target, slicer, problems)
                 seen.add(key)
-                plan.setdefault(file, []).append((name, key, index))
+                if not target.skip:
+                    plan.setdefault(file, []).append((name, key, index))
     missing = sorted(k for k in targets if k not in seen)
     hint = ""
     if cfg.int4 is None and any(n.endswith(".weight_packed") for n in problems["unexpected"]):
@@ -164,7 +176,7 @@ def _check_header(view: Any, name: str, key: str, target: Target, slicer: Slicer
     """Compare one tensor's header (shape after this rank's slice, dtype) with its target;
     record problems; return the slice to read (None: the whole tensor)."""
     shape, dtype = tuple(view.get_shape()), view.get_dtype()
-    index = slicer(key, shape) if slicer and target.check_shape is None else None
+    index = slicer(key, shape) if slicer and target.check_shape is None and not target.skip else None
     got = _sliced_shape(shape, index) if index else shape
     if target.check_shape is not None:
         allowed, want = {"I32", "I64"}, "int32/int64"
@@ -201,11 +213,20 @@ def load_weights(model: nn.Module, path: str | Path, cfg: ModelConfig, slicer: S
                 target = targets[key]
                 tensor = f.get_slice(name)[index] if index else f.get_tensor(name)
                 if target.check_shape is not None:
-                    if tuple(int(v) for v in tensor.tolist()) != target.check_shape:
-                        raise WeightsError(
-                            f"{name} = {tensor.tolist()}, model expects {list(target.check_shape)}"
-                        )
+                    _check_weight_shape(name, key, tensor, target.check_shape, slicer)
                     continue
                 with torch.no_grad():
                     target.dest.copy_(tensor)
                 del tensor
+
+
+def _check_weight_shape(name: str, key: str, tensor: torch.Tensor, want: tuple[int, int],
+                        slicer: Slicer | None) -> None:
+    """A compressed-tensors `weight_shape` holds the full logical [N, K]; this rank's part of it
+    (the slicer applied to the logical weight) must be the shape the model allocated."""
+    full = tuple(int(v) for v in tensor.tolist())
+    index = slicer(key.removesuffix("_shape"), full) if slicer and len(full) == 2 else None
+    got = _sliced_shape(full, index) if index else full
+    if got != want:
+        part = f" (this rank's part: {list(got)})" if got != full else ""
+        raise WeightsError(f"{name} = {list(full)}{part}, model expects {list(want)}")
