@@ -1,9 +1,16 @@
 """Anthropic messages provider (Anthropic, and Anthropic-compatible endpoints such as Moonshot's)
 through the official async `anthropic` SDK.
 
-The system prompt travels apart from the messages; tool calls and results are content blocks;
-thinking blocks carry a signature that must be sent back verbatim with the thinking text, so it is
-streamed to the loop as ThinkingChunk(signature=...) and kept on Message.thinking_signature.
+The SDK builds, authenticates and sends each request and raises its typed HTTP errors; the event
+stream itself is read as raw SSE into plain dicts (sse.py), as the OpenAI provider does, because
+a typed pydantic event per chunk costs several times the CPU of a dict (measured in
+benchmarks/llm_stream.py) and a swarm streams dozens of conversations at once.
+
+Thinking blocks carry a signature that must be sent back verbatim. Each block is streamed to the
+loop as ThinkingChunks (text for display, then the signature) and closed by a ThinkingBlockDone
+carrying the whole block and its position, which the assistant Message keeps in
+`thinking_blocks`; anthropic_wire.py sends them back in place. Errors reported inside an HTTP 200
+stream (`event: error`, e.g. overloaded_error) become ProviderErrors classified by their type.
 """
 
 from __future__ import annotations
@@ -15,13 +22,22 @@ from typing import Any
 
 import anthropic
 
-from kimi_code.llm import errors
+from kimi_code.llm import errors, sse
+from kimi_code.llm.anthropic_wire import (  # noqa: F401 - re-exported for callers and tests
+    CACHE,
+    assistant_blocks,
+    mark_cache,
+    to_anthropic_messages,
+    to_anthropic_tools,
+)
 from kimi_code.llm.base import (
     Message,
     ProviderError,
     StreamEnd,
     StreamEvent,
     TextChunk,
+    ThinkingBlock,
+    ThinkingBlockDone,
     ThinkingChunk,
     ToolCall,
     ToolCallDone,
@@ -35,96 +51,21 @@ DEFAULT_MAX_TOKENS = 16384  # the messages API requires max_tokens
 STOP_REASONS = {"end_turn": "end_turn", "stop_sequence": "end_turn", "tool_use": "tool_use",
                 "max_tokens": "max_tokens", "model_context_window_exceeded": "max_tokens",
                 "pause_turn": "end_turn", "refusal": "end_turn"}
-CACHE = {"type": "ephemeral"}
 
 
 def new_call_id() -> str:
     return "toolu_" + uuid.uuid4().hex[:24]
 
 
-# ---- request conversion -----------------------------------------------------------------------
-
-
-def _tool_input(arguments: str) -> dict[str, Any]:
-    """tool_use.input must be an object; malformed JSON is kept visible to the model."""
-    try:
-        value = json.loads(arguments) if arguments.strip() else {}
-    except ValueError:
-        return {"invalid_json": arguments}
-    return value if isinstance(value, dict) else {"invalid_json": arguments}
-
-
-def _assistant_blocks(m: Message) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
-    # Without its signature a thinking block is rejected, so unsigned thinking (e.g. from another
-    # provider) is dropped rather than sent.
-    if m.thinking and m.thinking_signature:
-        blocks.append({"type": "thinking", "thinking": m.thinking,
-                       "signature": m.thinking_signature})
-    if m.content:
-        blocks.append({"type": "text", "text": m.content})
-    for c in m.tool_calls:
-        blocks.append({"type": "tool_use", "id": c.id, "name": c.name,
-                       "input": _tool_input(c.arguments)})
-    return blocks
-
-
-def to_anthropic_messages(messages: Sequence[Message]
-                          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(system blocks, messages) in messages-API wire format. Leading system messages form the
-    system prompt; later ones become user text; consecutive same-role turns are merged (tool
-    results and the user text after them share one user turn)."""
-    system: list[dict[str, Any]] = []
-    out: list[dict[str, Any]] = []
-    for m in messages:
-        if m.role == "system" and not out:
-            if m.content:
-                system.append({"type": "text", "text": m.content})
-            continue
-        if m.role == "assistant":
-            role, blocks = "assistant", _assistant_blocks(m)
-        elif m.role == "tool":
-            result: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id,
-                                      "is_error": m.is_error}
-            if m.content:
-                result["content"] = m.content
-            role, blocks = "user", [result]
-        else:
-            text = m.content if m.role == "user" else f"<system>\n{m.content}\n</system>"
-            role, blocks = "user", ([{"type": "text", "text": text}] if m.content else [])
-        if not blocks:
-            continue
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)
-        else:
-            out.append({"role": role, "content": blocks})
-    return system, out
-
-
-def to_anthropic_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
-    return [{"name": t.name, "description": t.description, "input_schema": t.parameters}
-            for t in tools]
-
-
-def mark_cache(system: list[dict[str, Any]], tools: list[dict[str, Any]],
-               messages: list[dict[str, Any]]) -> None:
-    """Prompt-cache breakpoints on the stable prefix: system prompt, tool list, latest turn."""
-    for seq in (system, tools):
-        if seq:
-            seq[-1]["cache_control"] = CACHE
-    if messages:
-        last = messages[-1]["content"][-1]
-        if last.get("type") not in ("thinking", "redacted_thinking"):
-            last["cache_control"] = CACHE
-
-
-def to_usage(raw: Any, previous: Usage | None = None) -> Usage:
-    """Usage from an Anthropic usage object; fields it leaves out keep their previous values
+def to_usage(raw: dict[str, Any] | None, previous: Usage | None = None) -> Usage:
+    """Usage from an Anthropic usage dict; fields it leaves out keep their previous values
     (message_delta usage is cumulative and often omits the input side)."""
     prev = previous or Usage()
+    if not raw:
+        return prev
 
     def pick(name: str, old: int) -> int:
-        value = getattr(raw, name, None)
+        value = raw.get(name)
         return int(value) if value is not None else old
 
     return Usage(input_tokens=pick("input_tokens", prev.input_tokens),
@@ -142,64 +83,96 @@ def _stop_reason(raw: str | None, had_calls: bool) -> str:
 
 
 class _StreamState:
+    """Decodes Anthropic stream events (plain dicts) into our stream events. Blocks arrive one
+    after another, so a block's position is the text and calls seen before its start."""
+
     def __init__(self) -> None:
         self.blocks: dict[int, dict[str, Any]] = {}
         self.usage = Usage()
         self.stop: str | None = None
         self.finished = False
         self.calls = 0
+        self.text_len = 0
 
-    def feed(self, event: Any) -> list[StreamEvent]:
-        kind = event.type
+    def feed(self, kind: str, event: dict[str, Any]) -> list[StreamEvent]:
+        """One event; `kind` is its SSE event name (or its `type` when the server sent none)."""
+        if kind == "content_block_delta":  # by far the most frequent: first
+            return self._delta(event.get("index"), event.get("delta") or {})
+        if kind == "content_block_start":
+            return self._start(event.get("index"), event.get("content_block") or {})
+        if kind == "content_block_stop":
+            return self._stop(event.get("index"))
         if kind == "message_start":
-            self.usage = to_usage(event.message.usage, self.usage)
-        elif kind == "content_block_start":
-            return self._start(event.index, event.content_block)
-        elif kind == "content_block_delta":
-            return self._delta(event.index, event.delta)
-        elif kind == "content_block_stop":
-            return self._stop(event.index)
+            self.usage = to_usage((event.get("message") or {}).get("usage"), self.usage)
         elif kind == "message_delta":
-            self.stop = event.delta.stop_reason or self.stop
-            if event.usage is not None:
-                self.usage = to_usage(event.usage, self.usage)
+            self.stop = (event.get("delta") or {}).get("stop_reason") or self.stop
+            self.usage = to_usage(event.get("usage"), self.usage)
         elif kind == "message_stop":
             self.finished = True
-        return []
+        elif kind == "error":
+            raise errors.from_status(LABEL, None, None, event, "error inside the stream")
+        return []  # ping, and event types added after this was written
 
-    def _start(self, index: int, block: Any) -> list[StreamEvent]:
-        state = {"type": block.type, "parts": [], "id": getattr(block, "id", "") or "",
-                 "name": getattr(block, "name", "") or "", "input": getattr(block, "input", None)}
+    def _start(self, index: Any, block: dict[str, Any]) -> list[StreamEvent]:
+        kind = block.get("type")
+        state = {"type": kind, "parts": [], "id": block.get("id") or "",
+                 "name": block.get("name") or "", "input": block.get("input"),
+                 "signature": block.get("signature") or "", "data": block.get("data") or "",
+                 "text_offset": self.text_len, "calls_before": self.calls}
         self.blocks[index] = state
-        initial = getattr(block, "text", None) or getattr(block, "thinking", None)
-        if block.type == "text" and initial:
-            return [TextChunk(initial)]
-        if block.type == "thinking" and initial:
-            return [ThinkingChunk(initial)]
+        if kind == "text" and block.get("text"):
+            self.text_len += len(block["text"])
+            return [TextChunk(block["text"])]
+        if kind == "thinking" and block.get("thinking"):
+            state["parts"].append(block["thinking"])
+            return [ThinkingChunk(block["thinking"])]
         return []
 
-    def _delta(self, index: int, delta: Any) -> list[StreamEvent]:
-        kind = delta.type
+    def _delta(self, index: Any, delta: dict[str, Any]) -> list[StreamEvent]:
+        kind = delta.get("type")
         if kind == "text_delta":
-            return [TextChunk(delta.text)] if delta.text else []
-        if kind == "thinking_delta":
-            return [ThinkingChunk(delta.thinking)] if delta.thinking else []
-        if kind == "signature_delta":
-            return [ThinkingChunk("", signature=delta.signature)]
-        if kind == "input_json_delta" and index in self.blocks:
-            self.blocks[index]["parts"].append(delta.partial_json or "")
-        return []
-
-    def _stop(self, index: int) -> list[StreamEvent]:
+            text = delta.get("text")
+            if not text:
+                return []
+            self.text_len += len(text)
+            return [TextChunk(text)]
         block = self.blocks.get(index)
-        if block is None or block["type"] != "tool_use":
+        if kind == "input_json_delta":
+            if block is not None:
+                block["parts"].append(delta.get("partial_json") or "")
+        elif kind == "thinking_delta":
+            text = delta.get("thinking")
+            if text:
+                if block is not None:
+                    block["parts"].append(text)
+                return [ThinkingChunk(text)]
+        elif kind == "signature_delta":
+            signature = delta.get("signature") or ""
+            if block is not None:
+                block["signature"] += signature
+            return [ThinkingChunk("", signature=signature)]
+        return []  # citations_delta and other additions carry nothing we keep
+
+    def _stop(self, index: Any) -> list[StreamEvent]:
+        block = self.blocks.get(index)
+        if block is None:
             return []
-        arguments = "".join(block["parts"])
-        if not arguments:  # no deltas: a tool without arguments, or a server that sent it whole
-            arguments = json.dumps(block["input"] or {})
-        self.calls += 1
-        call = ToolCall(id=block["id"] or new_call_id(), name=block["name"], arguments=arguments)
-        return [ToolCallDone(call)]
+        if block["type"] == "tool_use":
+            arguments = "".join(block["parts"])
+            if not arguments:  # no deltas: a tool without arguments, or a server that sent it whole
+                arguments = json.dumps(block["input"] or {})
+            self.calls += 1
+            return [ToolCallDone(ToolCall(id=block["id"] or new_call_id(), name=block["name"],
+                                          arguments=arguments))]
+        if block["type"] == "thinking":
+            return [ThinkingBlockDone(ThinkingBlock(
+                "".join(block["parts"]), block["signature"], text_offset=block["text_offset"],
+                calls_before=block["calls_before"]))]
+        if block["type"] == "redacted_thinking" and block["data"]:
+            return [ThinkingBlockDone(ThinkingBlock(
+                redacted=block["data"], text_offset=block["text_offset"],
+                calls_before=block["calls_before"]))]
+        return []
 
     def end(self) -> StreamEnd:
         if not self.finished and self.stop is None:
@@ -207,21 +180,23 @@ class _StreamState:
         return StreamEnd(self.usage, _stop_reason(self.stop, self.calls > 0))
 
 
-def message_events(message: Any) -> list[StreamEvent]:
-    """The events of a non-streamed message, in stream order."""
-    events: list[StreamEvent] = []
-    calls = 0
-    for block in message.content:
-        if block.type == "thinking":
-            events.append(ThinkingChunk(block.thinking, signature=block.signature or ""))
-        elif block.type == "text" and block.text:
-            events.append(TextChunk(block.text))
-        elif block.type == "tool_use":
-            calls += 1
-            call = ToolCall(id=block.id or new_call_id(), name=block.name,
-                            arguments=json.dumps(block.input))
-            events.append(ToolCallDone(call))
-    events.append(StreamEnd(to_usage(message.usage), _stop_reason(message.stop_reason, calls > 0)))
+def message_events(message: dict[str, Any]) -> list[StreamEvent]:
+    """The events of a non-streamed message (its JSON body), in stream order: the same decoder
+    as the stream, fed one whole block at a time."""
+    if not isinstance(message.get("content"), list):
+        raise ProviderError(f"{LABEL}: response has no content list: {str(message)[:200]}",
+                            retryable=False)
+    state = _StreamState()
+    events = state.feed("message_start", {"message": {"usage": message.get("usage")}})
+    for index, block in enumerate(message["content"]):
+        if not isinstance(block, dict):
+            continue
+        events += state.feed("content_block_start", {"index": index, "content_block": block})
+        if block.get("type") == "thinking" and block.get("signature"):
+            events.append(ThinkingChunk("", signature=block["signature"]))
+        events += state.feed("content_block_stop", {"index": index})
+    state.stop = message.get("stop_reason") or "end_turn"
+    events.append(state.end())
     return events
 
 
@@ -301,32 +276,39 @@ class AnthropicProvider:
         """Stream one model step; ends with exactly one StreamEnd or raises ProviderError."""
         args = self._create_args(self.request(messages, tools, max_tokens))
         if not self.streaming:
-            try:
-                async with self.pool.lease() as client:
-                    events = message_events(await client.messages.create(**args))
-            except Exception as exc:
-                raise map_error(exc) from exc
-            for event in events:
+            for event in await self._complete(args):
                 yield event
             return
-        async with self.pool.lease() as client:
-            try:
-                response = await client.messages.create(**args, stream=True)
-            except Exception as exc:
-                raise map_error(exc) from exc
-            state = _StreamState()
-            try:
-                async for event in response:
-                    for out in state.feed(event):
+        state = _StreamState()
+        started = False
+        try:
+            async with self.pool.lease() as client, \
+                    client.messages.with_streaming_response.create(**args, stream=True) as response:
+                started = True
+                async for kind, data in sse.named_events(response.iter_lines()):
+                    if state.finished:
+                        continue  # read to the end of the body so the connection is reused
+                    event = sse.decode(data, LABEL)
+                    for out in state.feed(kind or str(event.get("type") or ""), event):
                         yield out
-            except Exception as exc:
-                raise map_error(exc, started=True) from exc
-            finally:
-                try:
-                    await response.close()
-                except Exception:  # the connection may already be broken; the real error is raised
-                    pass
+        except Exception as exc:
+            # A connection dropped after message_stop lost nothing; anything else is a failure.
+            if not (state.finished and errors.is_transport_error(exc)):
+                raise map_error(exc, started=started) from exc
         yield state.end()
+
+    async def _complete(self, args: dict[str, Any]) -> list[StreamEvent]:
+        """One non-streamed request, its JSON body decoded by the stream decoder."""
+        try:
+            async with self.pool.lease() as client:
+                raw = await client.messages.with_raw_response.create(**args)
+                body = await raw.json()
+        except Exception as exc:
+            raise map_error(exc) from exc
+        if not isinstance(body, dict):
+            raise ProviderError(f"{LABEL}: unexpected response: {str(body)[:200]}",
+                                retryable=False)
+        return message_events(body)
 
     async def aclose(self) -> None:
         await self.pool.aclose()

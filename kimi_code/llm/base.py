@@ -24,7 +24,45 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class ThinkingBlock:
+    """One thinking block exactly as the model produced it, kept so that it can be sent back
+    verbatim: Anthropic checks thinking blocks by their signature and rejects a request whose
+    thinking was modified, merged or reordered (interleaved thinking yields several per message).
+
+    `redacted` holds the opaque `data` of a redacted_thinking block (`thinking` is then empty).
+    `text_offset` and `calls_before` say where the block stood in its message: after that many
+    characters of Message.content and that many of Message.tool_calls.
+    """
+
+    thinking: str = ""
+    signature: str = ""
+    redacted: str = ""
+    text_offset: int = 0
+    calls_before: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"thinking": self.thinking, "signature": self.signature,
+                "redacted": self.redacted, "text_offset": self.text_offset,
+                "calls_before": self.calls_before}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ThinkingBlock:
+        return cls(thinking=str(data.get("thinking", "")), signature=str(data.get("signature", "")),
+                   redacted=str(data.get("redacted", "")),
+                   text_offset=int(data.get("text_offset", 0)),
+                   calls_before=int(data.get("calls_before", 0)))
+
+
+@dataclass(frozen=True)
 class Message:
+    """One conversation turn.
+
+    `thinking` is the whole reasoning text (shown, counted, echoed to OpenAI-style servers).
+    `thinking_blocks`, when the provider gives them, are the same reasoning as separate signed
+    blocks in stream order; Anthropic needs those back exactly. Messages stored before the field
+    existed have none and fall back to `thinking` + `thinking_signature` as one block.
+    """
+
     role: Role
     content: str = ""
     thinking: str = ""
@@ -33,9 +71,10 @@ class Message:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str = ""  # role == "tool": which call this answers
     is_error: bool = False  # role == "tool": the result is an error
+    thinking_blocks: tuple[ThinkingBlock, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "role": self.role,
             "content": self.content,
             "thinking": self.thinking,
@@ -46,6 +85,9 @@ class Message:
             "tool_call_id": self.tool_call_id,
             "is_error": self.is_error,
         }
+        if self.thinking_blocks:  # absent otherwise: stored payloads keep their old shape
+            data["thinking_blocks"] = [b.to_dict() for b in self.thinking_blocks]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:
@@ -57,6 +99,8 @@ class Message:
             tool_calls=tuple(ToolCall(**c) for c in data.get("tool_calls", ())),
             tool_call_id=data.get("tool_call_id", ""),
             is_error=bool(data.get("is_error", False)),
+            thinking_blocks=tuple(ThinkingBlock.from_dict(b)
+                                  for b in data.get("thinking_blocks") or ()),
         )
 
 
@@ -108,6 +152,15 @@ class ThinkingChunk:
 
 
 @dataclass(frozen=True)
+class ThinkingBlockDone:
+    """A thinking block has ended; `block` is the whole of it, signature and position included.
+    Its text was already streamed as ThinkingChunks (for display); this is what the assistant
+    Message keeps in `thinking_blocks` so the block can be sent back exactly."""
+
+    block: ThinkingBlock
+
+
+@dataclass(frozen=True)
 class ToolCallDone:
     """A tool call whose arguments have fully streamed. Providers emit it as soon as they know
     the call is complete (next call starts, or the stream ends), so the loop can start read-only
@@ -124,7 +177,7 @@ class StreamEnd:
     stop_reason: str = "end_turn"
 
 
-StreamEvent = TextChunk | ThinkingChunk | ToolCallDone | StreamEnd
+StreamEvent = TextChunk | ThinkingChunk | ThinkingBlockDone | ToolCallDone | StreamEnd
 
 
 # ---- errors ----------------------------------------------------------------------------------
@@ -171,8 +224,8 @@ class ContextOverflowError(ProviderError):
 
 @runtime_checkable
 class ChatProvider(Protocol):
-    """One model endpoint. `stream` yields TextChunk/ThinkingChunk/ToolCallDone events and ends
-    with exactly one StreamEnd; it raises ProviderError (never SDK exceptions) on failure.
+    """One model endpoint. `stream` yields TextChunk/ThinkingChunk/ThinkingBlockDone/ToolCallDone
+    events and ends with exactly one StreamEnd; it raises ProviderError (never SDK exceptions) on failure.
     Providers do not retry a whole step themselves: the loop owns retries so that it can restart
     from the last consistent state."""
 
