@@ -21,8 +21,6 @@ from kimi_code.events import (
     CheckpointCreated,
     Event,
     SessionStarted,
-    TextDelta,
-    ThinkingDelta,
     TurnFinished,
 )
 from kimi_code.llm.base import Usage
@@ -33,12 +31,14 @@ from kimi_code.ui.command_list import slash_completions
 from kimi_code.ui.commands import CommandRunner, SlashCommandProvider
 from kimi_code.ui.history import InputHistory, history_file
 from kimi_code.ui.mentions import fuzzy
-from kimi_code.ui.messages import AgentEventsReady, TurnDone
+from kimi_code.ui.messages import AgentEventsReady, TurnDone, coalesce
 from kimi_code.ui.prices import estimate_cost, load_prices
 from kimi_code.ui.session_actions import SessionActions
+from kimi_code.ui.swarm_state import SwarmTracker
 from kimi_code.ui.widgets.completion_menu import CompletionMenu
 from kimi_code.ui.widgets.prompt_input import PromptInput
 from kimi_code.ui.widgets.status_bar import StatusBar
+from kimi_code.ui.widgets.swarm_panel import SwarmPanel
 from kimi_code.ui.widgets.transcript import Transcript
 
 QUIT_WINDOW_S = 2.0
@@ -55,6 +55,7 @@ class KimiApp(App[int], SessionActions):
         Binding("shift+tab", "cycle_mode", "Mode", priority=True),
         Binding("ctrl+l", "clear", "Clear screen"),
         Binding("f1", "help", "Help"),
+        Binding("f2", "toggle_swarm", "Swarm panel"),
     ]
 
     def __init__(self, session: Any, *, continue_: bool = False, resume: str | None = None) -> None:
@@ -80,11 +81,15 @@ class KimiApp(App[int], SessionActions):
         self.menu = CompletionMenu(id="completion")
         self.transcript = Transcript(id="transcript")
         self.status = StatusBar(id="status")
+        self.swarm = SwarmTracker(cost=lambda usage: estimate_cost(
+            self.session.model.model or self.session.model.name, usage, self.prices))
+        self.swarm_panel = SwarmPanel(self.swarm, self.transcript, id="swarm")
         self.prompt = PromptInput(self.history, self.menu, slash_source=slash_completions,
                                   file_source=self._file_completions, id="prompt")
 
     def compose(self) -> ComposeResult:
         yield self.transcript
+        yield self.swarm_panel
         yield Static("", id="queue")
         yield self.menu
         yield self.prompt
@@ -169,13 +174,14 @@ class KimiApp(App[int], SessionActions):
 
     async def on_agent_events_ready(self, _: AgentEventsReady) -> None:
         self._drain_posted = False
-        events = _coalesce(self.inbox)
+        events = coalesce(self.inbox)
         self.inbox.clear()
         for event in events:
-            if event.agent_id:
-                self.transcript.handle_subagent(event)
+            if event.agent_id:  # a subagent's: the swarm panel shows it (rendered on a tick)
+                self.swarm_panel.apply(event)
                 continue
             await self.transcript.handle(event)
+            self.swarm_panel.observe(event)
             if isinstance(event, SessionStarted):
                 self.status.set(model=event.model, mode=event.permission_mode)
             elif isinstance(event, CheckpointCreated):
@@ -191,7 +197,7 @@ class KimiApp(App[int], SessionActions):
         self.status.set(tokens_in=usage.input_tokens + usage.cache_read_tokens,
                         tokens_out=usage.output_tokens,
                         context_pct=agent.context.used_fraction() * 100,
-                        cost=self.session_cost(), subagents=self.transcript.running_subagents(),
+                        cost=self.session_cost(), subagents=self.swarm.counts.running,
                         queued=len(self.queue), mode=self.session.permission_mode)
 
     def session_usage(self) -> Usage:
@@ -205,13 +211,14 @@ class KimiApp(App[int], SessionActions):
     def _tick(self) -> None:
         for block in self.transcript.running_tools():
             block.tick()
+        self.swarm_panel.flush()  # the one place the panel redraws: at most once per tick
         if self.awaiting_approval:
             activity = "waiting for approval"
         elif self.busy:
             activity = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"[int(time.monotonic() * 10) % 10] + " working (Esc stops)"
         else:
             activity = "ready" if self.ready else "starting…"
-        self.status.set(activity=activity, subagents=self.transcript.running_subagents())
+        self.status.set(activity=activity, subagents=self.swarm.counts.running)
 
     # ---- turns --------------------------------------------------------------------------------
 
@@ -341,6 +348,13 @@ class KimiApp(App[int], SessionActions):
     def action_clear(self) -> None:
         self.transcript.clear()
 
+    def action_toggle_swarm(self) -> None:
+        if not self.swarm_panel.toggle():
+            self.notify("Swarm panel hidden; F2 shows it again.", timeout=2)
+        elif not self.swarm.active:
+            self.notify("No subagents are running; the panel opens when a swarm starts.",
+                        timeout=3)
+
     async def action_help(self) -> None:
         await self.runner.run("/help")
 
@@ -359,20 +373,6 @@ class KimiApp(App[int], SessionActions):
 
     async def on_unmount(self) -> None:
         await self.close_session()
-
-
-def _coalesce(events: deque[Event]) -> list[Event]:
-    """Merge runs of text/thinking deltas from the same agent into one event each."""
-    out: list[Event] = []
-    for event in events:
-        last = out[-1] if out else None
-        if isinstance(event, (TextDelta, ThinkingDelta)) and type(last) is type(event) \
-                and last.agent_id == event.agent_id:  # type: ignore[union-attr]
-            out[-1] = type(event)(text=last.text + event.text,  # type: ignore[union-attr]
-                                  agent_id=event.agent_id)
-        else:
-            out.append(event)
-    return out
 
 
 def run_tui(session: Any, *, continue_: bool = False, resume: str | None = None) -> int:

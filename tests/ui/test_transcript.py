@@ -1,4 +1,4 @@
-"""The transcript widget on its own: windowing of long histories, subagent grouping, todos and
+"""The transcript widget on its own: windowing of long histories, todos and
 notices (fed with the agent's real event types)."""
 
 from __future__ import annotations
@@ -9,20 +9,14 @@ from kimi_code.events import (
     AssistantMessage,
     Notice,
     RetryScheduled,
-    SubagentCompleted,
-    SubagentProgress,
-    SubagentStarted,
     TextDelta,
     TodosUpdated,
-    ToolCallFinished,
-    ToolCallStarted,
     TurnFinished,
     UserMessageAdded,
 )
-from kimi_code.llm.base import Message, ToolCall, Usage
+from kimi_code.llm.base import Message, Usage
 from kimi_code.ui.widgets.assistant_block import AssistantBlock
 from kimi_code.ui.widgets.blocks import NoticeBlock, TodoBlock, UserBlock
-from kimi_code.ui.widgets.tool_block import ToolBlock
 from kimi_code.ui.widgets.transcript import LOAD_STEP, MAX_MOUNTED, Transcript
 
 
@@ -56,34 +50,6 @@ async def test_long_history_is_windowed_and_earlier_blocks_come_back() -> None:
         await pilot.pause()
         assert len(transcript.blocks) == MAX_MOUNTED - 1
         assert transcript.total_blocks == 1200 + MAX_MOUNTED
-
-
-async def test_subagents_are_grouped_under_their_spawning_call() -> None:
-    app = Harness()
-    spawn = ToolCall("call_swarm", "AgentSwarm", '{"description": "review files"}')
-    async with app.run_test(size=(100, 30)) as pilot:
-        t = app.query_one(Transcript)
-        await t.handle(UserMessageAdded(message=Message("user", "review")))
-        await t.handle(ToolCallStarted(call=spawn))
-        t.handle_subagent(SubagentStarted(subagent_id="s1", subagent_type="general",
-                                          description="review a.py", agent_id="call_swarm"))
-        t.handle_subagent(SubagentStarted(subagent_id="s2", subagent_type="general",
-                                          description="review b.py"))  # parent id not given
-        t.handle_subagent(SubagentProgress(subagent_id="s1", step=3, last_tool="Grep",
-                                           agent_id="call_swarm"))
-        assert t.running_subagents() == 2
-        t.handle_subagent(SubagentCompleted(subagent_id="s1", status="success", summary="ok",
-                                            agent_id="call_swarm"))
-        await pilot.pause()
-        block = [b for b in t.blocks if isinstance(b, ToolBlock)][0]
-        rows = block.state.subagents
-        assert rows["s1"].status == "success" and rows["s1"].step == 3
-        assert rows["s2"].description == "review b.py" and rows["s2"].status == "running"
-        assert t.running_subagents() == 1
-        await t.handle(ToolCallFinished(call=spawn, message=Message("tool", "2 done",
-                                                                    tool_call_id="call_swarm"),
-                                        duration_ms=1500))
-        assert block.state.status == "ok" and "1.5 s" in str(block.header_text())
 
 
 async def test_notices_todos_and_a_non_streamed_answer() -> None:

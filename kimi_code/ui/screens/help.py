@@ -19,6 +19,7 @@ KEYS = (
     ("!command", "run a shell command directly (output shown, not sent to the agent)"),
     ("Shift+Tab", "cycle permission mode"),
     ("Ctrl+P", "command palette"),
+    ("F2", "show / hide the live swarm panel (subagents of Agent/AgentSwarm calls)"),
     ("Ctrl+L", "clear the screen"),
     ("Ctrl+C", "interrupt; press again when idle to quit"),
 )

@@ -1,10 +1,11 @@
 """One tool call as a compact block: name, key argument, status (spinner while it runs),
-duration; the output expandable; Edit/Write shown as a coloured diff; subagents that the call
-spawned grouped under it."""
+duration; the output expandable; Edit/Write shown as a coloured diff. An Agent/AgentSwarm call
+shows one line of subagent counts while it runs (the rows live in the swarm panel) and, once it
+finished, the swarm's summary line with every subagent's last line in a collapsed section."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
@@ -20,16 +21,6 @@ OUTPUT_PREVIEW_LINES = 200
 
 
 @dataclass
-class SubagentRow:
-    description: str
-    kind: str = ""
-    step: int = 0
-    last_tool: str = ""
-    status: str = "running"  # running | success | failed | cancelled | timeout
-    summary: str = ""
-
-
-@dataclass
 class ToolState:
     """Everything a block shows; enough to rebuild it after it was dropped from the screen."""
 
@@ -41,7 +32,9 @@ class ToolState:
     output: str = ""
     diff: str = ""
     note: str = ""
-    subagents: dict[str, SubagentRow] = field(default_factory=dict)
+    swarm_line: Text | None = None  # subagent counts (live), then the swarm's summary
+    swarm_detail: Text | None = None  # every subagent's final line, once the swarm folded
+    swarm_count: int = 0
 
 
 class ToolBlock(Vertical):
@@ -62,6 +55,7 @@ class ToolBlock(Vertical):
         self.state = state
         self.frame = 0
         self._results_shown = False
+        self._detail_shown = False
         self._mounted = False
         self._header = Static(classes="tool-header")
         self._note = Static(classes="tool-note")
@@ -75,6 +69,9 @@ class ToolBlock(Vertical):
         yield self._header
         yield self._note
         yield self._subagents
+        if self.state.swarm_detail is not None:
+            self._detail_shown = True
+            yield self._swarm_detail_widget()
         if self.state.status != "running":
             self._results_shown = True
             yield from self._result_widgets()
@@ -83,6 +80,12 @@ class ToolBlock(Vertical):
         self._mounted = True  # `is_mounted` only turns true after this handler returns
         self._refresh_parts()
         self._show_results()
+        self._show_swarm_detail()
+
+    def _show_swarm_detail(self) -> None:
+        if self._mounted and not self._detail_shown and self.state.swarm_detail is not None:
+            self._detail_shown = True
+            self.mount(self._swarm_detail_widget(), after=self._subagents)
 
     def _show_results(self) -> None:
         """Mount the output/diff once (the call may finish before the block is mounted)."""
@@ -114,24 +117,13 @@ class ToolBlock(Vertical):
         self._header.update(self.header_text())
         self._note.update(Text(self.state.note))
         self._note.display = bool(self.state.note)
-        rows = self._subagent_text()
-        self._subagents.update(rows)
-        self._subagents.display = bool(self.state.subagents)
+        self._subagents.update(self.state.swarm_line or "")
+        self._subagents.display = self.state.swarm_line is not None
 
-    def _subagent_text(self) -> Text:
-        text = Text()
-        for index, row in enumerate(self.state.subagents.values()):
-            if index:
-                text.append("\n")
-            mark = {"running": "◌", "success": "✓"}.get(row.status, "✗")
-            text.append(f"{mark} {visible(row.description, keep_newlines=False)[:70]}")
-            detail = f" step {row.step}" if row.step else ""
-            if row.last_tool and row.status == "running":
-                detail += f" · {row.last_tool}"
-            if row.status != "running":
-                detail += f" · {row.status}"
-            text.append(detail, style="dim")
-        return text
+    def _swarm_detail_widget(self) -> Collapsible:
+        count = self.state.swarm_count
+        return Collapsible(Static(self.state.swarm_detail or "", classes="tool-output"),
+                           title=f"subagents · {count}", collapsed=True, classes="swarm-detail")
 
     def _result_widgets(self) -> list[Any]:
         widgets: list[Any] = []
@@ -173,18 +165,20 @@ class ToolBlock(Vertical):
         self.set_class(True, "-denied")
         self._refresh_parts()
 
-    def subagent(self, subagent_id: str, **changes: Any) -> None:
-        row = self.state.subagents.get(subagent_id)
-        if row is None:
-            row = self.state.subagents[subagent_id] = SubagentRow(
-                description=str(changes.pop("description", subagent_id)))
-        for key, value in changes.items():
-            setattr(row, key, value)
-        self._refresh_parts()
+    def swarm_progress(self, line: Text) -> None:
+        """The live subagent counts (called at most once per timer tick)."""
+        if self.state.swarm_line is None or self.state.swarm_line.plain != line.plain:
+            self.state.swarm_line = line
+            self._subagents.update(line)
+            self._subagents.display = True
 
-    @property
-    def running_subagents(self) -> int:
-        return sum(1 for row in self.state.subagents.values() if row.status == "running")
+    def swarm_folded(self, summary: Text, detail: Text, count: int) -> None:
+        """The swarm finished: its summary replaces the live counts; the per-subagent lines go
+        into a collapsed section (rendered once, here)."""
+        self.state.swarm_line, self.state.swarm_detail, self.state.swarm_count = \
+            summary, detail, count
+        self._refresh_parts()
+        self._show_swarm_detail()
 
     def rebuild(self) -> ToolBlock:
         return ToolBlock(self.state)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Button
@@ -24,9 +25,6 @@ from kimi_code.events import (
     PermissionDenied,
     RetryScheduled,
     StepStarted,
-    SubagentCompleted,
-    SubagentProgress,
-    SubagentStarted,
     TextDelta,
     ThinkingDelta,
     TodosUpdated,
@@ -37,13 +35,13 @@ from kimi_code.events import (
 )
 from kimi_code.llm.base import Message
 from kimi_code.ui.render import human_tokens
+from kimi_code.ui.swarm_state import Fold
 from kimi_code.ui.widgets.assistant_block import AssistantBlock, ThinkingBlock
 from kimi_code.ui.widgets.blocks import NoticeBlock, TodoBlock, UserBlock
 from kimi_code.ui.widgets.tool_block import ToolBlock
 
 MAX_MOUNTED = 100  # live widgets: layout cost grows with them
 LOAD_STEP = 50
-SPAWNING_TOOLS = ("Agent", "AgentSwarm")
 STOP_MESSAGES = {
     "cancelled": ("Interrupted.", "warning"),
     "max_turns": ("Stopped: the maximum number of steps was reached.", "warning"),
@@ -65,7 +63,7 @@ class Transcript(VerticalScroll):
         self._live: deque[Widget] = deque()  # mounted blocks, oldest first
         self._assistant: AssistantBlock | None = None
         self._thinking: ThinkingBlock | None = None
-        self._tools: dict[str, ToolBlock] = {}  # call id / agent id / subagent id -> block
+        self._tools: dict[str, ToolBlock] = {}  # call id -> block
         self._todo: TodoBlock | None = None
         self._in_turn = False  # a user message inside a running turn is a steering message
         self._earlier = Button("", id="show-earlier")
@@ -233,39 +231,26 @@ class Transcript(VerticalScroll):
             self._thinking.finish()
         self._assistant = self._thinking = None
 
-    def handle_subagent(self, event: Event) -> None:
-        """Group a subagent's activity under the Agent/AgentSwarm call that spawned it."""
-        block = self._tools.get(event.agent_id)
-        if isinstance(event, SubagentStarted):
-            block = block or self._tools.get(event.subagent_id) or self._latest_spawner()
-            if block is not None:
-                self._tools[event.subagent_id] = block
-                block.subagent(event.subagent_id, description=event.description,
-                               kind=event.subagent_type)
-            return
-        if block is None:
-            return
-        if isinstance(event, SubagentProgress):
-            block.subagent(event.subagent_id, step=event.step, last_tool=event.last_tool)
-        elif isinstance(event, SubagentCompleted):
-            block.subagent(event.subagent_id, status=event.status, summary=event.summary)
-        elif isinstance(event, ToolCallStarted):
-            self._tools.setdefault(event.call.id, block)  # nested spawns stay in this group
+    def swarm_progress(self, call_id: str, line: Text) -> None:
+        """Live subagent counts on a running Agent/AgentSwarm call's block."""
+        block = self._tools.get(call_id)
+        if block is not None:
+            block.swarm_progress(line)
 
-    def _latest_spawner(self) -> ToolBlock | None:
-        for block in reversed(list(self._tools.values())):
-            if block.state.name in SPAWNING_TOOLS and block.state.status == "running":
-                return block
-        return None
+    def fold_swarm(self, fold: Fold) -> None:
+        """A spawning call finished: its subagents become one summary line on the call's block
+        (or a line of its own when no block shows that call)."""
+        block = self._tools.get(fold.call_id)
+        if block is not None:
+            block.swarm_folded(fold.summary, fold.detail, fold.count)
+        else:
+            self.add(NoticeBlock(f"Subagents: {fold.summary.plain}", "info"))
 
     # ---- status ----------------------------------------------------------------------------
 
     def running_tools(self) -> list[ToolBlock]:
         return [b for b in dict.fromkeys(self._tools.values()) if b.state.status == "running"
                 and b.is_mounted]
-
-    def running_subagents(self) -> int:
-        return sum(b.running_subagents for b in dict.fromkeys(self._tools.values()))
 
 
 def _history_factories(message: Message, results: dict[str, Message]) -> list[Callable[[], Widget]]:
