@@ -38,5 +38,12 @@ def test_slicer_and_shard_shapes(engine: Any) -> None:
     assert s("model.layers.0.self_attn.o_proj.weight", (64, 64)) == (slice(None), slice(32, 64))
     assert s("model.layers.1.mlp.experts.3.gate_proj.weight", (32, 64)) == (slice(16, 32), slice(None))
     assert s("model.layers.0.self_attn.kv_a_proj_with_mqa.weight", (40, 64)) is None
+    # INT4 experts are split packed: down's words [H, I/8] and scales [H, I/32] by columns
+    assert s("model.layers.1.mlp.experts.3.down_proj.weight_packed", (64, 8)) == (slice(None), slice(4, 8))
+    assert s("model.layers.1.mlp.experts.3.down_proj.weight_scale", (64, 2)) == (slice(None), slice(1, 2))
+    assert s("model.layers.1.mlp.experts.3.up_proj.weight_scale", (64, 2)) == (slice(32, 64), slice(None))
+    ep = slicer_for(1, 2, expert_parallel=True)  # whole routed experts; the shared expert still split
+    assert ep("model.layers.1.mlp.experts.3.down_proj.weight_packed", (64, 8)) is None
+    assert ep("model.layers.1.mlp.shared_experts.down_proj.weight", (64, 32)) == (slice(None), slice(16, 32))
     with pytest.raises(ValueError, match="divisible"):
         shard_config(cfg, 3)

@@ -7,6 +7,9 @@ rank loaded: its slice of the packed words and scales (never dequantised), or it
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +126,44 @@ def test_sliced_weight_shape_is_verified(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match=r"experts.2.down_proj.weight_shape = \[64, 96\] \(this rank's part: "
                                            r"\[64, 48\]\), model expects \[64, 32\]"):
         load_shard(path, 0, 2, torch.device("cpu"), torch.float32)
+
+
+KERNEL_SCRIPT = """
+import os, sys, torch
+from kimi_engine.kernels import dispatch
+from kimi_engine.parallel import load_shard
+calls = []
+fused = dispatch.fused_moe
+dispatch.fused_moe = lambda *a, **k: calls.append(1) or fused(*a, **k)
+for ep in (False, True):
+    for rank in (0, 1):
+        mlp = load_shard(sys.argv[1], rank, 2, torch.device("cpu"), torch.float32, ep).model.layers[1].mlp
+        for n in (3, 20):  # the per-pair decode kernels and the grouped (sorted by expert) ones
+            x = torch.randn(1, n, 64, generator=torch.Generator().manual_seed(n))
+            os.environ.pop("KIMI_ENGINE_TORCH_OPS", None)
+            kernel = mlp(x)
+            os.environ["KIMI_ENGINE_TORCH_OPS"] = "1"
+            print(ep, rank, n, (kernel - mlp(x)).abs().max().item())
+print("calls", len(calls))
+"""
+
+
+def test_triton_kernels_take_sliced_and_local_experts(int4_wide: Path) -> None:
+    """Interpreted Triton fused MoE on each rank's packed slice (TP) and own experts (EP, ids of
+    other ranks' experts = -1) equals the torch path."""
+    env = {**os.environ, "TRITON_INTERPRET": "1", "KIMI_ENGINE_TRITON_ON_CPU": "1", "KIMI_ENGINE_AUTOTUNE": "0"}
+    env.pop("KIMI_ENGINE_TORCH_OPS", None)
+    out = subprocess.run([sys.executable, "-c", KERNEL_SCRIPT, str(int4_wide)], env=env, capture_output=True,
+                         text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "calls 8"
+    diffs = [float(line.split()[-1]) for line in lines[:-1]]
+    assert len(diffs) == 8 and max(diffs) <= 1e-4
+
+
+def test_cli_flag_reaches_the_launcher(tiny_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kimi_engine.cli import main
+
+    assert main(["serve", str(tiny_path), "--expert-parallel"]) == 1
+    assert "--expert-parallel splits the routed experts over ranks" in capsys.readouterr().err
