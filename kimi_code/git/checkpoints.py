@@ -29,6 +29,7 @@ from pathlib import Path
 
 from kimi_code import paths
 from kimi_code.git.checkpoints_auto import store_dir
+from kimi_code.git.checkpoints_gc import sweep_stale_locks
 from kimi_code.git.repo import clean_env, run_git
 
 MAX_FILE_BYTES = 10 * 1024 * 1024       # a single file above this is not snapshotted
@@ -190,6 +191,7 @@ class CheckpointStore:
         with open(self.base / "lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
+                sweep_stale_locks(self.base)  # a writer killed mid-update-ref must not wedge us
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)

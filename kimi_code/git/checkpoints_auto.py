@@ -3,7 +3,7 @@
 This module is imported on every session start, so it stays light (no GitPython, no config):
 deciding costs one or two `stat` calls. When a workspace's shadow store has not been collected
 for a day, the collection runs in a detached child process (`python -m
-kimi_code.git.checkpoints_gc --auto WORKSPACE`) at low priority, so the session never waits for
+kimi_code.git.checkpoints_auto WORKSPACE --protect SESSION`) at low priority, so the session never waits for
 it except for the short spell in which the child holds the store lock (a snapshot taken then
 waits, exactly as it waits for another session's snapshot).
 
@@ -67,7 +67,7 @@ def schedule_auto_gc(workspace: Path, session_id: str) -> subprocess.Popen[bytes
         log = open(base / LOG_NAME, "wb")  # noqa: SIM115 - handed to the child, closed below
     except OSError:
         return None
-    args = [sys.executable, "-m", "kimi_code.git.checkpoints_gc", "--auto", str(workspace),
+    args = [sys.executable, "-m", "kimi_code.git.checkpoints_auto", str(Path(workspace).resolve()),
             "--protect", session_id]
     try:
         with log:
@@ -80,3 +80,39 @@ def schedule_auto_gc(workspace: Path, session_id: str) -> subprocess.Popen[bytes
     # thread is a daemon, and the child (its own session) outlives us if we exit first.
     threading.Thread(target=proc.wait, name="checkpoint-gc-reaper", daemon=True).start()
     return proc
+
+
+def auto_main(workspace: Path, protect: str) -> int:
+    """The detached run: low priority, policy from config, quiet. The result goes into the
+    stamp file as JSON; errors to stderr (the store's gc.log). Heavy imports happen here only."""
+    from kimi_code.config import ConfigError, load_config
+    from kimi_code.git.checkpoints_gc import Policy, collect, record_run
+
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    try:
+        config = load_config()
+    except ConfigError as exc:  # a broken config: the session reports it; gc just waits
+        print(f"checkpoint gc skipped: {exc}", file=sys.stderr)
+        return 0
+    if not config.checkpoints.auto_gc:
+        return 0
+    record_run(collect(store_dir(workspace), Policy.from_config(config.checkpoints),
+                       protect={protect} if protect else set()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m kimi_code.git.checkpoints_auto")
+    parser.add_argument("workspace", type=Path)
+    parser.add_argument("--protect", default="", metavar="SESSION")
+    opts = parser.parse_args(argv)
+    return auto_main(opts.workspace, opts.protect)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

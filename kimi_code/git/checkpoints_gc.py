@@ -14,8 +14,7 @@ write an object that the prune is about to delete; gc runs with the shadow index
 GIT_INDEX_FILE, so the blobs the index points at (the last snapshot's) always stay. A crash at
 any point leaves a valid store: git's gc is crash-safe and our only other write is the refs.
 
-`python -m kimi_code.git.checkpoints_gc --auto WORKSPACE --protect SESSION` is the background
-run that session start launches once a day (checkpoints_auto.py).
+The daily background run that session start launches is in checkpoints_auto.py.
 """
 
 from __future__ import annotations
@@ -23,7 +22,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import sys
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,11 +31,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kimi_code.git.checkpoints_auto import STAMP_NAME, store_dir
-from kimi_code.git.repo import clean_env, run_git
+from kimi_code.git.repo import GitError, clean_env, safe_git_env
 
 SESSIONS_PREFIX = "refs/kimi/sessions/"
 LATEST_REF = "refs/kimi/latest"
 MIB = 1024 * 1024
+GC_MARKER = "gc-in-progress"   # exists while a gc changes the store; found later = it was killed
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,22 @@ def git_env(base: Path) -> dict[str, str]:
                       "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
 
 
+# The store lock's fd while `store_lock` holds it. Git children inherit it, so if this process
+# is killed mid-gc the lock stays held until its git child has finished too: no snapshot can
+# run beside an orphaned prune, and a lock file seen under the lock is always a stale one.
+_held_fds: tuple[int, ...] = ()
+
+
 def _git(base: Path, *args: str, input: bytes | None = None, check: bool = True) -> str:
-    proc = run_git(args, cwd=base, env=git_env(base), input=input, check=check)
+    try:
+        proc = subprocess.run(["git", *args], cwd=base, env=safe_git_env(git_env(base)),
+                              input=input, capture_output=True, check=False, pass_fds=_held_fds)
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH; install git and retry.") from None
+    if check and proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        raise GitError(f"git {args[0]} failed: {err or 'exit ' + str(proc.returncode)}",
+                       stderr=err, returncode=proc.returncode)
     return proc.stdout.decode("utf-8", "surrogateescape")
 
 
@@ -284,13 +299,48 @@ def cap_drops(base: Path, kept: list[SessionChain], policy: Policy, protect: set
 
 @contextmanager
 def store_lock(base: Path) -> Iterator[None]:
-    """The store's writer lock (the same flock CheckpointStore takes for every snapshot)."""
+    """The store's writer lock (the same flock CheckpointStore takes for every snapshot), with
+    git's own lock files left by a killed writer swept away once it is held."""
+    global _held_fds
     with open(base / "lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
+        _held_fds = (handle.fileno(),)
         try:
+            sweep_stale_locks(base)
             yield
         finally:
+            _held_fds = ()
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def sweep_stale_locks(base: Path, now: float | None = None) -> None:
+    """Delete git lock files a killed writer left in the store (they would make every later
+    ref update or gc fail with "File exists"). Call only under the store lock.
+
+    After a killed gc (its marker file is still there) every lock file in the repository is
+    stale: gc's git children hold the store lock too, so none of them can still be running.
+    Otherwise a snapshot's git child may outlive its killed parent without the lock, so a lock
+    file counts as stale only once older than any live step takes: a minute for ref locks
+    (held for milliseconds), ten for the index lock (held while files are hashed)."""
+    repo, marker = base / "repo", base / GC_MARKER
+    now = time.time() if now is None else now
+    candidates = [(base / "index.lock", 600.0), (repo / "HEAD.lock", 60.0),
+                  (repo / "packed-refs.lock", 60.0), (repo / "refs" / "kimi" / "latest.lock", 60.0)]
+    try:
+        candidates += [(e, 60.0) for e in (repo / "refs" / "kimi" / "sessions").iterdir()
+                       if e.name.endswith(".lock")]
+    except OSError:
+        pass
+    if marker.exists():
+        candidates += [(Path(d) / f, -1.0) for d, _, files in os.walk(repo) for f in files
+                       if f.endswith(".lock") or f == "gc.pid"]
+    for path, age in candidates:
+        try:
+            if now - path.stat().st_mtime > age:
+                path.unlink()
+        except OSError:
+            pass
+    marker.unlink(missing_ok=True)
 
 
 def delete_chains(base: Path, drops: list[Drop], kept: list[SessionChain]) -> None:
@@ -312,7 +362,7 @@ def delete_chains(base: Path, drops: list[Drop], kept: list[SessionChain]) -> No
 
 def prune_objects(base: Path) -> None:
     """Repack what is reachable (refs + the shadow index) and delete everything else now."""
-    _git(base, "-c", "gc.auto=0", "-c", "gc.reflogExpire=now",
+    _git(base, "-c", "gc.auto=0", "-c", "gc.writeCommitGraph=false", "-c", "gc.reflogExpire=now",
          "-c", "gc.reflogExpireUnreachable=now", "gc", "--prune=now", "--quiet")
 
 
@@ -339,6 +389,7 @@ def collect(base: Path, policy: Policy, *, protect: set[str] | None = None,
             more, report.bytes_after = cap_drops(base, kept, policy, keep, overhead)
             report.dropped += more
             return report
+        (base / GC_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
         delete_chains(base, report.dropped, kept)
         prune_objects(base)
         size = store_bytes(base)
@@ -349,8 +400,8 @@ def collect(base: Path, policy: Policy, *, protect: set[str] | None = None,
             delete_chains(base, more, kept)
             prune_objects(base)
             report.dropped += more
-            size = store_bytes(base)
-        report.bytes_after, report.applied = size, True
+        (base / GC_MARKER).unlink(missing_ok=True)
+        report.bytes_after, report.applied = store_bytes(base), True
     if policy.max_bytes and report.bytes_after > policy.max_bytes:
         report.notes.append(f"still over the {policy.max_bytes // MIB} MiB cap: the newest or "
                             "in-use sessions alone hold more (they are never dropped)")
@@ -367,30 +418,6 @@ def collect_workspace(workspace: Path, policy: Policy, **kwargs: object) -> GcRe
     return collect(store_dir(workspace), policy, **kwargs)  # type: ignore[arg-type]
 
 
-# ---- the daily background run --------------------------------------------------------------
-
-
-def auto_main(workspace: Path, protect: str) -> int:
-    """The detached run started at session start: low priority, config-driven, quiet. The
-    result goes into the stamp file as JSON; errors to stderr (the store's gc.log)."""
-    from kimi_code.config import ConfigError, load_config
-
-    try:
-        os.nice(10)
-    except OSError:
-        pass
-    try:
-        config = load_config()
-    except ConfigError as exc:  # a broken config: the session reports it; gc just waits
-        print(f"checkpoint gc skipped: {exc}", file=sys.stderr)
-        return 0
-    if not config.checkpoints.auto_gc:
-        return 0
-    record_run(collect(store_dir(workspace), Policy.from_config(config.checkpoints),
-                       protect={protect}))
-    return 0
-
-
 def record_run(report: GcReport) -> None:
     """Write the stamp (its mtime: "collected now", so the daily run waits another day) with
     the result as JSON, for `checkpoints list`."""
@@ -403,17 +430,3 @@ def record_run(report: GcReport) -> None:
         (report.base / STAMP_NAME).write_text(json.dumps(result) + "\n", encoding="utf-8")
     except OSError:
         pass
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m kimi_code.git.checkpoints_gc")
-    parser.add_argument("--auto", type=Path, required=True, metavar="WORKSPACE")
-    parser.add_argument("--protect", default="", metavar="SESSION")
-    opts = parser.parse_args(argv)
-    return auto_main(opts.auto, opts.protect)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
