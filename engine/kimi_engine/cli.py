@@ -1,6 +1,7 @@
 """`kimi-engine` command line: info, generate, convert, synth.
 
     kimi-engine info PATH                     config summary, parameter counts, per-GPU memory plan
+    kimi-engine plan --model PATH [--gpus N] [--gpu-memory GiB]   does it fit: weights per GPU, cache tokens
     kimi-engine generate PATH --prompt TEXT   stream a completion (or a chat turn with --chat)
     kimi-engine convert --int4 SRC DST        quantise routed experts to compressed-tensors INT4
     kimi-engine synth DST                     write a tiny random checkpoint + tokenizer to try these
@@ -27,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("path")
     info.add_argument("--gpu-gb", type=float, default=80.0, help="memory per GPU for the plan (default 80)")
 
+    _add_plan(sub)
     gen = sub.add_parser("generate", help="generate text from a checkpoint")
     gen.add_argument("path")
     gen.add_argument("--prompt", required=True)
@@ -57,6 +59,43 @@ def _parser() -> argparse.ArgumentParser:
     syn.add_argument("--seed", type=int, default=0)
     _add_serve(sub)
     return p
+
+
+def _add_plan(sub: argparse._SubParsersAction) -> None:
+    plan = sub.add_parser("plan", help="does the model fit: weights per GPU, KV bytes per token, cache tokens "
+                                       "(reads config.json only); exit 1 when it does not fit")
+    plan.add_argument("--model", required=True, metavar="PATH", help="checkpoint directory (or its config.json)")
+    plan.add_argument("--gpus", type=int, default=None, help="GPUs to split over (default: the visible CUDA GPUs, else 1)")
+    plan.add_argument("--gpu-memory", type=float, default=None, metavar="GiB",
+                      help="free memory per GPU (default: the smallest free memory of the visible GPUs)")
+    plan.add_argument("--expert-parallel", action="store_true", help="plan for serve --expert-parallel")
+    plan.add_argument("--min-cache-tokens", type=int, default=4096, help="cache a fit must leave room for")
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .plan import GIB, fit, format_fit
+
+    cfg = load_config(args.model)
+    visible: list[int] = []  # free bytes of each visible CUDA GPU
+    if args.gpu_memory is None or args.gpus is None:
+        import torch
+
+        if torch.cuda.is_available():
+            visible = [torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count())]
+    gpus = args.gpus or max(1, len(visible))
+    if args.gpu_memory is not None:
+        if args.gpu_memory <= 0:
+            raise ValueError(f"--gpu-memory must be > 0 GiB, got {args.gpu_memory}")
+        free: int | None = int(args.gpu_memory * GIB)
+    else:
+        free = min(visible[:gpus]) if visible else None
+        if visible and len(visible) < gpus:
+            print(f"kimi-engine: only {len(visible)} CUDA GPU(s) visible; planning {gpus} with their free memory",
+                  file=sys.stderr)
+    report = fit(cfg, gpus, free, expert_parallel=args.expert_parallel, min_cache_tokens=args.min_cache_tokens)
+    print(format_fit(cfg, report))
+    return 1 if report.fits is False else 0
 
 
 def _add_serve(sub: argparse._SubParsersAction) -> None:
@@ -163,7 +202,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"info": _info, "generate": _generate, "convert": _convert, "synth": _synth, "serve": _serve}
+    handlers = {"info": _info, "plan": _plan, "generate": _generate, "convert": _convert, "synth": _synth, "serve": _serve}
     try:
         return handlers[args.command](args)
     except (ValueError, KeyError, OSError) as e:
