@@ -39,6 +39,7 @@ from kimi_code.ui.widgets.completion_menu import CompletionMenu
 from kimi_code.ui.widgets.prompt_input import PromptInput
 from kimi_code.ui.widgets.status_bar import StatusBar
 from kimi_code.ui.widgets.swarm_panel import SwarmPanel
+from kimi_code.ui.widgets.tool_block import ToolBlock
 from kimi_code.ui.widgets.transcript import Transcript
 
 QUIT_WINDOW_S = 2.0
@@ -68,6 +69,7 @@ class KimiApp(App[int], SessionActions):
         self._drain_posted = False
         self.turn_task: asyncio.Task[Any] | None = None
         self.queue: list[str] = []
+        self.shell_contexts: list[tuple[str, ToolBlock]] = []
         self.turns_done = 0
         self.ready = False
         self.awaiting_approval = False
@@ -235,7 +237,7 @@ class KimiApp(App[int], SessionActions):
             self.queue.append(text)
             self._show_queue()
             return
-        self.turn_task = self.session.submit(text)
+        self.turn_task = self.session.submit(self.with_shell_context(text))
         self.prompt.add_class("-busy")
         self.turn_task.add_done_callback(self._task_done)
 
@@ -338,7 +340,7 @@ class KimiApp(App[int], SessionActions):
             text, self.queue = "\n\n".join(self.queue), []
             self._show_queue()
         if text:
-            self.session.submit(text)  # steers while busy
+            self.session.submit(self.with_shell_context(text))  # steers while busy
 
     def action_cycle_mode(self) -> None:
         current = self.session.permission_mode

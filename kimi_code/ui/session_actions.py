@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kimi_code import paths
 from kimi_code.config import ConfigError
+from kimi_code.ui import shell_context
 from kimi_code.ui import themes as theme_data
 from kimi_code.ui.screens.picker import Choice, PickerScreen
 from kimi_code.ui.widgets.blocks import NoticeBlock
@@ -21,12 +22,13 @@ if TYPE_CHECKING:
     from kimi_code.ui.app import KimiApp
 
 SHELL_TIMEOUT_S = 600
-SHELL_OUTPUT_LIMIT = 200_000
 
 
 class SessionActions:
     shell_task: asyncio.Task[Any] | None = None
     _shell_count = 0
+    # `!command` outputs waiting for the next message, with their blocks (set in __init__)
+    shell_contexts: list[tuple[str, ToolBlock]]
 
     def show_notice(self: KimiApp, message: str, level: str = "info") -> None:
         self.transcript.add(NoticeBlock(message, level))
@@ -37,6 +39,7 @@ class SessionActions:
         await self.session.new_session()
         self.transcript.clear()
         self.queue.clear()
+        self.shell_contexts.clear()
         self.show_notice(f"New session {self.session.session_id}.", "success")
         self.update_status()
 
@@ -135,7 +138,8 @@ class SessionActions:
     # ---- shell and git -----------------------------------------------------------------------
 
     def run_shell(self: KimiApp, command: str) -> None:
-        """`!command`: run it in the workspace and show the output (not sent to the agent)."""
+        """`!command`: run it in the workspace, show the output, and keep it (capped like the
+        Bash tool's) as context for the next message the user sends."""
         if self.shell_task is not None and not self.shell_task.done():
             self.show_notice("A shell command is still running (Esc stops it).", "warning")
             return
@@ -147,25 +151,35 @@ class SessionActions:
 
     async def _shell(self: KimiApp, command: str, block: ToolBlock) -> None:
         from kimi_code.runtime import child_environment
+        from kimi_code.tools.bash import MAX_OUTPUT_CHARS
+        from kimi_code.tools.process import run_command
 
         started = time.monotonic()
-        proc = await asyncio.create_subprocess_shell(
-            command, cwd=self.session.workspace.cwd, env=child_environment(),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), SHELL_TIMEOUT_S)
-            text = out.decode("utf-8", "replace")[:SHELL_OUTPUT_LIMIT]
-            code = proc.returncode or 0
-            output = text + (f"\n(exit code {code})" if code else "")
-        except (asyncio.CancelledError, TimeoutError) as exc:
-            proc.kill()
-            await proc.wait()
-            code, output = -1, "Interrupted." if isinstance(exc, asyncio.CancelledError) else \
-                f"Timed out after {SHELL_TIMEOUT_S} s."
-        block.finish(is_error=code != 0, output=output,
+            result = await run_command(command, cwd=self.session.workspace.cwd,
+                                       env=child_environment(), timeout=SHELL_TIMEOUT_S,
+                                       max_output=MAX_OUTPUT_CHARS)
+        except asyncio.CancelledError:  # Esc: run_command killed the process group
+            output, code = "Interrupted.", "interrupted"
+        except OSError as exc:
+            output, code = f"Could not run the command: {exc}", "error"
+        else:
+            code = "timeout" if result.timed_out else str(result.exit_code)
+            output = result.output + (f"\n(timed out after {SHELL_TIMEOUT_S} s)"
+                                       if result.timed_out else
+                                       f"\n(exit code {code})" if code != "0" else "")
+        self.shell_contexts.append((shell_context.wrap(command, output, code), block))
+        block.state.note = "↳ the output goes to the agent with your next message"
+        block.finish(is_error=code != "0", output=output,
                      duration_ms=int((time.monotonic() - started) * 1000))
         self.run_worker(self.refresh_git(), group="git", exclusive=True)
+
+    def with_shell_context(self: KimiApp, text: str) -> str:
+        """The message to send: pending `!command` outputs first (each goes once)."""
+        pending, self.shell_contexts = self.shell_contexts, []
+        for _, block in pending:
+            block.set_note("↳ the output went to the agent with the message below")
+        return shell_context.attach([context for context, _ in pending], text)
 
     async def refresh_git(self: KimiApp) -> None:
         """Branch and dirty state for the status bar (nothing when not a git repository)."""

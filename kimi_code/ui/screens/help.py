@@ -16,7 +16,8 @@ KEYS = (
     ("Esc", "interrupt the running turn (or close a menu)"),
     ("Up / Down", "prompt history (per workspace)"),
     ("@path", "mention a file (fuzzy completion, Tab or Enter accepts)"),
-    ("!command", "run a shell command directly (output shown, not sent to the agent)"),
+    ("!command", "run a shell command yourself; its output (capped like the Bash tool's) goes "
+                 "to the agent with your next message"),
     ("Shift+Tab", "cycle permission mode"),
     ("Ctrl+P", "command palette"),
     ("F2", "show / hide the live swarm panel (subagents of Agent/AgentSwarm calls)"),

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from kimi_code.ui.render import visible
+from kimi_code.ui.shell_context import split as split_shell_context
 
 
 class UserBlock(Static):
@@ -27,8 +28,18 @@ class UserBlock(Static):
     def __init__(self, text: str, *, steer: bool = False) -> None:
         self.text = text
         self.steer = steer
-        prefix = "↳ " if steer else "› "
-        super().__init__(Text(prefix + visible(text)), classes="-steer" if steer else "")
+        super().__init__(self._render_text(), classes="-steer" if steer else "")
+
+    def _render_text(self) -> Text:
+        """The typed message; `!command` outputs sent with it shrink to one line each."""
+        contexts, typed = split_shell_context(self.text)
+        text = Text(("↳ " if self.steer else "› ") + visible(typed))
+        for context in contexts:
+            lines = context.line_count
+            text.append(f"\n  + output of !{visible(context.command, keep_newlines=False)[:80]}"
+                        f" ({lines} line{'s' if lines != 1 else ''}, exit {context.exit_code})",
+                        style="dim")
+        return text
 
     def rebuild(self) -> UserBlock:
         return UserBlock(self.text, steer=self.steer)

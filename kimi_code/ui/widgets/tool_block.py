@@ -159,6 +159,10 @@ class ToolBlock(Vertical):
         self._refresh_parts()
         self._show_results()
 
+    def set_note(self, note: str) -> None:
+        self.state.note = note
+        self._refresh_parts()
+
     def deny(self, reason: str) -> None:
         self.state.status = "denied"
         self.state.note = f"not run: {reason}"
