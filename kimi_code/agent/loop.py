@@ -43,6 +43,8 @@ from kimi_code.llm.base import (
     ProviderError,
     StreamEnd,
     TextChunk,
+    ThinkingBlock,
+    ThinkingBlockDone,
     ThinkingChunk,
     ToolCall,
     ToolCallDone,
@@ -199,6 +201,7 @@ class Agent:
         text: list[str] = []
         thinking: list[str] = []
         signature = ""
+        blocks: list[ThinkingBlock] = []  # each signed thinking block, to send back exactly
         calls: list[ToolCall] = []
         prepared: dict[str, PreparedCall] = {}
         early: dict[str, asyncio.Task[tuple[Message, dict[str, Any]]]] = {}
@@ -215,6 +218,8 @@ class Agent:
                     signature = event.signature or signature
                     if event.text:
                         self.emit(ThinkingDelta(text=event.text, agent_id=self.agent_id))
+                elif isinstance(event, ThinkingBlockDone):
+                    blocks.append(event.block)
                 elif isinstance(event, ToolCallDone):
                     call = self._unique_id(event.call, calls)
                     calls.append(call)
@@ -238,7 +243,8 @@ class Agent:
             self.emit(Notice(level="warning", message="The model hit its output token limit.",
                              agent_id=self.agent_id))
         message = Message(role="assistant", content="".join(text), thinking="".join(thinking),
-                          thinking_signature=signature, tool_calls=tuple(calls))
+                          thinking_signature=signature, tool_calls=tuple(calls),
+                          thinking_blocks=tuple(blocks))
         return _StepOutcome(message, usage, early, prepared)
 
     @staticmethod

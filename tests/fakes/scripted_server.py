@@ -24,6 +24,14 @@ Script entry contract (other tests rely on it):
     {"repeat": K, ...}            # this entry answers the next K requests
     {"signature": "..."}          # Anthropic thinking signature (default: wire.default_signature)
     {"reasoning_field": "reasoning"}  # OpenAI delta field for thinking (default reasoning_content)
+    {"blocks": [{"type": "thinking", "thinking": "...", "signature"?: "..."},
+                {"type": "redacted_thinking", "data": "..."},
+                {"type": "text", "text": "..."},
+                {"type": "tool_use", "id"?: "...", "name": "...", "arguments": {...} | "..."}]}
+                                  # Anthropic content blocks in this exact order (interleaved
+                                  # thinking); replaces text/thinking/tool_calls. OpenAI gets the
+                                  # thinking and text joined, and the calls, in the usual shape.
+    {"pings": true}               # Anthropic: `event: ping` after message_start and every block
 
 A tool call without "id" gets a generated one; `"id": ""` or `None` sends none (OpenAI) or an
 empty one (Anthropic). `"arguments"` as a string is sent verbatim, so it may be malformed JSON.

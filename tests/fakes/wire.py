@@ -44,14 +44,48 @@ def _arguments_text(arguments: Any) -> str:
     return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
+def _call(call: dict[str, Any], default_id: str) -> dict[str, Any]:
+    call_id = call["id"] if "id" in call else default_id
+    return {"id": call_id or "", "name": call["name"],
+            "arguments": _arguments_text(call.get("arguments", {}))}
+
+
+def _ordered_blocks(blocks: list[dict[str, Any]], request_no: int) -> list[dict[str, Any]]:
+    """An entry's explicit `blocks`, normalised (tool calls numbered across the message)."""
+    out: list[dict[str, Any]] = []
+    calls = 0
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "thinking":
+            thinking = block.get("thinking", "")
+            out.append({"type": "thinking", "thinking": thinking,
+                        "signature": block.get("signature") or default_signature(thinking)})
+        elif kind == "redacted_thinking":
+            out.append({"type": "redacted_thinking", "data": block["data"]})
+        elif kind == "text":
+            out.append({"type": "text", "text": block.get("text", "")})
+        elif kind == "tool_use":
+            out.append({"type": "tool_use", **_call(block, f"call_{request_no}_{calls}")})
+            calls += 1
+        else:
+            raise ValueError(f"script block type must be thinking, redacted_thinking, text or "
+                             f"tool_use, got {kind!r}")
+    return out
+
+
 def normalize(entry: dict[str, Any], request_no: int, body: dict[str, Any] | None) -> dict[str, Any]:
     """Fill defaults: tool call ids and argument text, usage estimate, stop reason."""
-    calls = []
-    for i, call in enumerate(entry.get("tool_calls") or []):
-        call_id = call["id"] if "id" in call else f"call_{request_no}_{i}"
-        calls.append({"id": call_id or "", "name": call["name"],
-                      "arguments": _arguments_text(call.get("arguments", {}))})
-    text, thinking = entry.get("text", ""), entry.get("thinking", "")
+    blocks = None
+    if entry.get("blocks") is not None:
+        blocks = _ordered_blocks(entry["blocks"], request_no)
+        calls = [{k: b[k] for k in ("id", "name", "arguments")}
+                 for b in blocks if b["type"] == "tool_use"]
+        text = "".join(b["text"] for b in blocks if b["type"] == "text")
+        thinking = "".join(b["thinking"] for b in blocks if b["type"] == "thinking")
+    else:
+        calls = [_call(call, f"call_{request_no}_{i}")
+                 for i, call in enumerate(entry.get("tool_calls") or [])]
+        text, thinking = entry.get("text", ""), entry.get("thinking", "")
     usage = dict(entry.get("usage") or {})
     if "input_tokens" not in usage:
         usage["input_tokens"] = len(json.dumps(body or {})) // 4 + 1
@@ -66,6 +100,8 @@ def normalize(entry: dict[str, Any], request_no: int, body: dict[str, Any] | Non
         "signature": entry.get("signature") or (default_signature(thinking) if thinking else ""),
         "reasoning_field": entry.get("reasoning_field", "reasoning_content"),
         "tool_calls": calls,
+        "blocks": blocks,
+        "pings": bool(entry.get("pings")),
         "input_tokens": int(usage["input_tokens"]),
         "output_tokens": int(usage["output_tokens"]),
         "cache_read": int(cache_read),
@@ -159,6 +195,9 @@ def _anthropic_usage(e: dict[str, Any]) -> dict[str, Any]:
 
 
 def _anthropic_blocks(e: dict[str, Any]) -> list[dict[str, Any]]:
+    if e["blocks"] is not None:  # explicit order (interleaved thinking, redacted thinking)
+        return [{"type": "tool_use", "id": b["id"], "name": b["name"], "input": b["arguments"]}
+                if b["type"] == "tool_use" else dict(b) for b in e["blocks"]]
     blocks: list[dict[str, Any]] = []
     if e["thinking"]:
         blocks.append({"type": "thinking", "thinking": e["thinking"], "signature": e["signature"]})
@@ -170,33 +209,45 @@ def _anthropic_blocks(e: dict[str, Any]) -> list[dict[str, Any]]:
     return blocks
 
 
+def _anthropic_block_events(index: int, block: dict[str, Any], parts: int) -> list[bytes]:
+    """content_block_start, its deltas, content_block_stop."""
+    kind = block["type"]
+    if kind == "redacted_thinking":  # arrives whole, without deltas
+        return [sse({"type": "content_block_start", "index": index, "content_block": block},
+                    "content_block_start"),
+                sse({"type": "content_block_stop", "index": index}, "content_block_stop")]
+    empty = {"thinking": {"type": "thinking", "thinking": "", "signature": ""},
+             "text": {"type": "text", "text": ""},
+             "tool_use": {"type": "tool_use", "id": block.get("id"), "name": block.get("name"),
+                          "input": {}}}[kind]
+    events = [sse({"type": "content_block_start", "index": index, "content_block": empty},
+                  "content_block_start")]
+    field, delta_type, key = {"thinking": ("thinking", "thinking_delta", "thinking"),
+                              "text": ("text", "text_delta", "text"),
+                              "tool_use": ("input", "input_json_delta", "partial_json")}[kind]
+    for piece in split(block[field], parts if kind == "text" else 3):
+        delta = {"type": delta_type, key: piece}
+        events.append(sse({"type": "content_block_delta", "index": index, "delta": delta},
+                          "content_block_delta"))
+    if kind == "thinking":
+        delta = {"type": "signature_delta", "signature": block["signature"]}
+        events.append(sse({"type": "content_block_delta", "index": index, "delta": delta},
+                          "content_block_delta"))
+    events.append(sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+    return events
+
+
 def anthropic_events(e: dict[str, Any], model: str) -> list[bytes]:
-    """The SSE events of a streamed Anthropic message, message_start to message_stop."""
+    """The SSE events of a streamed Anthropic message, message_start to message_stop (with
+    `ping` events after message_start and between blocks when the entry asks for them)."""
     usage = _anthropic_usage(e)
     start = {"id": "msg_" + e["id"], "type": "message", "role": "assistant", "content": [],
              "model": model, "stop_reason": None, "stop_sequence": None,
              "usage": {**usage, "output_tokens": 1}}
-    events = [sse({"type": "message_start", "message": start}, "message_start")]
+    ping = [sse({"type": "ping"}, "ping")] if e["pings"] else []
+    events = [sse({"type": "message_start", "message": start}, "message_start"), *ping]
     for index, block in enumerate(_anthropic_blocks(e)):
-        kind = block["type"]
-        empty = {"thinking": {"type": "thinking", "thinking": "", "signature": ""},
-                 "text": {"type": "text", "text": ""},
-                 "tool_use": {"type": "tool_use", "id": block.get("id"), "name": block.get("name"),
-                              "input": {}}}[kind]
-        events.append(sse({"type": "content_block_start", "index": index, "content_block": empty},
-                          "content_block_start"))
-        field, delta_type, key = {"thinking": ("thinking", "thinking_delta", "thinking"),
-                                  "text": ("text", "text_delta", "text"),
-                                  "tool_use": ("input", "input_json_delta", "partial_json")}[kind]
-        for piece in split(block[field], e["parts"] if kind == "text" else 3):
-            delta = {"type": delta_type, key: piece}
-            events.append(sse({"type": "content_block_delta", "index": index, "delta": delta},
-                              "content_block_delta"))
-        if kind == "thinking":
-            delta = {"type": "signature_delta", "signature": block["signature"]}
-            events.append(sse({"type": "content_block_delta", "index": index, "delta": delta},
-                              "content_block_delta"))
-        events.append(sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+        events += _anthropic_block_events(index, block, e["parts"]) + ping
     delta = {"type": "message_delta", "delta": {"stop_reason": e["stop_reason"],
                                                 "stop_sequence": None}, "usage": usage}
     events.append(sse(delta, "message_delta"))
