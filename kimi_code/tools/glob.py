@@ -11,7 +11,7 @@ from pydantic import Field
 from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
 from kimi_code.tools.globmatch import compile_glob, list_files
 from kimi_code.tools.paths import display_path, resolve_path, safe_summary
-from kimi_code.tools.textfile import for_display
+from kimi_code.tools.textfile import path_for_display
 
 MAX_RESULTS = 100
 _GLOB_CHARS = frozenset("*?[{")
@@ -78,7 +78,7 @@ class GlobTool(Tool[GlobArgs]):
         if not matches:
             return ToolResult(f'No files match "{pattern}" in {shown_base}.',
                               display={"count": 0})
-        shown = [for_display(display_path(base / rel, ctx)) for rel, _ in matches[:MAX_RESULTS]]
+        shown = [path_for_display(display_path(base / rel, ctx)) for rel, _ in matches[:MAX_RESULTS]]
         content = "\n".join(shown)
         if len(matches) > MAX_RESULTS:
             content += (f"\n\n[Showing the {MAX_RESULTS} most recently modified of {len(matches)} "

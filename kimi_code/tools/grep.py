@@ -11,7 +11,7 @@ from pydantic import Field
 from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
 from kimi_code.tools.grep_search import FileHits, SearchOutcome, SearchSpec, path_key, search
 from kimi_code.tools.paths import display_path, resolve_path, safe_summary
-from kimi_code.tools.textfile import for_display
+from kimi_code.tools.textfile import for_display, path_for_display
 
 MAX_LINE_CHARS = 500
 MAX_OUTPUT_CHARS = 30_000
@@ -36,7 +36,7 @@ class GrepArgs(ToolArgs):
 
 
 def _shown(base: Path, rel: str, ctx: ToolContext) -> str:
-    return for_display(display_path(base / rel if rel else base, ctx))
+    return path_for_display(display_path(base / rel if rel else base, ctx))
 
 
 def _cut(text: str) -> str:

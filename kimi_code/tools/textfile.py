@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import json
 import os
 import re
 import stat
@@ -160,6 +161,17 @@ def load_text(path: Path, ctx: ToolContext) -> TextDoc:
 def for_display(text: str) -> str:
     """Replace undecodable bytes (lone surrogates) so the text can be sent to the model."""
     return _SURROGATE.sub("\ufffd", text)
+
+
+_CONTROL_IN_NAME = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def path_for_display(path: str) -> str:
+    """A path as one line of a listing. A name with a newline or another control character
+    would read as two entries or garble the terminal, so it is shown as a JSON string, which
+    the model can copy into its JSON arguments as is."""
+    shown = for_display(path)
+    return json.dumps(shown, ensure_ascii=False) if _CONTROL_IN_NAME.search(shown) else shown
 
 
 def _default_mode() -> int:

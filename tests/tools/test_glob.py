@@ -127,3 +127,19 @@ async def test_explicit_ignored_directory_is_listed(run_tool, workspace: Path) -
     _touch(workspace / "src.py", 1_000_000)
     assert "build/gen.py" not in (await run_tool("Glob", pattern="**/*.py")).content
     assert (await run_tool("Glob", pattern="*.py", path="build")).content == "build/gen.py"
+
+
+async def test_a_name_with_a_newline_is_one_quoted_entry_that_reads_back(
+        run_tool, workspace: Path) -> None:
+    import json
+
+    init_repo(workspace)
+    _touch(workspace / "nl\nname.txt", 2_000_000, "inside\n")
+    _touch(workspace / "plain.txt", 1_000_000)
+    listed = (await run_tool("Glob", pattern="*.txt")).content.splitlines()
+    assert listed == ['"nl\\nname.txt"', "plain.txt"]
+    grep = (await run_tool("Grep", pattern="inside")).content.splitlines()
+    assert grep[1:] == ['"nl\\nname.txt"']
+    # the quoted entry is the JSON the model puts in its arguments: it names the real file
+    read = await run_tool("Read", file_path=json.loads(listed[0]))
+    assert "inside" in read.content
