@@ -17,6 +17,7 @@ from kimi_code import paths
 
 PROVIDERS = ("openai", "anthropic", "engine")
 PERMISSION_MODES = ("ask", "accept-edits", "yolo", "read-only")
+MAX_TOKENS_PARAMS = ("auto", "max_tokens", "max_completion_tokens", "both")
 DEFAULT_BASE_URLS = {"openai": "https://api.moonshot.ai/v1", "anthropic": "https://api.anthropic.com"}
 
 
@@ -38,6 +39,8 @@ class ModelConfig:
     max_tokens: int | None = None
     path: str | None = None  # engine: a Hugging Face-format checkpoint directory
     temperature: float | None = None
+    # openai provider: the body field for max_tokens (see kimi_code/llm/openai.py).
+    max_tokens_param: str = "auto"
 
 
 # Works out of the box with only MOONSHOT_API_KEY (or KIMI_API_KEY) exported.
@@ -175,6 +178,7 @@ def _parse_model(r: _Reader, name: str, data: Any) -> ModelConfig:
         max_tokens=r.get(data, table, "max_tokens", int, None),
         path=r.get(data, table, "path", str, None),
         temperature=r.get(data, table, "temperature", (int, float), None),
+        max_tokens_param=r.choice(data, table, "max_tokens_param", MAX_TOKENS_PARAMS, "auto"),
     )
 
 

@@ -21,7 +21,8 @@ def make_provider(model: ModelConfig) -> ChatProvider:
         return OpenAIProvider(
             model=model.model, base_url=model.base_url or DEFAULT_BASE_URLS["openai"],
             api_key=model.api_key, context_window=model.context_window,
-            max_tokens=model.max_tokens, temperature=model.temperature)
+            max_tokens=model.max_tokens, temperature=model.temperature,
+            max_tokens_param=model.max_tokens_param)
     if model.provider == "anthropic":
         from kimi_code.llm.anthropic import AnthropicProvider
 

@@ -7,17 +7,32 @@ as `reasoning_content`, which Kimi's thinking models expect across tool-calling 
 
 Usage is reported in Anthropic terms so the two providers agree: `input_tokens` excludes cached
 prompt tokens, which are counted in `cache_read_tokens`.
+
+The output-token limit goes out as `max_tokens` or `max_completion_tokens`, chosen per model by
+the `max_tokens_param` setting (`[models.NAME] max_tokens_param` in config.toml):
+
+- "max_tokens": Moonshot/Kimi, vLLM, SGLang, the embedded engine's server, most proxies.
+- "max_completion_tokens": OpenAI, whose reasoning models (o1, o3, o4-mini, gpt-5, ...) reject
+  `max_tokens` with a 400 and whose other chat models accept both.
+- "both": the same limit under both names, for gateways that forward to either kind.
+- "auto" (the default): "max_completion_tokens" when the base URL is OpenAI's own API
+  (api.openai.com, *.openai.azure.com) or the model name (after any "vendor/" prefix) is an
+  OpenAI reasoning model (o<digit>..., gpt-5...), as when a proxy forwards to one; otherwise
+  "max_tokens". Nothing is sent when no limit is set.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import openai
 
+from kimi_code.config import MAX_TOKENS_PARAMS
 from kimi_code.llm import errors, sse
 from kimi_code.llm.base import (
     Message,
@@ -36,6 +51,29 @@ from kimi_code.llm.client_pool import ClientPool, http_response_class, shared_ss
 LABEL = "openai-compatible API"
 FINISH_REASONS = {"stop": "end_turn", "eos": "end_turn", "tool_calls": "tool_use",
                   "function_call": "tool_use", "length": "max_tokens"}
+
+
+OPENAI_HOSTS = ("api.openai.com",)
+OPENAI_HOST_SUFFIXES = (".openai.azure.com",)
+# OpenAI's reasoning model families: o1, o3-mini, o4-mini, gpt-5, gpt-5.1-codex, ...
+REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
+
+
+def max_tokens_fields(setting: str, model: str, base_url: str | None) -> tuple[str, ...]:
+    """The body field(s) that carry the output-token limit (see the module docstring)."""
+    if setting not in MAX_TOKENS_PARAMS:
+        raise ValueError(f"max_tokens_param must be one of {', '.join(MAX_TOKENS_PARAMS)}, "
+                         f"got {setting!r}")
+    if setting == "both":
+        return ("max_tokens", "max_completion_tokens")
+    if setting != "auto":
+        return (setting,)
+    # No base URL: the SDK's default, which is OpenAI's API.
+    host = (urllib.parse.urlsplit(base_url or "https://api.openai.com/v1").hostname or "").lower()
+    name = model.rsplit("/", 1)[-1].lower()
+    if host in OPENAI_HOSTS or host.endswith(OPENAI_HOST_SUFFIXES) or REASONING_MODEL.match(name):
+        return ("max_completion_tokens",)
+    return ("max_tokens",)
 
 
 def new_call_id() -> str:
@@ -228,14 +266,18 @@ def map_error(exc: BaseException, *, started: bool = False) -> ProviderError:
 
 class OpenAIProvider:
     """ChatProvider for chat-completions endpoints. The SDK never retries (max_retries=0): the
-    agent loop owns retries so it can emit retry events and restart from a consistent state."""
+    agent loop owns retries so it can emit retry events and restart from a consistent state.
+    `max_tokens_param` picks the name of the output-token limit (module docstring); a value
+    outside MAX_TOKENS_PARAMS raises ValueError."""
 
     def __init__(self, *, model: str, base_url: str | None = None, api_key: str | None = None,
                  context_window: int = 262144, max_tokens: int | None = None,
                  temperature: float | None = None, timeout: float = 600.0,
                  streaming: bool = True, echo_reasoning: bool = True,
-                 extra_body: dict[str, Any] | None = None) -> None:
+                 extra_body: dict[str, Any] | None = None,
+                 max_tokens_param: str = "auto") -> None:
         self.model = model
+        self.max_tokens_fields = max_tokens_fields(max_tokens_param, model, base_url)
         self.context_window = context_window
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -266,7 +308,8 @@ class OpenAIProvider:
             body["tools"] = to_openai_tools(tools)
         limit = max_tokens or self.max_tokens
         if limit:
-            body["max_tokens"] = limit
+            for name in self.max_tokens_fields:
+                body[name] = limit
         if self.temperature is not None:
             body["temperature"] = self.temperature
         body.update(self.extra_body)
