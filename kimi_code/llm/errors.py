@@ -123,7 +123,18 @@ def connection_error(label: str, exc: BaseException, *, started: bool) -> Provid
     detail = f"{type(cause).__name__}: {cause}"
     if started:
         return ProviderError(f"{label}: stream ended early ({detail})", retryable=True)
-    return ProviderError(f"{label}: connection failed ({detail})", retryable=True)
+    url = _request_url(exc)
+    where = f" to {url}" if url else ""
+    return ProviderError(f"{label}: connection failed{where} ({detail}); is the endpoint up, "
+                         "and is `base_url` right (kimi-code doctor checks it)?", retryable=True)
+
+
+def _request_url(exc: BaseException) -> str:
+    """The URL the failed request went to, when the exception carries it."""
+    try:
+        return str(exc.request.url)  # type: ignore[attr-defined]
+    except Exception:  # no request attached (raised before one was built)
+        return ""
 
 
 def unexpected(label: str, exc: BaseException) -> ProviderError:

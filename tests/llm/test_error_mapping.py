@@ -129,6 +129,7 @@ async def test_connection_refused_is_retryable(api) -> None:
         await collect(provider, USER)
     await provider.aclose()
     assert info.value.retryable and info.value.status is None
+    assert f"to http://127.0.0.1:{port}/" in str(info.value)  # the user sees where it tried
 
 
 @pytest.mark.parametrize("api", APIS)
