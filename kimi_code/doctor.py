@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -93,21 +95,89 @@ def check_ripgrep() -> Check:
         "ripgrep", WARN, "rg not found: Grep uses the slower Python path (install ripgrep)")
 
 
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    total: int  # bytes
+    free: int  # bytes
+
+
+# Run in a subprocess: doctor's own process never imports torch (it would cost seconds and
+# a CUDA context). Prints one JSON list of [name, total bytes, free bytes].
+_GPU_PROBE = ("import json, torch\n"
+              "gpus = []\n"
+              "for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):\n"
+              "    free, total = torch.cuda.mem_get_info(i)\n"
+              "    gpus.append([torch.cuda.get_device_name(i), total, free])\n"
+              "print(json.dumps(gpus))")
+
+
+@functools.cache
+def probe_gpus() -> tuple[list[Gpu] | None, str]:
+    """The visible CUDA GPUs with their free memory (None and the reason when torch fails);
+    run once per doctor run, shared by the engine and model-fit checks."""
+    if importlib.util.find_spec("torch") is None:
+        return None, "torch is not installed"
+    try:
+        out = subprocess.run([sys.executable, "-c", _GPU_PROBE], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None, "probing the GPUs with torch took over 120 s"
+    if out.returncode != 0:
+        return None, f"torch failed: {out.stderr.strip()[-300:]}"
+    try:
+        rows = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return None, f"unexpected probe output: {out.stdout[-200:]!r}"
+    return [Gpu(name, int(total), int(free)) for name, total, free in rows], ""
+
+
 def check_engine() -> Check:
     if importlib.util.find_spec("kimi_engine") is None:
         return Check("engine", WARN, "kimi-engine not installed (./install.sh --engine)")
     if importlib.util.find_spec("torch") is None:
         return Check("engine", FAIL, "kimi-engine installed but torch is missing")
-    code = ("import torch; n = torch.cuda.device_count(); "
-            "print(n, *(f'{torch.cuda.get_device_name(i)}:{torch.cuda.get_device_properties(i).total_memory >> 30}GiB' for i in range(n)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    if out.returncode != 0:
-        return Check("engine", FAIL, f"torch failed to import: {out.stderr.strip()[-300:]}")
-    parts = out.stdout.split()
-    gpus = int(parts[0]) if parts else 0
+    gpus, why = probe_gpus()
+    if gpus is None:
+        return Check("engine", FAIL, f"torch failed to import: {why}")
     if not gpus:
         return Check("engine", WARN, "engine installed; no CUDA GPU visible (CPU only: tiny models only)")
-    return Check("engine", OK, f"{gpus} GPU(s): {' '.join(parts[1:])}")
+    listing = " ".join(f"{g.name}:{g.total >> 30}GiB({g.free >> 30}GiB free)" for g in gpus)
+    return Check("engine", OK, f"{len(gpus)} GPU(s): {listing}")
+
+
+def check_model_fits() -> Check | None:
+    """Only when the selected model runs on the embedded engine (or has an engine path)."""
+    from kimi_code.config import ConfigError, load_config
+
+    try:
+        model = load_config().model_config()
+    except ConfigError:
+        return None  # the config check already reports it
+    if not model.path:
+        return None  # not on the engine (or the config check already says the path is missing)
+    if importlib.util.find_spec("kimi_engine") is None:
+        return Check("model fits", WARN, "kimi-engine not installed: cannot plan (./install.sh --engine)")
+    gpus, why = probe_gpus()
+    return model_fit_check(model.path, gpus, why)
+
+
+def model_fit_check(path: str, gpus: list[Gpu] | None, why: str = "") -> Check:
+    """Plan `path` (config.json only) over the visible GPUs: OK with the cache tokens that fit,
+    FAIL with the shortfall, WARN with the weight size when there is no GPU to check against."""
+    from kimi_engine.config import load_config as load_engine_config
+    from kimi_engine.plan import fit, fit_summary, usable_gpu_counts
+
+    try:
+        cfg = load_engine_config(path)
+    except ValueError as exc:
+        return Check("model fits", FAIL, f"{path}: {exc}")
+    if not gpus:
+        reason = why or "no CUDA GPU visible"
+        return Check("model fits", WARN, f"cannot check without GPUs ({reason}): {fit_summary(fit(cfg, 1, None))}")
+    n = max(usable_gpu_counts(cfg, len(gpus)))  # tensor parallel needs a count that divides the heads
+    report = fit(cfg, n, min(g.free for g in gpus[:n]))
+    note = f" (the model splits over {n} of the {len(gpus)} visible GPUs)" if n < len(gpus) else ""
+    return Check("model fits", OK if report.fits else FAIL, fit_summary(report) + note)
 
 
 def check_data_dir() -> Check:
@@ -142,9 +212,9 @@ def check_swarm_leftovers() -> Check:
                  f"({', '.join(found.branches[:5])}); review them, then `kimi-code doctor --cleanup`")
 
 
-CHECKS: tuple[Callable[[], Check], ...] = (check_config, check_endpoint, check_git, check_sandbox,
-                                           check_ripgrep, check_engine, check_data_dir,
-                                           check_swarm_leftovers)
+CHECKS: tuple[Callable[[], Check | None], ...] = (
+    check_config, check_endpoint, check_git, check_sandbox, check_ripgrep, check_engine, check_model_fits,
+    check_data_dir, check_swarm_leftovers)
 
 
 def cleanup_main() -> int:
@@ -176,6 +246,8 @@ def doctor_main() -> int:
             result = check()
         except Exception as exc:  # a broken check is itself a finding
             result = Check(check.__name__.removeprefix("check_"), FAIL, f"check crashed: {exc}")
+        if result is None:  # does not apply to this setup
+            continue
         failed |= result.status == FAIL
         console.print(f"{marks[result.status]} [bold]{result.name}[/]: {result.detail}",
                       highlight=False)

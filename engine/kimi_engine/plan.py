@@ -251,12 +251,16 @@ def fit(cfg: ModelConfig, gpus: int, free_bytes: int | None, *, dtype_bytes: int
 
 
 def _gib(n: int) -> str:
-    return f"{n / GIB:.2f} GiB"
+    """Bytes in GiB (MiB or KiB for tiny models, so they do not read 0.00 GiB)."""
+    for unit, size in (("GiB", GIB), ("MiB", 1 << 20)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n / 1024:.1f} KiB"
 
 
 def _numbers(report: FitReport) -> str:
     r, n = report, report.share.gpus
-    weights = f"{_gib(r.share.total)} of weights per GPU on {n} GPU{'s' if n > 1 else ''}"
+    weights = f"{_gib(r.share.total)} of weights " + (f"per GPU on {n} GPUs" if n > 1 else "on 1 GPU")
     if r.free_bytes is None:
         return f"{weights}; KV cache {r.kv_per_token / 1024:.1f} KiB per token"
     if r.fits:
