@@ -273,3 +273,12 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        # A broken session store (corrupt file, no permission) is the user's to fix: say how,
+        # without a traceback. Imported here so that --help never loads the store.
+        from kimi_code.session.db import SessionStoreError
+
+        if not isinstance(exc, SessionStoreError):
+            raise
+        print(f"kimi-code: {exc}", file=sys.stderr)
+        sys.exit(1)

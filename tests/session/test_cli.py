@@ -143,3 +143,18 @@ def test_corrupt_database_message(home: Path, repo: Path) -> None:
     assert result.returncode == 1
     assert str(db) in result.stderr and "mv " in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_on_a_corrupt_database_says_how_to_fix_it_and_keeps_the_file(
+        home: Path, repo: Path) -> None:
+    db = home / "data" / "sessions.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"garbage" * 1000)
+    env = {**os.environ, "KIMI_CODE_HOME": str(home), "OPENAI_API_KEY": "sk-test"}
+    result = subprocess.run([str(KIMI), "run", "--provider", "openai", "--base-url",
+                             "http://127.0.0.1:9/v1", "-m", "t", "hi"], cwd=repo, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert str(db) in result.stderr and "mv " in result.stderr
+    assert "Traceback" not in result.stderr
+    assert db.read_bytes() == b"garbage" * 1000  # nothing was lost or overwritten
