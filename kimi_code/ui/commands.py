@@ -86,7 +86,7 @@ class CommandRunner:
         self.app.transcript.clear()
 
     async def cmd_undo(self, arg: str) -> None:
-        await self.app.checkpoints.undo(force=arg == "force")
+        await self.app.checkpoints.undo(arg)
 
     async def cmd_rewind(self, arg: str) -> None:
         await self.app.checkpoints.pick(arg)

@@ -145,8 +145,14 @@ async def test_undo_restores_files_from_the_turn_checkpoint(server, workspace: P
         await send(pilot, "change it")
         await until(pilot, lambda: app.turns_done == 1, "turn end")
         assert "return 2" in (workspace / "src" / "main.py").read_text()
+        history = list(app.session.agent.context.messages)
         await send(pilot, "/undo")
+        await until(pilot, lambda: isinstance(app.screen, PickerScreen), "scope picker")
+        assert [c.value for c in app.screen.choices] == ["both", "code", "conversation"]
+        await type_text_into(pilot, "files only")
+        await pilot.press("enter")
         await until(pilot, lambda: any("Restored" in n for n in notices(app)), "restore notice")
+        assert app.session.agent.context.messages == history  # files only: the talk stays
     assert (workspace / "src" / "main.py").read_text() == "def main():\n    return 1\n"
 
 
