@@ -32,6 +32,7 @@ Script entry contract (other tests rely on it):
                                   # thinking); replaces text/thinking/tool_calls. OpenAI gets the
                                   # thinking and text joined, and the calls, in the usual shape.
     {"pings": true}               # Anthropic: `event: ping` after message_start and every block
+    {"event_names": false}        # SSE messages without their `event:` lines (data only)
 
 A tool call without "id" gets a generated one; `"id": ""` or `None` sends none (OpenAI) or an
 empty one (Anthropic). `"arguments"` as a string is sent verbatim, so it may be malformed JSON.
@@ -176,6 +177,9 @@ class _Handler(BaseHTTPRequestHandler):
             events = events[:keep] + [wire.stream_error(api, entry.get("error") or {})]
         elif "end_after_chunks" in entry:  # the body ends cleanly, but the stream is incomplete
             events = events[: int(entry["end_after_chunks"])]
+        if entry.get("event_names") is False:  # servers that send only `data:` lines
+            events = [b"".join(line for line in event.splitlines(keepends=True)
+                               if not line.startswith(b"event:")) for event in events]
         self._stream(events, entry.get("cut_after_chunks"), float(entry.get("chunk_delay_s") or 0))
 
     def _stream(self, events: list[bytes], cut: int | None, pause: float) -> None:
