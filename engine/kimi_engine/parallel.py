@@ -20,9 +20,12 @@ elsewhere), and the MLP's existing all-reduce sums them together with the TP-spl
 Attention stays tensor parallel (it is already split and reduced; nothing new to communicate).
 Each rank reads only its slices (weights.load_weights' slicer). Rank 0 runs the scheduler and the
 HTTP server and broadcasts each step's chunks; the other ranks replay them.
-Not done yet: expert parallel still runs every rank over all tokens of the step (no all-to-all
-dispatch of tokens to their experts' ranks), so it saves expert memory and weight reads, not
-activation compute; no load balancing across ranks (redundant experts); no multi-node.
+Per-rank routed-expert memory is the same either way (1/N); expert parallel trades the many thin
+per-expert slices of TP for whole experts (fewer, larger GEMMs, no group-size constraint).
+Not done yet: no all-to-all token dispatch (every rank already holds every token after attention's
+all-reduce; the routed outputs are combined by the block's all-reduce of [T, H], not an all-to-all
+of only the routed tokens); no expert load balancing (a rank owning popular experts does more work;
+no redundant experts); no multi-node; both paths are tested on CPU gloo ranks only, never on NCCL.
 """
 
 from __future__ import annotations
