@@ -8,6 +8,7 @@ from kimi_code.llm.base import (
     ChatProvider,
     Message,
     ProviderError,
+    StreamEnd,
     TextChunk,
     ThinkingChunk,
     ToolCall,
@@ -199,3 +200,27 @@ async def test_abandoned_stream_frees_the_connection(scripted, providers) -> Non
     assert isinstance(await stream.__anext__(), TextChunk)
     await stream.aclose()
     assert text_of(await collect(provider, USER)) == "next"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("end_turn", "end_turn"), ("stop_sequence", "end_turn"), ("max_tokens", "max_tokens"),
+    ("model_context_window_exceeded", "max_tokens"), ("refusal", "end_turn"),
+    ("pause_turn", "end_turn"), ("something_new", "end_turn")])
+async def test_stop_reasons(scripted, providers, raw, expected) -> None:
+    server = scripted([{"text": "x", "stop_reason": raw}])
+    assert end_of(await collect(providers("anthropic", server), USER)).stop_reason == expected
+
+
+def test_usage_split_between_message_start_and_delta() -> None:
+    # The API reports input and cache tokens at message_start and, in older versions, only the
+    # output count in message_delta: neither may wipe out the other.
+    from kimi_code.llm.anthropic import _StreamState
+
+    state = _StreamState()
+    state.feed("message_start", {"type": "message_start", "message": {"usage": {
+        "input_tokens": 5, "output_tokens": 1, "cache_read_input_tokens": 700,
+        "cache_creation_input_tokens": 30}}})
+    state.feed("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+                                 "usage": {"output_tokens": 42}})
+    state.feed("message_stop", {"type": "message_stop"})
+    assert state.end() == StreamEnd(Usage(5, 42, 700, 30), "end_turn")
