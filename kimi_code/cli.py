@@ -251,11 +251,14 @@ def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
     gpus: Annotated[int, typer.Option("--gpus", help="Tensor-parallel ranks to spawn.")] = 1,
+    expert_parallel: Annotated[bool, typer.Option(
+        "--expert-parallel", help="Give each rank whole routed experts instead of a slice of each.")] = False,
 ) -> None:
     """Serve the embedded engine as an OpenAI-compatible API."""
     from kimi_code.llm.local import serve_main
 
-    raise typer.Exit(serve_main(model=model, host=host, port=port, gpus=gpus))
+    raise typer.Exit(serve_main(model=model, host=host, port=port, gpus=gpus,
+                                expert_parallel=expert_parallel))
 
 
 @app.command()

@@ -139,13 +139,15 @@ def _spawn(path: Path, gpus: int, timeout: float = 1800.0) -> _Local:
     raise ConfigError(f"the engine server for {path} did not become healthy in {timeout:.0f}s")
 
 
-def serve_main(model: Path | None, host: str, port: int, gpus: int) -> int:
+def serve_main(model: Path | None, host: str, port: int, gpus: int,
+               expert_parallel: bool = False) -> int:
     """`kimi-code serve`: the engine's OpenAI-compatible server in the foreground."""
     path = model or (Path(os.environ["KIMI_MODEL_PATH"]) if os.environ.get("KIMI_MODEL_PATH") else None)
     if path is None:
         print("kimi-code serve: error: --model PATH (or KIMI_MODEL_PATH) is required", file=sys.stderr)
         return 2
     try:
+        from kimi_engine.launch import ServeOptions
         from kimi_engine.launch import serve_main as engine_serve
     except ModuleNotFoundError as exc:
         print(f"kimi-code serve: error: the engine is not installed (missing {exc.name!r}); "
@@ -153,7 +155,7 @@ def serve_main(model: Path | None, host: str, port: int, gpus: int) -> int:
         return 2
     try:
         root = _checkpoint(str(path))
-        return engine_serve(root, host, port, gpus)
+        return engine_serve(root, host, port, gpus, ServeOptions(expert_parallel=expert_parallel))
     except (ConfigError, ValueError, OSError) as exc:
         print(f"kimi-code serve: error: {exc}", file=sys.stderr)
         return 2
