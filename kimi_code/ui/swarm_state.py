@@ -10,6 +10,7 @@ transcript.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,7 +136,7 @@ class SwarmTracker:
         if isinstance(event, ToolCallStarted) and event.call.name in SPAWNING_TOOLS:
             self._group(event.call.id, tool=event.call.name)
         elif isinstance(event, ToolCallFinished) and event.call.id in self.groups:
-            return [self.fold(event.call.id)]
+            return [self.fold(event.call.id, event.message.content)]
         elif isinstance(event, TurnFinished):
             return [self.fold(call_id) for call_id in list(self.groups)]
         return []
@@ -239,9 +240,9 @@ class SwarmTracker:
                             elapsed_s=self.clock() - min(g.started for g in self.groups.values())
                             if self.groups else None)
 
-    def fold(self, call_id: str) -> Fold:
+    def fold(self, call_id: str, result: str = "") -> Fold:
         """Close a group: its rows leave the panel (anything still running counts as stopped)
-        and come back as a `Fold`."""
+        and come back as a `Fold`; `result` (the call's tool result) adds the merge outcome."""
         group = self.groups.pop(call_id)
         counts = Counts()
         rows = [self.rows.pop(rid) for rid in group.rows if rid in self.rows]
@@ -261,6 +262,7 @@ class SwarmTracker:
         detail = Text("\n").join(row_text(r, widths, final=True) for r in rows)
         summary = _counts_text(counts, self.cost(counts.usage) if self.cost else None,
                                elapsed_s=self.clock() - group.started)
+        _merge_text(summary, parse_result(result)[0])
         return Fold(call_id, summary, detail, len(rows))
 
     def _remove_from_totals(self, row: SubagentView) -> None:
@@ -300,6 +302,65 @@ def _counts_text(counts: Counts, cost: float | None, elapsed_s: float | None) ->
             text.append(" · ", style="dim")
         text.append(part, style=style)
     return text
+
+
+def parse_result(content: str) -> tuple[dict, list[SubagentView]]:
+    """An Agent/AgentSwarm tool result (swarm_report.render_for_model: an overview object, then
+    one object per subagent, as JSON lines) read back: (overview, rows). Lines that are not
+    such objects are skipped, so any other text gives ({}, [])."""
+    overview: dict = {}
+    rows: list[SubagentView] = []
+    for line in content.splitlines():
+        try:
+            data = json.loads(line) if line.startswith("{") else None
+        except ValueError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        if "status_counts" in data:
+            overview = data
+        elif "subagent_id" in data:
+            usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+            item = data.get("item")
+            rows.append(SubagentView(
+                str(data["subagent_id"]), "", len(rows) + 1, kind=str(data.get("type", "")),
+                description=f"{data.get('description', '')} [{item}]" if item is not None
+                else str(data.get("description", "")),
+                step=int(data.get("steps") or 0), status=str(data.get("status", "failed")),
+                summary=str(data.get("error") or data.get("summary") or ""),
+                usage=Usage(int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)),
+                            int(usage.get("cache_read_input_tokens", 0)),
+                            int(usage.get("cache_creation_input_tokens", 0)))))
+    return overview, rows
+
+
+def fold_from_result(call_id: str, content: str) -> Fold | None:
+    """The fold of a finished call rebuilt from its tool result (a resumed session has no
+    subagent events): counts, steps, usage, merge outcome and every subagent's line."""
+    overview, rows = parse_result(content)
+    if not rows:
+        return None
+    counts = Counts()
+    for row in rows:
+        bucket = _bucket(row.status)
+        setattr(counts, bucket, getattr(counts, bucket) + 1)
+        counts.steps += row.step
+        counts.usage = counts.usage + row.usage
+    rows.sort(key=lambda r: (r.status == "success", r.number))
+    widths = _widths(rows)
+    summary = _counts_text(counts, None, None)
+    _merge_text(summary, overview)
+    return Fold(call_id, summary, Text("\n").join(row_text(r, widths, final=True) for r in rows),
+                len(rows))
+
+
+def _merge_text(summary: Text, overview: dict) -> None:
+    merged, conflicts = overview.get("merged"), overview.get("conflicts")
+    if isinstance(merged, int) and merged:
+        summary.append(f" · {merged} merged", style="green")
+    if isinstance(conflicts, int) and conflicts:
+        summary.append(f" · {conflicts} conflict{'s' if conflicts != 1 else ''}",
+                       style="bold red")
 
 
 def _elapsed(seconds: float) -> str:

@@ -19,7 +19,7 @@ from kimi_code.events import (
 )
 from kimi_code.llm.base import Message, ToolCall, Usage
 from kimi_code.ui.screens.help import KEYS
-from kimi_code.ui.swarm_state import DONE_LIMIT
+from kimi_code.ui.swarm_state import DONE_LIMIT, fold_from_result
 from kimi_code.ui.widgets.swarm_panel import MAX_ROWS
 from kimi_code.ui.widgets.tool_block import ToolBlock
 from tests.ui.conftest import make_app, type_text, until
@@ -204,3 +204,34 @@ async def test_a_real_swarm_runs_and_folds(server, workspace: Path) -> None:
         detail = block.state.swarm_detail.plain
         assert all(item in detail for item in items) and "Nothing to report." in detail
         assert not app.swarm_panel.has_class("-visible") and not app.swarm.active
+    # resumed, the block folds the same way from the stored tool result
+    again = make_app(continue_=True)
+    async with again.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: again.ready, "session resumed")
+        await pilot.pause()
+        block = next(b for b in again.transcript.blocks if isinstance(b, ToolBlock)
+                     and b.state.name == "AgentSwarm")
+        assert block.state.swarm_line.plain.startswith(
+            "✓ 3 done · 3 subagents · 3 steps · ↑6.0k ↓150")
+        assert block.state.swarm_count == 3 and block.query_one(".swarm-detail").collapsed
+        assert all(item in block.state.swarm_detail.plain for item in items)
+
+
+def test_a_stored_result_folds_with_its_merge_outcome() -> None:
+    from kimi_code.agent.swarm_report import SubagentResult, render_for_model
+
+    results = [SubagentResult(1, "sub-1", "c", "coder", "edit [a.py]", item="a.py",
+                              status="success", steps=4, merge="merged",
+                              usage=Usage(1500, 20)),
+               SubagentResult(2, "sub-2", "c", "coder", "edit [b.py]", item="b.py",
+                              status="success", steps=2, merge="conflict", conflicts=["b.py"]),
+               SubagentResult(3, "sub-3", "c", "coder", "edit [c.py]", item="c.py",
+                              status="failed", error="RuntimeError: boom")]
+    fold = fold_from_result("c", render_for_model(results))
+    assert fold is not None and fold.count == 3
+    assert fold.summary.plain == ("✓ 2 done · ✗ 1 failed · 3 subagents · 6 steps · ↑1.5k ↓20"
+                                  " · 1 merged · 1 conflict")
+    lines = fold.detail.plain.splitlines()
+    assert lines[0].startswith("✗ coder  c.py") and "RuntimeError: boom" in lines[0]
+    assert lines[1].startswith("✓ coder  a.py  4 steps")
+    assert fold_from_result("c", "plain text, no JSON") is None

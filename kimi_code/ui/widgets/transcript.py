@@ -35,7 +35,7 @@ from kimi_code.events import (
 )
 from kimi_code.llm.base import Message
 from kimi_code.ui.render import human_tokens
-from kimi_code.ui.swarm_state import Fold
+from kimi_code.ui.swarm_state import SPAWNING_TOOLS, Fold, fold_from_result
 from kimi_code.ui.widgets.assistant_block import AssistantBlock, ThinkingBlock
 from kimi_code.ui.widgets.blocks import NoticeBlock, TodoBlock, UserBlock
 from kimi_code.ui.widgets.tool_block import ToolBlock
@@ -274,4 +274,9 @@ def _finished_tool(call_id: str, name: str, arguments: str, result: Message | No
     state = block.state
     state.status = "error" if result is None or result.is_error else "ok"
     state.output = result.content if result is not None else "(no result recorded)"
+    if name in SPAWNING_TOOLS and result is not None:
+        fold = fold_from_result(call_id, result.content)
+        if fold is not None:
+            state.swarm_line, state.swarm_detail, state.swarm_count = \
+                fold.summary, fold.detail, fold.count
     return block
