@@ -27,46 +27,20 @@ from kimi_code.events import (
     TurnFinished,
 )
 from kimi_code.llm.base import Usage
-from kimi_code.ui.render import human_duration, human_tokens, visible
+from kimi_code.ui.swarm_render import (
+    DONE_LIMIT,
+    Counts,
+    Fold,
+    SubagentView,
+    counts_text,
+    merge_text,
+    row_text,
+    widths,
+)
 
+__all__ = ["DONE_LIMIT", "SPAWNING_TOOLS", "Fold", "SubagentView", "SwarmGroup", "SwarmTracker",
+           "fold_from_result", "parse_result", "row_text"]
 SPAWNING_TOOLS = ("Agent", "AgentSwarm")
-FAILED = ("failed", "timeout", "max_turns")  # the subagent tried and did not make it
-STOPPED = ("cancelled", "budget", "skipped")  # stopped from outside (user, budget)
-DONE_LIMIT = 8  # finished rows shown before the rest collapse into a count
-ITEM_WIDTH = 56
-MARKS = {"running": ("◌", "yellow"), "success": ("✓", "green")}
-
-
-@dataclass
-class SubagentView:
-    """One subagent as the panel shows it; `version` bumps on every change (line cache key)."""
-
-    subagent_id: str
-    group: str
-    number: int
-    kind: str = ""
-    description: str = ""
-    step: int = 0
-    last_tool: str = ""
-    status: str = "running"
-    summary: str = ""
-    usage: Usage = field(default_factory=Usage)
-    started: float = 0.0
-    ended: float | None = None
-    version: int = 0
-
-    @property
-    def item(self) -> str:
-        """The AgentSwarm item ("desc [item]" is how the swarm names its children), else the
-        description."""
-        text = self.description
-        if text.endswith("]") and " [" in text:
-            return text[text.rindex(" [") + 2:-1]
-        return text or self.subagent_id
-
-    @property
-    def duration_ms(self) -> int | None:
-        return None if self.ended is None else int((self.ended - self.started) * 1000)
 
 
 @dataclass
@@ -79,35 +53,6 @@ class SwarmGroup:
     started: float = 0.0
     rows: list[str] = field(default_factory=list)
 
-
-@dataclass(frozen=True)
-class Fold:
-    """A finished group, for the transcript: one summary line and every subagent's last line."""
-
-    call_id: str
-    summary: Text
-    detail: Text
-    count: int
-
-
-@dataclass
-class Counts:
-    running: int = 0
-    done: int = 0
-    failed: int = 0
-    stopped: int = 0
-    steps: int = 0
-    usage: Usage = field(default_factory=Usage)
-
-    @property
-    def total(self) -> int:
-        return self.running + self.done + self.failed + self.stopped
-
-
-def _bucket(status: str) -> str:
-    if status in ("running", "success"):
-        return "running" if status == "running" else "done"
-    return "stopped" if status in STOPPED else "failed"
 
 
 class SwarmTracker:
@@ -185,8 +130,7 @@ class SwarmTracker:
         if row.status != "running":
             return
         self.counts.running -= 1
-        bucket = _bucket(event.status)
-        setattr(self.counts, bucket, getattr(self.counts, bucket) + 1)
+        self.counts.add(event.status, 1)
         row.status, row.summary, row.ended = event.status, event.summary, self.clock()
         self._set_usage(row, event.usage)
         self._touch(row)
@@ -222,21 +166,20 @@ class SwarmTracker:
 
     def widths(self) -> tuple[int, int]:
         """Column widths (type, item) that fit the rows now shown."""
-        return _widths(list(self.rows.values()))
+        return widths(list(self.rows.values()))
 
     def group_line(self, call_id: str) -> Text:
         """The counts of one group (for its call's block while it runs)."""
         counts = Counts()
         for row_id in self.groups[call_id].rows:
             row = self.rows[row_id]
-            bucket = _bucket(row.status)
-            setattr(counts, bucket, getattr(counts, bucket) + 1)
+            counts.add(row.status, 1)
             counts.steps += row.step
-        return _counts_text(counts, None, None)
+        return counts_text(counts, None, None)
 
     def header(self) -> Text:
         cost = self.cost(self.counts.usage) if self.cost else None
-        return _counts_text(self.counts, cost,
+        return counts_text(self.counts, cost,
                             elapsed_s=self.clock() - min(g.started for g in self.groups.values())
                             if self.groups else None)
 
@@ -250,58 +193,25 @@ class SwarmTracker:
             if row.status == "running":
                 self._finish(row, SubagentCompleted(subagent_id=row.subagent_id,
                                                     status="cancelled", summary="", usage=row.usage))
-            bucket = _bucket(row.status)
-            setattr(counts, bucket, getattr(counts, bucket) + 1)
+            counts.add(row.status, 1)
             counts.steps += row.step
             counts.usage = counts.usage + row.usage
             self._remove_from_totals(row)
         self._alias = {k: v for k, v in self._alias.items() if v != call_id}
         self.version += 1
         rows.sort(key=lambda r: (r.status == "success", r.number))
-        widths = _widths(rows)
-        detail = Text("\n").join(row_text(r, widths, final=True) for r in rows)
-        summary = _counts_text(counts, self.cost(counts.usage) if self.cost else None,
+        columns = widths(rows)
+        detail = Text("\n").join(row_text(r, columns, final=True) for r in rows)
+        summary = counts_text(counts, self.cost(counts.usage) if self.cost else None,
                                elapsed_s=self.clock() - group.started)
-        _merge_text(summary, parse_result(result)[0])
+        merge_text(summary, parse_result(result)[0])
         return Fold(call_id, summary, detail, len(rows))
 
     def _remove_from_totals(self, row: SubagentView) -> None:
-        bucket = _bucket(row.status)
-        setattr(self.counts, bucket, getattr(self.counts, bucket) - 1)
+        self.counts.add(row.status, -1)
         self.counts.steps -= row.step
         self._set_usage(row, Usage())
 
-
-def _widths(rows: list[SubagentView]) -> tuple[int, int]:
-    return (min(10, max((len(r.kind) for r in rows), default=0)),
-            min(ITEM_WIDTH, max((len(r.item) for r in rows), default=0)))
-
-
-def _counts_text(counts: Counts, cost: float | None, elapsed_s: float | None) -> Text:
-    text = Text()
-    parts: list[tuple[str, str]] = []
-    if counts.running:
-        parts.append((f"◌ {counts.running} running", "bold yellow"))
-    parts.append((f"✓ {counts.done} done", "green"))
-    if counts.failed:
-        parts.append((f"✗ {counts.failed} failed", "bold red"))
-    if counts.stopped:
-        parts.append((f"⊘ {counts.stopped} stopped", "yellow"))
-    usage = counts.usage
-    parts.append((f"{counts.total} subagent{'s' if counts.total != 1 else ''}", ""))
-    parts.append((f"{counts.steps} step{'s' if counts.steps != 1 else ''}", "dim"))
-    if usage.input_tokens or usage.output_tokens:
-        parts.append((f"↑{human_tokens(usage.input_tokens + usage.cache_read_tokens)} "
-                      f"↓{human_tokens(usage.output_tokens)}", "dim"))
-    if cost is not None:
-        parts.append((f"${cost:.2f}", "dim"))
-    if elapsed_s is not None:
-        parts.append((_elapsed(elapsed_s), "dim"))
-    for index, (part, style) in enumerate(parts):
-        if index:
-            text.append(" · ", style="dim")
-        text.append(part, style=style)
-    return text
 
 
 def parse_result(content: str) -> tuple[dict, list[SubagentView]]:
@@ -342,60 +252,12 @@ def fold_from_result(call_id: str, content: str) -> Fold | None:
         return None
     counts = Counts()
     for row in rows:
-        bucket = _bucket(row.status)
-        setattr(counts, bucket, getattr(counts, bucket) + 1)
+        counts.add(row.status, 1)
         counts.steps += row.step
         counts.usage = counts.usage + row.usage
     rows.sort(key=lambda r: (r.status == "success", r.number))
-    widths = _widths(rows)
-    summary = _counts_text(counts, None, None)
-    _merge_text(summary, overview)
-    return Fold(call_id, summary, Text("\n").join(row_text(r, widths, final=True) for r in rows),
+    columns = widths(rows)
+    summary = counts_text(counts, None, None)
+    merge_text(summary, overview)
+    return Fold(call_id, summary, Text("\n").join(row_text(r, columns, final=True) for r in rows),
                 len(rows))
-
-
-def _merge_text(summary: Text, overview: dict) -> None:
-    merged, conflicts = overview.get("merged"), overview.get("conflicts")
-    if isinstance(merged, int) and merged:
-        summary.append(f" · {merged} merged", style="green")
-    if isinstance(conflicts, int) and conflicts:
-        summary.append(f" · {conflicts} conflict{'s' if conflicts != 1 else ''}",
-                       style="bold red")
-
-
-def _elapsed(seconds: float) -> str:
-    if seconds < 60:
-        return human_duration(int(seconds * 1000))
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m{secs:02d}s"
-
-
-def row_text(row: SubagentView, widths: tuple[int, int], *, final: bool = False) -> Text:
-    """One subagent as one line: mark, type, item, steps, last tool (running) or status and
-    duration (finished), and for a failure the start of its message."""
-    mark, style = MARKS.get(row.status, ("⊘", "yellow") if row.status in STOPPED else ("✗", "red"))
-    text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(f"{mark} ", style=style)
-    kind_width, item_width = widths
-    text.append(f"{(row.kind or '?')[:kind_width]:<{kind_width}}  ", style="cyan")
-    item = visible(row.item, keep_newlines=False)
-    if len(item) > item_width:
-        item = item[:item_width - 1] + "…"
-    text.append(f"{item:<{item_width}}")
-    detail = f"  {row.step} step{'s' if row.step != 1 else ''}"
-    if row.status == "running" and not row.step:
-        detail = "  starting…"
-    if row.status == "running":
-        if row.last_tool:
-            detail += f" · {row.last_tool}"
-        text.append(detail, style="dim")
-        return text
-    text.append(detail, style="dim")
-    if row.status != "success":
-        text.append(f" · {row.status}", style=style)
-    if row.duration_ms is not None:
-        text.append(f" · {human_duration(row.duration_ms)}", style="dim")
-    note = visible(row.summary, keep_newlines=False).strip()
-    if note and (final or row.status != "success"):
-        text.append(f" — {note[:160]}", style="dim" if row.status == "success" else style)
-    return text
