@@ -228,8 +228,11 @@ class KimiApp(App[int], SessionActions):
     def busy(self) -> bool:
         return self.turn_task is not None and not self.turn_task.done()
 
-    def send_prompt(self, text: str) -> None:
-        """Start a turn, or queue the prompt while one runs (Ctrl+S steers instead)."""
+    def send_prompt(self, text: str, *, shown: str | None = None) -> None:
+        """Start a turn, or queue the prompt while one runs (Ctrl+S steers instead). `shown`:
+        what the transcript shows instead of a long built-in prompt (e.g. "/init")."""
+        if shown is not None:
+            self.transcript.aliases[text] = shown
         if not self.ready:
             self.show_notice("Still starting; try again in a moment.", "warning")
             return

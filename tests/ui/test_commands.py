@@ -10,7 +10,14 @@ from kimi_code.ui.screens.help import HelpScreen
 from kimi_code.ui.screens.picker import PickerScreen
 from kimi_code.ui.widgets.assistant_block import AssistantBlock
 from kimi_code.ui.widgets.blocks import NoticeBlock, UserBlock
-from tests.ui.conftest import make_app, read_edit_script, transcript_text, type_text, until
+from tests.ui.conftest import (
+    last_request_messages,
+    make_app,
+    read_edit_script,
+    transcript_text,
+    type_text,
+    until,
+)
 
 SIZE = (100, 32)
 
@@ -159,3 +166,16 @@ async def test_undo_restores_files_from_the_turn_checkpoint(server, workspace: P
 async def type_text_into(pilot, text: str) -> None:
     pilot.app.focused.value = text
     await pilot.pause()
+
+
+async def test_init_sends_its_prompt_and_shows_the_command(server, workspace: Path) -> None:
+    server.add({"text": "Wrote AGENTS.md."})
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.ready, "session open")
+        await send(pilot, "/init")
+        await until(pilot, lambda: app.turns_done == 1, "turn end")
+        sent = last_request_messages(server)[-1]["content"]
+        assert "AGENTS.md" in sent and len(sent) > 200  # the built-in prompt went to the model
+        user = [b for b in app.transcript.blocks if isinstance(b, UserBlock)][-1]
+        assert str(user.render()) == "› /init"

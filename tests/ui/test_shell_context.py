@@ -81,3 +81,4 @@ async def test_bang_output_is_capped_like_the_bash_tool(server, workspace: Path)
         assert typed == "summarise"
         assert "characters truncated" in context.output and context.output.endswith("THE-END")
         assert MAX_OUTPUT_CHARS <= len(context.output) < MAX_OUTPUT_CHARS + 100
+

@@ -66,6 +66,7 @@ class Transcript(VerticalScroll):
         self._tools: dict[str, ToolBlock] = {}  # call id -> block
         self._todo: TodoBlock | None = None
         self._in_turn = False  # a user message inside a running turn is a steering message
+        self.aliases: dict[str, str] = {}  # a built-in prompt's full text -> what to show
         self._earlier = Button("", id="show-earlier")
         self._earlier.display = False
 
@@ -161,7 +162,8 @@ class Transcript(VerticalScroll):
             self._thinking.append_text(event.text)
         elif isinstance(event, UserMessageAdded):
             await self._end_message()
-            self.add(UserBlock(event.message.content, steer=self._in_turn))
+            content = event.message.content
+            self.add(UserBlock(self.aliases.get(content, content), steer=self._in_turn))
             self._in_turn = True
         elif isinstance(event, (StepStarted, AssistantMessage)):
             if isinstance(event, AssistantMessage):
