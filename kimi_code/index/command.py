@@ -102,7 +102,7 @@ def index_main(path: Path, show_map: bool = False, tokens: int = 1024,
                focus: list[str] | None = None, as_json: bool = False,
                defs: bool = False) -> int:
     """Run `kimi-code index`; returns the exit code (0 ok, 1 failure, 2 bad usage)."""
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # never break a path in an error in two
     if tokens <= 0:
         err.print("[red]error:[/] --tokens must be a positive number of tokens")
         return 2

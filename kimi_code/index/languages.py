@@ -16,7 +16,7 @@ from pathlib import Path
 QUERY_DIR = Path(__file__).with_name("queries")
 
 # Bump when the extraction code (not the .scm data) changes what is stored for a file.
-EXTRACTOR_VERSION = 3
+EXTRACTOR_VERSION = 4  # 4: LFS pointer files are skipped
 
 
 @dataclass(frozen=True)

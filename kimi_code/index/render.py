@@ -12,6 +12,7 @@ found by binary search. Output looks like source with the bodies elided:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 MAX_LINE_CHARS = 120
@@ -41,6 +42,14 @@ def _clip(line: str) -> str:
     return line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 1] + "…"
 
 
+def _path_label(path: str) -> str:
+    """The file heading: a name holding a newline or other control character is shown quoted
+    (JSON style), so it cannot split the map into lines that look like other entries."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        return json.dumps(path, ensure_ascii=False)
+    return path
+
+
 def render_entries(entries: list[MapEntry]) -> str:
     """Render entries grouped by file: files in order of first appearance (rank order),
     definitions by line within a file."""
@@ -51,7 +60,7 @@ def render_entries(entries: list[MapEntry]) -> str:
         by_file.setdefault(entry.path, []).append(entry)
     out: list[str] = []
     for path, items in by_file.items():
-        out.append(f"{path}:")
+        out.append(f"{_path_label(path)}:")
         last = 0
         seen_lines: set[int] = set()
         for entry in sorted(items, key=lambda e: (e.line, e.name)):

@@ -19,7 +19,13 @@ from pathlib import Path
 from kimi_code.index.cache import IndexCache, db_path_for
 from kimi_code.index.rank import rank
 from kimi_code.index.render import MapEntry, fit_to_budget
-from kimi_code.index.scan import IndexPathError, Progress, ScanResult, update_index
+from kimi_code.index.scan import (
+    IndexPathError,
+    Progress,
+    ScanResult,
+    check_indexable,
+    update_index,
+)
 from kimi_code.index.snapshot import load_graph_data
 from kimi_code.index.symbols import SymbolQueries
 
@@ -48,8 +54,7 @@ class RepoIndex(SymbolQueries):
 
     def __init__(self, root: Path, cache_path: Path | None = None) -> None:
         root = Path(root).expanduser()
-        if not root.is_dir():
-            raise IndexPathError(f"cannot index {root}: not a directory")
+        check_indexable(root)
         self.root = root.resolve()
         self.cache = IndexCache(cache_path or db_path_for(self.root))
         self.conn = self.cache.conn

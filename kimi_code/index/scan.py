@@ -76,7 +76,35 @@ def list_files(root: Path) -> tuple[list[str], bool]:
     if proc is not None and proc.returncode == 0:
         names = {p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p}
         return sorted(names), True
+    if _inside_git_dir(root):
+        raise git_dir_error(root)
     return sorted(itertools.islice(walk_files(str(root)), MAX_WALK_FILES)), False
+
+
+def git_dir_error(root: Path) -> IndexPathError:
+    # A bare repository (or a .git directory) holds objects, not source: walking it would
+    # "index" hook samples and pack files and report a misleading empty map.
+    return IndexPathError(f"cannot index {root}: it is a git directory (a bare repository or "
+                          ".git itself) with no work tree; index a clone or a worktree of it")
+
+
+def check_indexable(root: Path) -> None:
+    """Raise IndexPathError when `root` is missing, not a directory, or plainly a git
+    directory (HEAD, objects/ and refs/ at its top; filesystem checks only, no git call)."""
+    if not root.is_dir():
+        what = "not a directory" if root.exists() else "no such directory"
+        raise IndexPathError(f"cannot index {root}: {what}")
+    if (root / "HEAD").is_file() and (root / "objects").is_dir() and (root / "refs").is_dir():
+        raise git_dir_error(root)
+
+
+def _inside_git_dir(root: Path) -> bool:
+    try:
+        proc = subprocess.run(["git", "-C", str(root), "rev-parse", "--is-inside-git-dir"],
+                              capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0 and proc.stdout.strip() == b"true"
 
 
 def _pool_workers() -> int:
@@ -111,6 +139,25 @@ def _parse_chunk(root: str, jobs: list[tuple[str, str | None, int, str]]) -> lis
     return out
 
 
+def _drop_undecodable(paths: list[str], result: ScanResult) -> list[str]:
+    """Leave out names that are not valid UTF-8 (they arrive surrogate-escaped): the cache,
+    the repo map and the model all speak UTF-8, so such a file cannot be stored or named.
+    The user is told which ones, instead of the whole index failing."""
+    kept, bad = [], []
+    for path in paths:
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            bad.append(path)
+            continue
+        kept.append(path)
+    if bad:
+        shown = ", ".join(ascii(p) for p in bad[:3]) + (" ..." if len(bad) > 3 else "")
+        result.errors.append(f"{len(bad)} file name(s) are not valid UTF-8 and were not "
+                             f"indexed: {shown} (rename them to index them)")
+    return kept
+
+
 def _plan(root: Path, cache: IndexCache, result: ScanResult, scan_start_ns: int):
     """Stat listed files and split them into jobs to parse, rows to forget, and the stats."""
     paths, result.git = list_files(root)
@@ -119,6 +166,7 @@ def _plan(root: Path, cache: IndexCache, result: ScanResult, scan_start_ns: int)
         result.complete = False
         result.errors.append(f"directory walk stopped at {MAX_WALK_FILES} files; index a "
                              "smaller directory or a git repository")
+    paths = _drop_undecodable(paths, result)
     cached = cache.file_rows()
     jobs: list[tuple[str, str | None, int, str]] = []
     stats: dict[str, tuple[int, int, bool]] = {}
@@ -162,8 +210,7 @@ def update_index(root: Path, cache: IndexCache, progress: Progress | None = None
     """
     started = time.perf_counter()
     root = root.resolve()
-    if not root.is_dir():
-        raise IndexPathError(f"cannot index {root}: not a directory")
+    check_indexable(root)
     result = ScanResult(root=root)
     scan_start_ns = time.time_ns()
     jobs, stats, gone = _plan(root, cache, result, scan_start_ns)

@@ -25,6 +25,7 @@ from kimi_code.index.languages import (
 )
 
 MAX_FILE_BYTES = 1024 * 1024  # larger sources are data or generated; skip them
+LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 MAX_NAME_CHARS = 200
 MAX_SIGNATURE_CHARS = 200
 
@@ -167,6 +168,10 @@ def skip_reason_for_content(source: bytes) -> str:
     head = source[:8192]
     if b"\0" in head:
         return "binary"
+    if source.startswith(LFS_POINTER):
+        # The real content lives in Git LFS; the pointer's "key value" lines would otherwise
+        # parse as definitions (a Python file "defining" https and sha256).
+        return "lfs-pointer"
     if _GENERATED_MARKER.search(source[:2048]):
         return "generated"
     if len(source) > 4096:

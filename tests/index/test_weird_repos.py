@@ -1,0 +1,65 @@
+"""`kimi-code index` on repositories a daily user really has: names that are not UTF-8 or hold a
+newline, Git LFS pointer files, bare repositories and missing paths. Driven through the real
+command in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.index.conftest import git, write
+
+LFS = ("version https://git-lfs.github.com/spec/v1\n"
+       "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+       "size 12345\n")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kimi_code", "index", *args],
+                          capture_output=True, text=True, env=os.environ, timeout=120)
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS file systems refuse non-UTF-8 names")
+def test_odd_names_and_lfs_pointers_are_reported_not_fatal(tmp_path: Path):
+    repo = tmp_path / "repo"
+    write(repo, "good.py", "def good():\n    return 1\n")
+    write(repo, "weights.py", LFS)  # an LFS-tracked file whose content was never pulled
+    write(repo, "nl\nname.py", "def newline_named():\n    pass\n")
+    (repo / os.fsdecode(b"bad\xffname.py")).write_text("def latin_named():\n    pass\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "init")
+
+    proc = run_cli(str(repo), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["files"] == 2 and data["definitions"] == 2
+    assert data["skipped"] == {"lfs-pointer": 1}
+    assert len(data["warnings"]) == 1
+    assert "not valid UTF-8" in data["warnings"][0] and "bad\\udcffname.py" in data["warnings"][0]
+
+    proc = run_cli(str(repo), "--map")
+    assert proc.returncode == 0, proc.stderr
+    assert '"nl\\nname.py":\n│def newline_named():' in proc.stdout  # quoted, one line
+    assert "https" not in proc.stdout and "weights.py" not in proc.stdout
+    assert "not valid UTF-8" in proc.stderr
+
+
+def test_bare_repository_and_git_dir_are_refused_with_a_reason(tmp_path: Path):
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    proc = run_cli(str(bare))
+    assert proc.returncode == 2
+    assert "bare repository" in proc.stderr and "Traceback" not in proc.stderr
+    repo = tmp_path / "repo"
+    write(repo, "a.py", "def a():\n    pass\n")
+    git(repo, "init", "-q")
+    proc = run_cli(str(repo / ".git" / "refs"))
+    assert proc.returncode == 2 and f"{repo / '.git' / 'refs'}: it is a git directory" in proc.stderr
+    proc = run_cli(str(tmp_path / "missing"))
+    assert proc.returncode == 2 and "no such directory" in proc.stderr
