@@ -25,7 +25,9 @@ ANSWER = {"thinking": "The user wants a greeting.",
 async def freeze(app) -> None:
     """Make the screen deterministic: git state known, fixed durations, no cursor blink."""
     await app.refresh_git()
+    app.prompt.focus()
     app.prompt.cursor_blink = False
+    app.prompt._cursor_visible = app.prompt.has_focus  # not whatever the blink timer left
     for block in app.transcript.blocks:
         if isinstance(block, ToolBlock) and block.state.duration_ms is not None:
             block.state.duration_ms = 42
