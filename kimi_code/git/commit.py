@@ -18,7 +18,7 @@ from kimi_code.agent.retry import RetryPolicy
 from kimi_code.git.convention import Convention
 from kimi_code.git.diffparse import DiffFile, parse_diff
 from kimi_code.git.repo import git_dir, head_commit, operation_in_progress
-from kimi_code.git.untrusted import fence
+from kimi_code.git.untrusted import fence, model_safe
 from kimi_code.llm.base import ChatProvider, Message, ProviderError, TextChunk
 from kimi_code.redact import known_secrets, redact
 
@@ -66,28 +66,28 @@ def staged_diff(repo: git.Repo) -> str:
     return repo.git.diff("--cached", *diff_args(), strip_newline_in_stdout=False)
 
 
+def empty_tree(repo: git.Repo) -> str:
+    """The id of the empty tree (what a repository without commits is compared with)."""
+    return repo.git.hash_object("-t", "tree", "/dev/null")
+
+
 def tracked_diff(repo: git.Repo) -> str:
-    """Staged and unstaged changes to tracked files (what `-a` would commit)."""
-    if head_commit(repo) is None:
-        return staged_diff(repo)
-    return repo.git.diff("HEAD", *diff_args(), strip_newline_in_stdout=False)
+    """Staged and unstaged changes to tracked files: what `git commit -a` will commit. Read
+    without staging anything, so the user's index is untouched until the commit succeeds."""
+    head = head_commit(repo)
+    base = head.hexsha if head is not None else empty_tree(repo)
+    return repo.git.diff(base, *diff_args(), strip_newline_in_stdout=False)
 
 
-def amend_diff(repo: git.Repo) -> str:
-    """What `--amend` will commit: the last commit's change plus anything staged now."""
+def amend_diff(repo: git.Repo, *, all_: bool = False) -> str:
+    """What `--amend` will commit: the last commit's change plus anything staged now (with
+    `all_`, plus every change to tracked files, as `git commit --amend -a` takes them)."""
     head = head_commit(repo)
     if head is None:
         raise CommitError("there is no commit to amend yet.")
-    if head.parents:
-        base = head.parents[0].hexsha
-    else:  # the root commit: compare with the empty tree
-        base = repo.git.hash_object("-t", "tree", "/dev/null")
-    return repo.git.diff(base, "--cached", *diff_args(), strip_newline_in_stdout=False)
-
-
-def stage_tracked(repo: git.Repo) -> None:
-    """`git add -u`: stage modifications and deletions of tracked files (like `commit -a`)."""
-    repo.git.add("-u")
+    base = head.parents[0].hexsha if head.parents else empty_tree(repo)
+    cached = [] if all_ else ["--cached"]
+    return repo.git.diff(base, *cached, *diff_args(), strip_newline_in_stdout=False)
 
 
 # ---- talking to the model -------------------------------------------------------------------
@@ -97,7 +97,8 @@ async def complete(provider: ChatProvider, system: str, user: str, *, max_tokens
                    policy: RetryPolicy | None = None) -> str:
     """One model answer as text, retrying retryable provider errors with backoff."""
     policy = policy or RetryPolicy.from_env()
-    messages = [Message(role="system", content=system), Message(role="user", content=user)]
+    messages = [Message(role="system", content=system),
+                Message(role="user", content=model_safe(user))]
     for attempt in range(1, policy.max_attempts + 1):
         try:
             parts = []
@@ -203,13 +204,16 @@ def save_message(repo: git.Repo, message: str) -> Path:
 
 
 def run_commit(repo: git.Repo, message: str, *, amend: bool = False,
-               signoff: bool = False) -> CommitResult:
+               signoff: bool = False, all_: bool = False) -> CommitResult:
     """`git commit -F <file>` with the repository's hooks. On failure nothing staged is lost and
-    the message is saved (the result says where)."""
+    the message is saved (the result says where). `all_` is `git commit -a`: git stages the
+    tracked changes only for this commit and leaves the user's index as it was if it fails."""
     path = save_message(repo, message)
     args = ["commit", "--cleanup=strip", "-F", str(path)]
     if amend:
         args.append("--amend")
+    if all_:
+        args.append("--all")
     if signoff:
         args.append("--signoff")
     status, stdout, stderr = repo.git.execute(["git", *args], with_extended_output=True,

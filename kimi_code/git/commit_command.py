@@ -73,8 +73,12 @@ def edit_in_editor(repo: git.Repo, message: str) -> str:
         path.unlink(missing_ok=True)
 
 
-def _secret_report(hits: list[SecretHit]) -> str:
+def _secret_report(hits: list[SecretHit], *, all_: bool = False) -> str:
     lines = "\n".join(f"  {hit}" for hit in hits)
+    if all_:  # -a commits every tracked change: unstaging would not keep them out
+        return (f"These changed files (which -a would commit) look like they contain secrets:\n"
+                f"{lines}\nCommit without -a after staging only what is safe (git add -p), or "
+                "re-run with --allow-secrets if they are safe to commit.")
     return (f"These staged files look like they contain secrets:\n{lines}\n"
             "Unstage them (git restore --staged FILE), add them to .gitignore, or re-run with "
             "--allow-secrets if they are safe to commit.")
@@ -111,22 +115,25 @@ def _report_commit(result: C.CommitResult) -> int:
 async def _single(repo: git.Repo, provider: ChatProvider, window: int, opts: CommitOptions,
                   conv: Convention, ask: Ask | None) -> int:
     if opts.amend:
-        diff, extra = C.amend_diff(repo), "This rewrites the message of the last commit. "
+        diff = C.amend_diff(repo, all_=opts.all_)
+        extra = "This rewrites the message of the last commit. "
         old = head_commit(repo).message.strip()  # type: ignore[union-attr]
         extra += f"Its current message (data):\n{fence('current-message', old)}\n\n"
     else:
-        diff, extra = (C.tracked_diff(repo) if opts.all_ and opts.dry_run else C.staged_diff(repo)), ""
+        diff, extra = (C.tracked_diff(repo) if opts.all_ else C.staged_diff(repo)), ""
     files = parse_diff(diff)
     if not files:
-        hint = " (use -a to stage changes to tracked files, or git add)" if not opts.all_ else ""
-        _err(f"Nothing to commit: no staged changes{hint}.")
+        what = ("no changes to tracked files (new files need git add first)" if opts.all_ else
+                "no staged changes (use -a to commit changes to tracked files, or git add)")
+        _err(f"Nothing to commit: {what}.")
         return 1
     hits = scan_diff(files)
     if hits and not opts.allow_secrets:
+        report = _secret_report(hits, all_=opts.all_)
         if not opts.dry_run:
-            _err(_secret_report(hits))
+            _err(report)
             return 1
-        _err("warning: " + _secret_report(hits))
+        _err("warning: " + report)
     message = await C.write_message(provider, diff, conv, context_window=window, extra=extra)
     if opts.dry_run:
         _say(message)
@@ -142,7 +149,8 @@ async def _single(repo: git.Repo, provider: ChatProvider, window: int, opts: Com
             return 1
         message = chosen
     signoff = "Signed-off-by" in conv.trailers
-    return _report_commit(C.run_commit(repo, message, amend=opts.amend, signoff=signoff))
+    return _report_commit(C.run_commit(repo, message, amend=opts.amend, signoff=signoff,
+                                       all_=opts.all_))
 
 
 async def _planned(repo: git.Repo, provider: ChatProvider, window: int, opts: CommitOptions,
@@ -185,9 +193,9 @@ def run(opts: CommitOptions, provider_factory: Callable[[], tuple[ChatProvider, 
     try:
         repo = open_repo(cwd, hooks=True)  # the user's commit hooks must run
         C.check_can_commit(repo, amend=opts.amend)
-        provider, window = provider_factory()  # config errors before anything is staged
-        if opts.all_ and not opts.dry_run and not opts.plan:
-            C.stage_tracked(repo)
+        # Nothing is staged here: with -a, `git commit -a` stages at the moment of the commit,
+        # so a dead endpoint, an abort or a refused secret leaves the user's index as it was.
+        provider, window = provider_factory()
         conv = learn_convention(repo)
         flow = _planned if opts.plan else _single
         return asyncio.run(_run_with(provider, flow(repo, provider, window, opts, conv, ask)))

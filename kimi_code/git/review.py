@@ -24,7 +24,7 @@ from kimi_code.git.commit import diff_args
 from kimi_code.git.diffparse import DiffFile, parse_diff
 from kimi_code.git.plan import working_changes
 from kimi_code.git.repo import head_commit
-from kimi_code.git.untrusted import fence
+from kimi_code.git.untrusted import fence, model_safe
 
 INSTRUCTION_FILES = ("AGENTS.md", "KIMI.md", "CLAUDE.md", "REVIEW.md", ".github/REVIEW.md")
 DEFAULT_BASES = ("origin/HEAD", "main", "master", "origin/main", "origin/master")
@@ -205,4 +205,4 @@ def chunk_prompt(target: ReviewTarget, chunk: list[DiffFile], part: int, parts: 
     lines += ["", "The diff:", fence("diff", diff), "",
               "Report every real problem with ReportFinding (head-side line numbers), then reply "
               "with a one to three sentence summary of this part."]
-    return "\n".join(lines)
+    return model_safe("\n".join(lines))  # file names need not be UTF-8

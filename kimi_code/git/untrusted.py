@@ -18,6 +18,16 @@ _INVISIBLE = re.compile(
 _HTML_COMMENT = re.compile(r"<!--(.*?)-->", re.DOTALL)
 
 
+def model_safe(text: str) -> str:
+    """`text` as valid UTF-8 for a model request: bytes that were not UTF-8 (git output and
+    file names decoded with surrogateescape: a Latin-1 file, a legacy commit message) become
+    U+FFFD instead of making the HTTP client fail to encode the request."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate outside the escape range
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def reveal_hidden(text: str) -> str:
     """Make invisible characters and HTML comments visible."""
     text = _INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
@@ -29,7 +39,7 @@ def reveal_hidden(text: str) -> str:
 def fence(label: str, text: str) -> str:
     """Wrap `text` as untrusted data labelled `label` (letters, digits, dashes)."""
     tag = re.sub(r"[^a-z0-9-]", "-", label.lower())
-    body = reveal_hidden(text)
+    body = reveal_hidden(model_safe(text))
     body = re.sub(rf"</?\s*{re.escape(tag)}\b", lambda m: m.group().replace("<", "&lt;"), body,
                   flags=re.IGNORECASE)
     return (f'<{tag} trust="untrusted">\n{body}\n</{tag}>\n'

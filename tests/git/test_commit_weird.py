@@ -1,0 +1,111 @@
+"""`kimi-code commit` on awkward repositories: a carefully staged index that `-a` must not
+disturb when anything goes wrong, and files that are not UTF-8. Real repositories, real hooks,
+a scripted model over real HTTP (or a port nobody listens on)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+
+import pytest
+
+from tests.git.conftest import git
+from tests.git.test_commit_command import hook, last_message, main, prompt_of
+from tests.git.test_commit_command import model_env as model_env  # noqa: F401 - the fixture
+
+LINES = "".join(f"line {i}\n" for i in range(1, 21))
+
+
+@pytest.fixture
+def partly_staged(make_repo, monkeypatch):
+    """A repo where one hunk of f.txt is staged and another is not (git add -p style)."""
+    root = make_repo({"f.txt": LINES})
+    text = LINES.replace("line 1\n", "line one\n")
+    (root / "f.txt").write_text(text)
+    git(root, "add", "f.txt")
+    (root / "f.txt").write_text(text.replace("line 20\n", "line twenty\n"))
+    monkeypatch.chdir(root)
+    return root
+
+
+def index_state(root) -> tuple[str, str]:
+    return git(root, "diff", "--cached"), git(root, "diff")
+
+
+def dead_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_all_leaves_the_index_alone_when_the_endpoint_is_dead(partly_staged, monkeypatch, capsys):
+    before = index_state(partly_staged)
+    monkeypatch.setenv("KIMI_BASE_URL", f"http://127.0.0.1:{dead_port()}/v1")
+    monkeypatch.setenv("KIMI_API_KEY", "test")
+    monkeypatch.setenv("KIMI_MODEL_NAME", "test")
+    monkeypatch.setenv("KIMI_CODE_MAX_RETRIES", "0")
+    assert main(all_=True, yes=True) == 75
+    assert "endpoint" in capsys.readouterr().err
+    assert index_state(partly_staged) == before, "the partial staging must survive"
+
+
+def test_all_leaves_the_index_alone_on_no_terminal_and_on_a_failing_hook(partly_staged, model_env,
+                                                                         capsys):
+    before = index_state(partly_staged)
+    head = git(partly_staged, "rev-parse", "HEAD")
+    model_env([{"text": "Rename lines", "repeat": 2}])
+    assert main(all_=True) == 2  # no terminal to ask on, no --yes
+    assert index_state(partly_staged) == before
+    hook(partly_staged, "pre-commit", "echo 'lint failed' >&2\nexit 1\n")
+    assert main(all_=True, yes=True) == 1
+    assert "lint failed" in capsys.readouterr().err
+    assert index_state(partly_staged) == before
+    assert git(partly_staged, "rev-parse", "HEAD") == head
+
+
+def test_all_commits_staged_and_unstaged_tracked_changes(partly_staged, model_env):
+    (partly_staged / "new.txt").write_text("untracked stays out\n")
+    server = model_env([{"text": "Spell out the first and last lines"}])
+    assert main(all_=True, yes=True) == 0
+    assert last_message(partly_staged) == "Spell out the first and last lines"
+    assert "+line one" in prompt_of(server) and "+line twenty" in prompt_of(server)
+    assert git(partly_staged, "status", "--porcelain") == "?? new.txt\n"
+
+
+def test_amend_all_describes_and_commits_the_unstaged_change(partly_staged, model_env):
+    git(partly_staged, "commit", "-q", "-m", "wip")
+    server = model_env([{"text": "Spell out the first and last lines"}])
+    assert main(amend=True, all_=True, yes=True) == 0
+    assert "+line twenty" in prompt_of(server)
+    assert git(partly_staged, "status", "--porcelain") == ""
+    assert git(partly_staged, "rev-list", "--count", "HEAD") == "2\n"  # amended, not added
+    assert last_message(partly_staged) == "Spell out the first and last lines"
+
+
+def test_latin1_file_commits_and_plans_byte_exact(make_repo, model_env, monkeypatch):
+    root = make_repo({"README.md": "hi\n"})
+    latin = "".join(f"line {i}\n" for i in range(1, 21)).encode() + "caf\xe9\n".encode("latin-1")
+    (root / "legacy.txt").write_bytes(latin)
+    git(root, "add", "legacy.txt")
+    monkeypatch.chdir(root)
+    server = model_env([{"text": "Add legacy notes"}])
+    assert main(yes=True) == 0
+    assert last_message(root) == "Add legacy notes"
+    assert "+caf\ufffd" in prompt_of(server)  # shown as U+FFFD, the request still goes out
+
+    changed = latin.replace(b"line 1\n", b"LINE 1\n").replace("caf\xe9".encode("latin-1"),
+                                                               "CAF\xc9".encode("latin-1"))
+    (root / "legacy.txt").write_bytes(changed)
+    plan = {"commits": [{"message": "Shout the first line", "hunks": ["H1"]},
+                        {"message": "Shout the cafe", "hunks": ["H2"]}]}
+    server = model_env([{"text": json.dumps(plan)}])
+    assert main(plan=True, yes=True) == 0
+    assert git(root, "status", "--porcelain") == ""
+    assert show(root, "HEAD~1:legacy.txt") == changed.replace(b"CAF\xc9", b"caf\xe9")
+    assert show(root, "HEAD:legacy.txt") == changed == (root / "legacy.txt").read_bytes()
+
+
+def show(root, spec: str) -> bytes:
+    return subprocess.run(["git", "show", spec], cwd=root, capture_output=True,
+                          check=True).stdout
