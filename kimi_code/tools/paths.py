@@ -56,6 +56,12 @@ def resolve_path(raw: str, ctx: ToolContext, *, must_exist: bool = False) -> Pat
             "Use --add-dir to allow it."
         )
     if must_exist and not resolved.exists():
+        if os.path.islink(resolved):  # realpath gives up on a loop and returns the link
+            raise ToolError(f"{display_path(resolved, ctx)} is a symbolic link that never "
+                            "reaches a file (a link loop); fix or remove the link.")
+        if os.path.lexists(candidate):
+            raise ToolError(f"{raw} is a broken symbolic link: its target "
+                            f"{display_path(resolved, ctx)} does not exist.")
         raise ToolError(f"{display_path(resolved, ctx)} does not exist.")
     return resolved
 

@@ -127,3 +127,15 @@ def test_permission_subject_is_workspace_relative(workspace: Path, ctx: ToolCont
     with pytest.raises(ToolError, match="outside the workspace"):
         tool.permission_subject(bad, ctx)
     assert tool.summary(bad, ctx) == str(outside / "secret.txt")  # summaries never raise
+
+
+async def test_link_loop_and_broken_link_are_named_as_such(run_tool, workspace: Path) -> None:
+    (workspace / "loop1.py").symlink_to("loop2.py")
+    (workspace / "loop2.py").symlink_to("loop1.py")
+    (workspace / "broken.py").symlink_to("gone.py")
+    with pytest.raises(ToolError, match="loop1.py is a symbolic link .* link loop"):
+        await run_tool("Read", file_path="loop1.py")
+    with pytest.raises(ToolError, match="broken.py is a broken symbolic link: its target gone.py"):
+        await run_tool("Read", file_path="broken.py")
+    with pytest.raises(ToolError, match="^missing.py does not exist"):
+        await run_tool("Read", file_path="missing.py")
