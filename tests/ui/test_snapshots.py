@@ -25,9 +25,11 @@ ANSWER = {"thinking": "The user wants a greeting.",
 async def freeze(app) -> None:
     """Make the screen deterministic: git state known, fixed durations, no cursor blink."""
     await app.refresh_git()
-    app.prompt.focus()
     app.prompt.cursor_blink = False
-    app.prompt._cursor_visible = app.prompt.has_focus  # not whatever the blink timer left
+    # A blink tick already under way when blinking is paused can still hide the cursor (seen
+    # under load): stop the timer for good and show the cursor, as the baselines have it.
+    app.prompt.blink_timer.stop()
+    app.prompt._cursor_visible = True
     for block in app.transcript.blocks:
         if isinstance(block, ToolBlock) and block.state.duration_ms is not None:
             block.state.duration_ms = 42
