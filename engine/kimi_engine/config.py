@@ -121,6 +121,18 @@ def load_config(path: str | Path) -> ModelConfig:
 
 def parse_config(data: dict[str, Any]) -> ModelConfig:
     """Validate a config.json dict (top level as on disk) and build a ModelConfig."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"config.json must hold a JSON object, got {type(data).__name__}")
+    try:
+        return _parse_config(data)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, AttributeError) as e:  # a field of the wrong shape we did not name
+        raise ConfigError(f"config.json has a field of the wrong type ({e}); compare it with the model's "
+                          "original config.json") from None
+
+
+def _parse_config(data: dict[str, Any]) -> ModelConfig:
     model_type = data.get("model_type")
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise ConfigError(
@@ -143,27 +155,27 @@ def parse_config(data: dict[str, Any]) -> ModelConfig:
         moe_intermediate_size=_int(text, "moe_intermediate_size"),
         num_hidden_layers=_int(text, "num_hidden_layers"),
         num_attention_heads=_int(text, "num_attention_heads"),
-        q_lora_rank=text.get("q_lora_rank"),
+        q_lora_rank=_opt_int(text, "q_lora_rank", None),
         kv_lora_rank=_int(text, "kv_lora_rank"),
         qk_nope_head_dim=_int(text, "qk_nope_head_dim"),
         qk_rope_head_dim=_int(text, "qk_rope_head_dim"),
         v_head_dim=_int(text, "v_head_dim"),
         n_routed_experts=_int(text, "n_routed_experts"),
-        n_shared_experts=int(text.get("n_shared_experts") or 0),
+        n_shared_experts=_opt_int(text, "n_shared_experts", 0),
         num_experts_per_tok=_int(text, "num_experts_per_tok"),
-        n_group=int(text.get("n_group") or 1),
-        topk_group=int(text.get("topk_group") or 1),
-        routed_scaling_factor=float(text.get("routed_scaling_factor", 1.0)),
+        n_group=_opt_int(text, "n_group", 1),
+        topk_group=_opt_int(text, "topk_group", 1),
+        routed_scaling_factor=_float(text, "routed_scaling_factor", 1.0),
         norm_topk_prob=bool(text.get("norm_topk_prob", True)),
-        first_k_dense_replace=int(text.get("first_k_dense_replace", 0)),
-        rms_norm_eps=float(_req(text, "rms_norm_eps")),
+        first_k_dense_replace=_opt_int(text, "first_k_dense_replace", 0),
+        rms_norm_eps=_float(text, "rms_norm_eps"),
         rope=_parse_rope(text),
         max_position_embeddings=_int(text, "max_position_embeddings"),
         rope_interleave=bool(text.get("rope_interleave", True)),
         tie_word_embeddings=bool(text.get("tie_word_embeddings", False)),
         bos_token_id=text.get("bos_token_id", data.get("bos_token_id")),
         eos_token_ids=_eos_ids(text.get("eos_token_id", data.get("eos_token_id"))),
-        num_nextn_predict_layers=int(text.get("num_nextn_predict_layers") or 0),
+        num_nextn_predict_layers=_opt_int(text, "num_nextn_predict_layers", 0),
         torch_dtype=str(text.get("torch_dtype") or text.get("dtype") or "bfloat16"),
         int4=_parse_quant(quant) if quant else None,
         tensor_prefix=prefix,
@@ -184,10 +196,26 @@ def _int(d: dict[str, Any], key: str) -> int:
     return value
 
 
+def _opt_int(d: dict[str, Any], key: str, default: int | None) -> int | None:
+    if d.get(key) is None:
+        return default
+    return _int(d, key)
+
+
+def _float(d: dict[str, Any], key: str, default: float | None = None) -> float:
+    value = _req(d, key) if default is None else d.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"config field {key!r} must be a number, got {value!r}")
+    return float(value)
+
+
 def _eos_ids(value: Any) -> tuple[int, ...]:
     if value is None:
         return ()
-    return tuple(value) if isinstance(value, list) else (int(value),)
+    ids = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in ids):
+        raise ConfigError(f"config field 'eos_token_id' must be an integer or a list of integers, got {value!r}")
+    return tuple(ids)
 
 
 def _check_supported(t: dict[str, Any]) -> None:

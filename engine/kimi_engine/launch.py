@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,7 @@ class ServeOptions:
     model_name: str | None = None
     default_temperature: float = 0.6
     expert_parallel: bool = False  # with gpus > 1: each rank owns E/N whole routed experts (parallel.py)
+    shutdown_grace: float = 30.0  # seconds in-flight requests get to finish after SIGTERM
 
 
 def cache_bytes(opts: ServeOptions, device: torch.device) -> int:
@@ -76,18 +79,31 @@ def build_server(path: str | Path, opts: ServeOptions | None = None, *, sample_h
     return EngineServer(engine, scheduler, name, api_key=opts.api_key, default_temperature=opts.default_temperature)
 
 
-def run_forever(server: EngineServer, host: str, port: int, announce: bool = True) -> None:
-    """Serve until interrupted (Ctrl-C)."""
+def run_forever(server: EngineServer, host: str, port: int, announce: bool = True, grace: float | None = None) -> None:
+    """Serve until SIGTERM or SIGINT (Ctrl-C), then shut down gracefully: stop listening, let
+    in-flight requests finish for `grace` seconds (default ServeOptions.shutdown_grace), end the
+    rest cleanly, stop the scheduler. No traceback either way."""
+    grace = ServeOptions.shutdown_grace if grace is None else grace
+
     async def main() -> None:
         bound = await server.start(host, port)
         if announce:
             print(f"kimi-engine: serving {server.model_name!r} on http://{host}:{bound}/v1", flush=True)
-        assert server.server is not None
-        await server.server.serve_forever()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (ValueError, RuntimeError, NotImplementedError):  # not the main thread / platform
+                pass
+        await stop.wait()
+        print(f"kimi-engine: shutting down ({server.open_connections} connection(s) open, {grace:g}s grace)", file=sys.stderr, flush=True)
+        await server.shutdown(grace)
+        await loop.run_in_executor(None, server.scheduler.shutdown)  # no step after the loop is gone
 
     try:
         asyncio.run(main())
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C, or no signal handler could be installed
         pass
     finally:
         server.scheduler.shutdown()
@@ -111,5 +127,5 @@ def serve_main(path: str | Path, host: str = "127.0.0.1", port: int = 8000, gpus
         from .parallel import serve_tensor_parallel
 
         return serve_tensor_parallel(path, host, port, gpus, opts)
-    run_forever(build_server(path, opts), host, port)
+    run_forever(build_server(path, opts), host, port, grace=opts.shutdown_grace)
     return 0

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from .config import ModelConfig
@@ -52,6 +53,21 @@ class Target:
     int_data: bool = False
     check_shape: tuple[int, int] | None = None
     skip: bool = False
+
+
+@contextmanager
+def _open(file: Path) -> Iterator[Any]:
+    """safe_open(file) on the CPU; a truncated or corrupt shard becomes a WeightsError naming it."""
+    hint = "the file is probably truncated or corrupt (an interrupted download?): download it again"
+    try:
+        handle = safe_open(file, framework="pt", device="cpu")
+    except SafetensorError as e:
+        raise WeightsError(f"{file} is not a readable safetensors file ({e}); {hint}") from None
+    with handle as f:
+        try:
+            yield f
+        except SafetensorError as e:
+            raise WeightsError(f"reading {file} failed ({e}); {hint}") from None
 
 
 def expected_tensors(model: nn.Module, cfg: ModelConfig) -> dict[str, Target]:
@@ -102,7 +118,10 @@ def shard_map(path: str | Path) -> dict[str, Path]:
     root = Path(path)
     index = root / "model.safetensors.index.json"
     if index.is_file():
-        weight_map = json.loads(index.read_text()).get("weight_map")
+        try:
+            weight_map = json.loads(index.read_text()).get("weight_map")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+            raise WeightsError(f"{index} is not a valid safetensors index ({e}); download it again") from None
         if not isinstance(weight_map, dict):
             raise WeightsError(f"{index} has no 'weight_map' object")
         missing = sorted({f for f in weight_map.values() if not (root / f).is_file()})
@@ -112,7 +131,7 @@ def shard_map(path: str | Path) -> dict[str, Path]:
     single = root / "model.safetensors"
     if not single.is_file():
         raise WeightsError(f"{root} has neither model.safetensors.index.json nor model.safetensors")
-    with safe_open(single, framework="pt") as f:
+    with _open(single) as f:
         return {name: single for name in f.keys()}
 
 
@@ -144,7 +163,7 @@ def _plan(
     for name, file in files.items():
         by_file.setdefault(file, []).append(name)
     for file, names in by_file.items():
-        with safe_open(file, framework="pt") as f:
+        with _open(file) as f:
             present = set(f.keys())
             for name in names:
                 if name not in present:
@@ -208,7 +227,7 @@ def load_weights(model: nn.Module, path: str | Path, cfg: ModelConfig, slicer: S
     targets = expected_tensors(model, cfg)
     plan = _plan(shard_map(path), targets, cfg, slicer)
     for file, entries in plan.items():
-        with safe_open(file, framework="pt", device="cpu") as f:
+        with _open(file) as f:
             for name, key, index in entries:
                 target = targets[key]
                 tensor = f.get_slice(name)[index] if index else f.get_tensor(name)

@@ -107,7 +107,7 @@ def _in_process(path: Path) -> _Local:
     try:
         server = build_server(path, ServeOptions(device=None, api_key=token, model_name=path.name,
                                                  max_seq_len=int(os.environ.get("KIMI_ENGINE_MAX_SEQ_LEN", 32768))))
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:  # RuntimeError: torch (out of memory, bad device)
         raise ConfigError(f"cannot load the engine checkpoint {path}: {exc}") from None
     thread = ServerThread(server, "127.0.0.1", 0)
     return _Local(thread.base_url, token, server.model_name, server.engine.max_seq_len, thread)
@@ -156,6 +156,6 @@ def serve_main(model: Path | None, host: str, port: int, gpus: int,
     try:
         root = _checkpoint(str(path))
         return engine_serve(root, host, port, gpus, ServeOptions(expert_parallel=expert_parallel))
-    except (ConfigError, ValueError, OSError) as exc:
+    except (ConfigError, ValueError, OSError, RuntimeError) as exc:
         print(f"kimi-code serve: error: {exc}", file=sys.stderr)
         return 2
