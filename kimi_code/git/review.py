@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -30,6 +31,10 @@ INSTRUCTION_FILES = ("AGENTS.md", "KIMI.md", "CLAUDE.md", "REVIEW.md", ".github/
 DEFAULT_BASES = ("origin/HEAD", "main", "master", "origin/main", "origin/master")
 MAX_INSTRUCTION_CHARS = 20_000
 MAX_COMMIT_TEXT = 8_000
+# One file's diff in a reviewer's prompt is cut here (about 100k tokens): a generated or data
+# file of many megabytes must not become a request no endpoint accepts. The reviewer is told
+# and can read the rest of the head-side file with its tools.
+MAX_FILE_DIFF_CHARS = 400_000
 
 
 class ReviewError(Exception):
@@ -109,15 +114,29 @@ def pr_description(env: dict[str, str] | None = None) -> str:
     return f"{pr.get('title') or ''}\n\n{pr.get('body') or ''}".strip()
 
 
+def _in_tree_only(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """tarfile's "data" filter, except that a member it refuses (a symlink to an absolute path
+    or out of the tree, which the repository may well contain) is left out of the export
+    instead of failing the review; the reviewer's tools could not follow it anyway."""
+    try:
+        return tarfile.data_filter(member, dest)
+    except tarfile.FilterError:
+        return None
+
+
 def _export(repo: git.Repo, commit: str) -> Path:
     temp = Path(tempfile.mkdtemp(prefix="kimi-review-"))
-    archive = temp / "head.tar"
-    with open(archive, "wb") as handle:
-        repo.git.archive("--format=tar", commit, output_stream=handle)
-    root = temp / "head"
-    with tarfile.open(archive) as tar:
-        tar.extractall(root, filter="data")
-    archive.unlink()
+    try:
+        archive = temp / "head.tar"
+        with open(archive, "wb") as handle:
+            repo.git.archive("--format=tar", commit, output_stream=handle)
+        root = temp / "head"
+        with tarfile.open(archive) as tar:
+            tar.extractall(root, filter=_in_tree_only)
+        archive.unlink()
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
     return root
 
 
@@ -129,6 +148,19 @@ def _head_is_checked_out_clean(repo: git.Repo, head: str, files: list[DiffFile])
     if not paths:
         return True
     return repo.git.status("--porcelain", "--", *paths) == ""
+
+
+def _no_merge_base(repo: git.Repo, base: str, head: str) -> str:
+    message = f"{base} and {head} have no common ancestor"
+    try:
+        shallow = repo.git.rev_parse("--is-shallow-repository") == "true"
+    except git.GitCommandError:
+        shallow = False
+    if shallow:  # the usual CI case: the history that joins them was never fetched
+        return (f"{message} in the fetched history: this is a shallow clone. Fetch the full "
+                "history (actions/checkout with fetch-depth: 0, or git fetch --unshallow) "
+                "and retry.")
+    return message + "."
 
 
 def resolve_target(repo: git.Repo, base: str | None, head: str, uncommitted: bool,
@@ -149,7 +181,7 @@ def resolve_target(repo: git.Repo, base: str | None, head: str, uncommitted: boo
         try:
             merge_base = repo.git.merge_base(base_sha, head_sha)
         except git.GitCommandError:
-            raise ReviewError(f"{base or 'the base'} and {head} have no common ancestor.") from None
+            raise ReviewError(_no_merge_base(repo, base or "the base", head)) from None
         diff = repo.git.diff(merge_base, head_sha, *diff_args(), strip_newline_in_stdout=False)
         files = parse_diff(diff)
         log = repo.git.log("--format=%B%x00", f"{merge_base}..{head_sha}")
@@ -171,11 +203,10 @@ def resolve_target(repo: git.Repo, base: str | None, head: str, uncommitted: boo
 def split_chunks(files: list[DiffFile], budget_chars: int) -> list[list[DiffFile]]:
     """Group files into parts of at most `budget_chars` of diff (a bigger file is its own
     part), largest first, so parallel reviewers get balanced work."""
-    sized = sorted(files, key=lambda f: len(f.text()), reverse=True)
+    sized = sorted(((len(f.text()), f) for f in files), key=lambda pair: pair[0], reverse=True)
     chunks: list[list[DiffFile]] = []
     sizes: list[int] = []
-    for f in sized:
-        size = len(f.text())
+    for size, f in sized:
         slot = next((i for i, s in enumerate(sizes) if s + size <= budget_chars), None)
         if slot is None:
             chunks.append([f])
@@ -184,6 +215,32 @@ def split_chunks(files: list[DiffFile], budget_chars: int) -> list[list[DiffFile
             chunks[slot].append(f)
             sizes[slot] += size
     return chunks
+
+
+def clipped_diff(f: DiffFile, max_chars: int | None = None) -> str:
+    """The file's diff, cut at a line boundary after `max_chars` (default
+    MAX_FILE_DIFF_CHARS) with a note saying so."""
+    max_chars = max_chars or MAX_FILE_DIFF_CHARS
+    text = f.text()
+    if len(text) <= max_chars:
+        return text
+    cut = text.rfind("\n", 0, max_chars) + 1 or max_chars
+    shown = text[:cut]
+    return (f"{shown}[diff of {f.path} cut here: {len(text) - cut:,} more characters not "
+            f"shown; head-side lines after {_last_new_line(shown)} are readable with your "
+            "tools]\n")
+
+
+def _last_new_line(shown: str) -> int:
+    """The last head-side line number a (possibly cut) diff text reaches."""
+    last, number = 0, None
+    for line in shown.split("\n"):
+        match = re.match(r"^@@ -\d+(?:,\d+)? \+(\d+)", line)
+        if match:
+            number = int(match.group(1))
+        elif number is not None and line[:1] in (" ", "+"):
+            last, number = number, number + 1
+    return last
 
 
 def chunk_prompt(target: ReviewTarget, chunk: list[DiffFile], part: int, parts: int) -> str:
@@ -201,7 +258,7 @@ def chunk_prompt(target: ReviewTarget, chunk: list[DiffFile], part: int, parts: 
     if target.commits:
         text = "\n---\n".join(target.commits)[:MAX_COMMIT_TEXT]
         lines += ["", "Commit messages:", fence("commit-messages", text)]
-    diff = "".join(f.text() for f in chunk)
+    diff = "".join(clipped_diff(f) for f in chunk)
     lines += ["", "The diff:", fence("diff", diff), "",
               "Report every real problem with ReportFinding (head-side line numbers), then reply "
               "with a one to three sentence summary of this part."]

@@ -1,0 +1,85 @@
+"""`kimi-code review` on awkward repositories: symlinks that leave the tree, a generated file of
+many megabytes, a shallow CI clone without the shared history, Latin-1 sources. Real
+repositories, the real agent loop, a scripted model over HTTP."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from kimi_code.git import review as review_mod
+from tests.git.conftest import git
+from tests.git.test_review_command import review, server, user_prompt  # noqa: F401
+
+
+def test_export_skips_links_out_of_the_tree(make_repo, server, monkeypatch, capsys):  # noqa: F811
+    root = make_repo({"app.py": "def a():\n    return 1\n"})
+    (root / "abs_link").symlink_to("/etc/passwd")
+    (root / "up_link").symlink_to("../../elsewhere")
+    (root / "ok_link").symlink_to("app.py")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "links")
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "app.py").write_text("def a():\n    return 2\n")
+    git(root, "commit", "-q", "-am", "two")
+    git(root, "checkout", "-q", "main")  # head not checked out: it is exported
+    monkeypatch.chdir(root)
+    before = set(Path(tempfile.gettempdir()).glob("kimi-review-*"))
+    s = server([{"tool_calls": [{"id": "r", "name": "Read",
+                                 "arguments": {"file_path": "ok_link"}}]},
+                {"text": "Fine."}])
+    assert review(head="feature", fail_on="never") == 0
+    assert json.loads(capsys.readouterr().out)["errors"] == []
+    assert "return 2" in json.dumps(s.model_bodies()[1]["messages"])  # in-tree link followed
+    assert set(Path(tempfile.gettempdir()).glob("kimi-review-*")) == before, "export removed"
+
+
+def test_a_huge_generated_file_is_clipped_in_the_prompt(make_repo, server, monkeypatch, capsys):  # noqa: F811
+    root = make_repo({"app.py": "x = 0\n"})
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "data.py").write_text("".join(f"v{i} = {i}\n" for i in range(2000)))
+    git(root, "add", "data.py")
+    git(root, "commit", "-q", "-m", "data")
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(review_mod, "MAX_FILE_DIFF_CHARS", 3000)
+    s = server([{"text": "Generated data."}])
+    assert review(fail_on="never") == 0
+    prompt = user_prompt(s)
+    assert "+v10 = 10\n" in prompt and "+v1999 = 1999" not in prompt
+    assert "[diff of data.py cut here:" in prompt and "readable with your tools" in prompt
+    assert len(prompt) < 6000
+
+
+def test_shallow_clone_without_shared_history_says_how_to_fix(make_repo, server, tmp_path,  # noqa: F811
+                                                             monkeypatch, capsys):
+    up = make_repo({"a.txt": "1\n"}, name="upstream")
+    for n in (2, 3):
+        (up / "a.txt").write_text(f"{n}\n")
+        git(up, "commit", "-q", "-am", f"c{n}")
+    git(up, "checkout", "-q", "-b", "feature")
+    (up / "b.txt").write_text("new\n")
+    git(up, "add", "b.txt")
+    git(up, "commit", "-q", "-m", "feature")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--depth", "1", "--branch", "feature", f"file://{up}", str(clone))
+    git(clone, "fetch", "-q", "--depth", "1", "origin", "main:refs/remotes/origin/main")
+    monkeypatch.chdir(clone)
+    s = server([])
+    assert review(base="origin/main") == 2
+    assert s.model_bodies() == []
+    err = capsys.readouterr().err
+    assert "shallow clone" in err and "fetch-depth: 0" in err and "--unshallow" in err
+
+
+def test_latin1_source_is_reviewed(make_repo, server, monkeypatch, capsys):  # noqa: F811
+    root = make_repo({"app.py": "x = 0\n"})
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "legacy.py").write_bytes("# caf\xe9\nname = 'd\xe9j\xe0'\n".encode("latin-1"))
+    git(root, "add", "legacy.py")
+    git(root, "commit", "-q", "-m", "legacy")
+    monkeypatch.chdir(root)
+    s = server([{"text": "Legacy encoding."}])
+    assert review(fail_on="never") == 0
+    assert json.loads(capsys.readouterr().out)["errors"] == []
+    assert "+# caf\ufffd" in user_prompt(s)
