@@ -145,6 +145,7 @@ class SubagentStarted(Event):
     subagent_id: str
     subagent_type: str
     description: str
+    item: str | None = None  # the AgentSwarm item this subagent was given
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -217,7 +217,8 @@ class _Child:
         try:
             agent = await self._build()
             runner.sink(SubagentStarted(agent_id=r.parent_id, subagent_id=r.subagent_id,
-                                        subagent_type=self.stype.name, description=r.description))
+                                        subagent_type=self.stype.name, description=r.description,
+                                        item=self.spec.item))
             turn = await self._turn(agent)
             self._finish_turn(turn)
             if self.worktree is not None:
@@ -321,6 +322,10 @@ class _Child:
                 self._stop("budget")
         elif isinstance(event, ToolCallStarted) and event.agent_id == r.parent_id:
             r.last_tool = event.call.name
+            # Progress again as each tool starts, so views show the tool running now rather
+            # than the one of the step before.
+            runner.sink(SubagentProgress(agent_id=r.parent_id, subagent_id=r.subagent_id,
+                                         step=r.steps, last_tool=r.last_tool, usage=r.usage))
             if event.call.name in SPAWN_TOOLS and self.ctx is not None:
                 self.ctx.state[SPAWN_CALL_KEY] = event.call.id
         elif isinstance(event, RetryScheduled) and event.status == 429:

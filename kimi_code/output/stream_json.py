@@ -10,8 +10,16 @@ import json
 from typing import Any, TextIO
 
 from kimi_code.events import (
-    AssistantMessage, CheckpointCreated, CompactionDone, Event, RetryScheduled, SessionStarted,
-    SubagentCompleted, SubagentStarted, ToolMessageAdded,
+    AssistantMessage,
+    CheckpointCreated,
+    CompactionDone,
+    Event,
+    RetryScheduled,
+    SessionStarted,
+    SubagentCompleted,
+    SubagentProgress,
+    SubagentStarted,
+    ToolMessageAdded,
 )
 from kimi_code.llm.base import Message, Usage
 
@@ -76,8 +84,13 @@ class StreamJsonWriter:
             self._system("checkpoint", event, checkpoint_id=event.checkpoint_id,
                          trigger=event.trigger)
         elif isinstance(event, SubagentStarted):
+            extra = {} if event.item is None else {"item": event.item}
             self._system("subagent_started", event, subagent_id=event.subagent_id,
-                         subagent_type=event.subagent_type, description=event.description)
+                         subagent_type=event.subagent_type, description=event.description,
+                         **extra)
+        elif isinstance(event, SubagentProgress):
+            self._system("subagent_progress", event, subagent_id=event.subagent_id,
+                         step=event.step, last_tool=event.last_tool, usage=event.usage.to_dict())
         elif isinstance(event, SubagentCompleted):
             self._system("subagent_completed", event, subagent_id=event.subagent_id,
                          status=event.status, summary=event.summary, usage=event.usage.to_dict(),

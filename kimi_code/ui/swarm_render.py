@@ -29,6 +29,7 @@ class SubagentView:
     last_tool: str = ""
     status: str = "running"
     summary: str = ""
+    given_item: str | None = None  # SubagentStarted.item, when the event carried one
     usage: Usage = field(default_factory=Usage)
     started: float = 0.0
     ended: float | None = None
@@ -36,8 +37,10 @@ class SubagentView:
 
     @property
     def item(self) -> str:
-        """The AgentSwarm item ("desc [item]" is how the swarm names its children), else the
-        description."""
+        """The AgentSwarm item: from the event, else from the "desc [item]" naming (sessions
+        recorded before events carried it), else the description."""
+        if self.given_item is not None:
+            return self.given_item
         text = self.description
         if text.endswith("]") and " [" in text:
             return text[text.rindex(" [") + 2:-1]

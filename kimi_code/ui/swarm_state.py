@@ -91,6 +91,7 @@ class SwarmTracker:
         if isinstance(event, SubagentStarted):
             row = self._row(event.agent_id, event.subagent_id)
             row.kind, row.description = event.subagent_type, event.description
+            row.given_item = event.item
             self._touch(row)
         elif isinstance(event, SubagentProgress):
             row = self._row(event.agent_id, event.subagent_id)

@@ -51,6 +51,13 @@ def test_stream_json_shows_subagents_with_parent_tool_use_id(repo: Path, home: P
     started = [x for x in lines if x.get("subtype") == "subagent_started"]
     completed = [x for x in lines if x.get("subtype") == "subagent_completed"]
     assert [x["parent_tool_use_id"] for x in started] == ["toolu_agent", "toolu_swarm", "toolu_swarm"]
+    assert "item" not in started[0] and sorted(x["item"] for x in started[1:]) == ["x.txt", "y.txt"]
+    # progress per step and as each tool starts: the Write shows while it runs
+    progress = [x for x in lines if x.get("subtype") == "subagent_progress"]
+    swarm_ids = {x["subagent_id"] for x in started[1:]}
+    for sid in swarm_ids:
+        mine = [(x["step"], x["last_tool"]) for x in progress if x["subagent_id"] == sid]
+        assert (1, "") in mine and (1, "Write") in mine and (2, "Write") in mine
     assert all(x["status"] == "success" for x in completed)
     assert sorted(f for x in completed for f in x["files_changed"]) == ["x.txt", "y.txt"]
     child_assistant = [x for x in lines if x["type"] == "assistant" and x["parent_tool_use_id"]]

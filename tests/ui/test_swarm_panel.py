@@ -235,3 +235,16 @@ def test_a_stored_result_folds_with_its_merge_outcome() -> None:
     assert lines[0].startswith("✗ coder  c.py") and "RuntimeError: boom" in lines[0]
     assert lines[1].startswith("✓ coder  a.py  4 steps")
     assert fold_from_result("c", "plain text, no JSON") is None
+
+
+def test_the_item_comes_from_the_event_when_it_carries_one() -> None:
+    from kimi_code.events import SubagentStarted
+    from kimi_code.ui.swarm_state import SwarmTracker
+
+    tracker = SwarmTracker()
+    tracker.apply(SubagentStarted(agent_id="call_1", subagent_id="s1", subagent_type="coder",
+                                  description="fix [it] [src/a [b].py]", item="src/a [b].py"))
+    tracker.apply(SubagentStarted(agent_id="call_1", subagent_id="s2", subagent_type="coder",
+                                  description="old session [x.py]"))  # recorded before `item`
+    assert tracker.rows["s1"].item == "src/a [b].py"
+    assert tracker.rows["s2"].item == "x.py"
