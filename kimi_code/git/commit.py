@@ -171,10 +171,12 @@ async def summarise_files(provider: ChatProvider, files: list[DiffFile], budget:
 
 
 async def write_message(provider: ChatProvider, diff: str, conv: Convention, *,
-                        context_window: int, extra: str = "") -> str:
+                        context_window: int, extra: str = "",
+                        files: list[DiffFile] | None = None) -> str:
     """The commit message for `diff`, in the convention's style. A diff that does not fit the
-    context is first summarised file by file."""
-    files = parse_diff(diff)
+    context is first summarised file by file. `files`: `diff` already parsed, when the caller
+    has it (parsing a huge diff twice costs seconds)."""
+    files = parse_diff(diff) if files is None else files
     if not files:
         raise CommitError("there is nothing to describe: the diff is empty.")
     budget = diff_budget_chars(context_window)

@@ -134,7 +134,8 @@ async def _single(repo: git.Repo, provider: ChatProvider, window: int, opts: Com
             _err(report)
             return 1
         _err("warning: " + report)
-    message = await C.write_message(provider, diff, conv, context_window=window, extra=extra)
+    message = await C.write_message(provider, diff, conv, context_window=window, extra=extra,
+                                    files=files)
     if opts.dry_run:
         _say(message)
         return 0

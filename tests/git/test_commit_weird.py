@@ -109,3 +109,22 @@ def test_latin1_file_commits_and_plans_byte_exact(make_repo, model_env, monkeypa
 def show(root, spec: str) -> bytes:
     return subprocess.run(["git", "show", spec], cwd=root, capture_output=True,
                           check=True).stdout
+
+
+def test_secret_deep_in_a_big_generated_file_is_still_caught(make_repo, model_env, monkeypatch,
+                                                            capsys):
+    root = make_repo({"README.md": "hi\n"})
+    rows = [f"row_{i} = {i}\n" for i in range(200_000)]
+    rows[199_990] = "aws = 'AKIAIOSFODNN7EXAMPLE'\n"
+    (root / "generated.py").write_text("".join(rows))
+    (root / "settings.py").write_text("x = 1\n" * 50 + 'API_TOKEN = "q8Zr2LmX9vTb4NcW7pKd1sHf6yJg3"\n')
+    (root / "clean.py").write_text("".join(f"value_{i} = {i}\n" for i in range(50_000)))
+    git(root, "add", "-A")
+    monkeypatch.chdir(root)
+    server = model_env([])
+    assert main(yes=True) == 1
+    err = capsys.readouterr().err
+    assert "generated.py:199991: contains a AWS access key id" in err
+    assert "settings.py:51: assigns a high-entropy value" in err
+    assert "clean.py" not in err
+    assert server.model_bodies() == [], "refused before anything is sent"
