@@ -8,7 +8,10 @@ commits made so far stay, and everything not yet committed is still in the work 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from kimi_code.git.commit import (
 )
 from kimi_code.git.convention import Convention
 from kimi_code.git.diffparse import DiffFile, parse_diff
-from kimi_code.git.repo import head_commit, run_git
+from kimi_code.git.repo import GitError, head_commit, run_git
 from kimi_code.git.untrusted import fence
 from kimi_code.llm.base import ChatProvider
 
@@ -71,14 +74,39 @@ def working_changes(repo: git.Repo) -> list[DiffFile]:
     if head_commit(repo) is None:
         raise CommitError("--plan needs at least one commit to build on; make the first commit "
                           "with `kimi-code commit` (or git) first.")
+    untracked = [p for p in repo.git.ls_files("--others", "--exclude-standard", "-z")
+                 .split("\0") if p]
+    if not untracked:
+        return parse_diff(repo.git.diff("HEAD", *diff_args(), strip_newline_in_stdout=False))
+    try:
+        return parse_diff(_diff_with_intent_to_add(repo, untracked))
+    except (GitError, OSError):
+        pass  # an index git will not copy (split index...): the slow, file-by-file way
     text = repo.git.diff("HEAD", *diff_args(), strip_newline_in_stdout=False)
-    untracked = repo.git.ls_files("--others", "--exclude-standard", "-z").split("\0")
-    for path in filter(None, untracked):
+    for path in untracked:
         _, out, _ = repo.git.execute(
             ["git", "diff", "--no-index", *diff_args(), "--", "/dev/null", path],
             with_extended_output=True, with_exceptions=False, strip_newline_in_stdout=False)
         text += out if out.endswith("\n") else out + "\n"
     return parse_diff(text)
+
+
+def _diff_with_intent_to_add(repo: git.Repo, untracked: list[str]) -> str:
+    """`git diff HEAD` in which untracked files show as new files, in two git calls whatever
+    their number: they are marked intent-to-add in a private copy of the index (the user's own
+    index is never written)."""
+    root = Path(repo.working_tree_dir or ".")
+    index = Path(repo.git.rev_parse("--git-path", "index"))
+    index = index if index.is_absolute() else root / index
+    with tempfile.TemporaryDirectory(prefix="kimi-plan-") as temp:
+        private = Path(temp) / "index"
+        if index.exists():
+            shutil.copyfile(index, private)
+        env = {**os.environ, "GIT_INDEX_FILE": str(private)}
+        run_git(["add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"],
+                cwd=root, env=env, input="\0".join(untracked).encode("utf-8", "surrogateescape"))
+        proc = run_git(["diff", "HEAD", *diff_args()], cwd=root, env=env)
+    return proc.stdout.decode("utf-8", "surrogateescape")
 
 
 def make_units(files: list[DiffFile]) -> list[Unit]:

@@ -128,3 +128,26 @@ def test_secret_deep_in_a_big_generated_file_is_still_caught(make_repo, model_en
     assert "settings.py:51: assigns a high-entropy value" in err
     assert "clean.py" not in err
     assert server.model_bodies() == [], "refused before anything is sent"
+
+
+def test_plan_sees_many_untracked_files_without_touching_the_index(make_repo, model_env,
+                                                                   monkeypatch, capsys):
+    root = make_repo({"README.md": "hi\n"})
+    for i in range(300):
+        (root / "gen").mkdir(exist_ok=True)
+        (root / "gen" / f"f{i}.txt").write_text(f"{i}\n")
+    (root / "staged.txt").write_text("staged\n")
+    git(root, "add", "staged.txt")
+    (root / "blob.bin").write_bytes(bytes(range(256)))
+    monkeypatch.chdir(root)
+    index_before = (root / ".git" / "index").read_bytes()
+    plan = {"commits": [{"message": "Add generated files", "hunks": ["H1"]}]}
+    model_env([{"text": json.dumps(plan)}, {"text": json.dumps(plan)}])
+    assert main(plan=True, dry_run=True) == 0
+    out = capsys.readouterr().out
+    assert "gen/f299.txt (added, +1 -0)" in out and "staged.txt (added" in out
+    assert "blob.bin (added" in out
+    assert (root / ".git" / "index").read_bytes() == index_before
+    assert main(plan=True, yes=True) == 0
+    assert git(root, "status", "--porcelain") == ""
+    assert git(root, "show", "HEAD:gen/f299.txt") == "299\n"
