@@ -45,6 +45,7 @@ _SHADOW_CONFIG = (
     ("core.symlinks", "true"), ("core.fsmonitor", "false"), ("core.untrackedCache", "true"),
     ("core.quotePath", "false"), ("gc.auto", "0"), ("status.showUntrackedFiles", "all"),
     ("advice.addEmbeddedRepo", "false"), ("index.threads", "true"),
+    ("core.logAllRefUpdates", "false"),  # a reflog would keep dropped checkpoints alive
 )
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from kimi_code.git.checkpoints_auto import STAMP_NAME, store_dir
+from kimi_code.git.checkpoints_auto import STAMP_NAME
 from kimi_code.git.repo import GitError, clean_env, safe_git_env
 
 SESSIONS_PREFIX = "refs/kimi/sessions/"
@@ -90,6 +90,7 @@ class GcReport:
     bytes_after: int = 0          # measured after the gc; in a dry run an estimate
     applied: bool = False
     notes: list[str] = field(default_factory=list)
+    protected: set[str] = field(default_factory=set)  # never dropped (starting or in use)
 
     @property
     def freed(self) -> int:
@@ -110,13 +111,14 @@ def git_env(base: Path) -> dict[str, str]:
 # The store lock's fd while `store_lock` holds it. Git children inherit it, so if this process
 # is killed mid-gc the lock stays held until its git child has finished too: no snapshot can
 # run beside an orphaned prune, and a lock file seen under the lock is always a stale one.
-_held_fds: tuple[int, ...] = ()
+_held_fds: list[int] = []
 
 
 def _git(base: Path, *args: str, input: bytes | None = None, check: bool = True) -> str:
     try:
         proc = subprocess.run(["git", *args], cwd=base, env=safe_git_env(git_env(base)),
-                              input=input, capture_output=True, check=False, pass_fds=_held_fds)
+                              input=input, capture_output=True, check=False,
+                              pass_fds=tuple(_held_fds))
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH; install git and retry.") from None
     if check and proc.returncode != 0:
@@ -298,19 +300,34 @@ def cap_drops(base: Path, kept: list[SessionChain], policy: Policy, protect: set
 
 
 @contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path`, passed on to the git children started meanwhile."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        _held_fds.append(handle.fileno())
+        try:
+            yield
+        finally:
+            _held_fds.remove(handle.fileno())
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def store_lock(base: Path) -> Iterator[None]:
     """The store's writer lock (the same flock CheckpointStore takes for every snapshot), with
     git's own lock files left by a killed writer swept away once it is held."""
-    global _held_fds
-    with open(base / "lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        _held_fds = (handle.fileno(),)
-        try:
-            sweep_stale_locks(base)
-            yield
-        finally:
-            _held_fds = ()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with _flock(base / "lock"):
+        sweep_stale_locks(base)
+        yield
+
+
+@contextmanager
+def _marked(base: Path) -> Iterator[None]:
+    """The marker of a gc step that changes the store. Not removed when the step fails, so the
+    next writer knows git's lock files in the store are stale."""
+    (base / GC_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    yield
+    (base / GC_MARKER).unlink(missing_ok=True)
 
 
 def sweep_stale_locks(base: Path, now: float | None = None) -> None:
@@ -360,10 +377,27 @@ def delete_chains(base: Path, drops: list[Drop], kept: list[SessionChain]) -> No
     _git(base, "update-ref", "--stdin", input=("\n".join(lines) + "\n").encode())
 
 
+def drop_reflogs(base: Path) -> None:
+    """Stop and empty the store's reflogs. Stores made before checkpoints.py switched them off
+    log every HEAD move (HEAD is a symref to refs/kimi/latest), which would keep every
+    checkpoint ever taken reachable. Under the store lock (snapshots write them)."""
+    _git(base, "config", "core.logAllRefUpdates", "false")
+    _git(base, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
+
+
+def repack(base: Path) -> None:
+    """Pack everything reachable (refs and the shadow index) into one pack; unreachable objects
+    of the old packs come out loose, none is deleted. Safe beside snapshots, so it runs
+    without the store lock: an object a snapshot reuses meanwhile is either packed or loosened,
+    never lost."""
+    _git(base, "repack", "-A", "-d", "-q")
+
+
 def prune_objects(base: Path) -> None:
-    """Repack what is reachable (refs + the shadow index) and delete everything else now."""
-    _git(base, "-c", "gc.auto=0", "-c", "gc.writeCommitGraph=false", "-c", "gc.reflogExpire=now",
-         "-c", "gc.reflogExpireUnreachable=now", "gc", "--prune=now", "--quiet")
+    """Delete every unreachable loose object now, and pack the refs. Under the store lock: no
+    snapshot can be between writing an object and referencing it."""
+    _git(base, "pack-refs", "--all", "--prune")
+    _git(base, "prune", "--expire=now")
 
 
 # ---- one store -----------------------------------------------------------------------------
@@ -372,50 +406,65 @@ def prune_objects(base: Path) -> None:
 def collect(base: Path, policy: Policy, *, protect: set[str] | None = None,
             dry_run: bool = False, now: datetime | None = None) -> GcReport:
     """Apply `policy` to the store at `base` (or, `dry_run`, say what it would drop and about
-    how much that frees). `protect`: session ids never dropped (the session starting now)."""
+    how much that frees). `protect`: session ids never dropped (the session starting now).
+
+    The store lock is held only for the short steps (deciding and deleting refs; the final
+    prune): the repack between them, the long part, runs beside snapshots. `gc.lock` keeps two
+    collections of one store from running at once."""
     report = GcReport(base, store_workspace(base) or "(unknown workspace)", [],
                       bytes_before=store_bytes(base))
     report.bytes_after = report.bytes_before
     if not (base / "repo" / "HEAD").exists():
         return report
-    with store_lock(base):
-        chains = read_chains(base)
-        report.sessions = chains
-        keep = set(protect or ()) | sessions_in_use([c.session_id for c in chains])
-        report.dropped = retention_drops(chains, policy, keep, now)
-        kept = _without(chains, report.dropped)
-        if dry_run:
+    if dry_run:
+        with store_lock(base):
+            kept = _decide(base, report, policy, protect, now)
             overhead = report.bytes_before - sum(_object_sizes(base).values())
-            more, report.bytes_after = cap_drops(base, kept, policy, keep, overhead)
+            more, report.bytes_after = cap_drops(base, kept, policy, report.protected, overhead)
             report.dropped += more
-            return report
-        (base / GC_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
-        delete_chains(base, report.dropped, kept)
-        prune_objects(base)
-        size = store_bytes(base)
-        if policy.max_bytes and size > policy.max_bytes:
-            overhead = size - sum(_object_sizes(base).values())
-            more, _ = cap_drops(base, kept, policy, keep, overhead)
-            kept = _without(kept, more)
-            delete_chains(base, more, kept)
-            prune_objects(base)
+        return report
+    with _flock(base / "gc.lock"):
+        with store_lock(base), _marked(base):
+            kept = _decide(base, report, policy, protect, now)
+            delete_chains(base, report.dropped, kept)
+            drop_reflogs(base)
+        _repack_and_prune(base)
+        if policy.max_bytes and store_bytes(base) > policy.max_bytes:
+            with store_lock(base), _marked(base):  # sessions may have started meanwhile
+                kept = read_chains(base)
+                report.protected |= sessions_in_use([c.session_id for c in kept])
+                overhead = store_bytes(base) - sum(_object_sizes(base).values())
+                more, _ = cap_drops(base, kept, policy, report.protected, overhead)
+                delete_chains(base, more, _without(kept, more))
             report.dropped += more
-        (base / GC_MARKER).unlink(missing_ok=True)
-        report.bytes_after, report.applied = store_bytes(base), True
+            if more:
+                _repack_and_prune(base)
+    report.bytes_after, report.applied = store_bytes(base), True
     if policy.max_bytes and report.bytes_after > policy.max_bytes:
         report.notes.append(f"still over the {policy.max_bytes // MIB} MiB cap: the newest or "
                             "in-use sessions alone hold more (they are never dropped)")
     return report
 
 
+def _decide(base: Path, report: GcReport, policy: Policy, protect: set[str] | None,
+            now: datetime | None) -> list[SessionChain]:
+    """Read the chains and apply the retention rules into `report`; returns the kept chains."""
+    report.sessions = read_chains(base)
+    keep = set(protect or ()) | sessions_in_use([c.session_id for c in report.sessions])
+    report.protected = keep
+    report.dropped = retention_drops(report.sessions, policy, keep, now)
+    return _without(report.sessions, report.dropped)
+
+
+def _repack_and_prune(base: Path) -> None:
+    repack(base)
+    with store_lock(base), _marked(base):
+        prune_objects(base)
+
+
 def _without(chains: list[SessionChain], drops: list[Drop]) -> list[SessionChain]:
     gone = {d.chain.ref for d in drops}
     return [c for c in chains if c.ref not in gone]
-
-
-def collect_workspace(workspace: Path, policy: Policy, **kwargs: object) -> GcReport:
-    """`collect` on the store of `workspace`."""
-    return collect(store_dir(workspace), policy, **kwargs)  # type: ignore[arg-type]
 
 
 def record_run(report: GcReport) -> None:

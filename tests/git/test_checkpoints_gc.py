@@ -258,3 +258,21 @@ def test_read_chains_counts_and_orders(tmp_path, monkeypatch):
     chains = read_chains(store_dir(ws))
     assert [(c.session_id, c.count) for c in chains] == [("b", 2), ("a", 4)]
     assert chains[1].oldest < chains[1].newest < chains[0].newest
+
+
+def test_stores_made_with_reflogs_still_free_dropped_sessions(tmp_path, monkeypatch):
+    """Stores made before reflogs were switched off log every move of HEAD (a symref to
+    refs/kimi/latest), which keeps every checkpoint reachable; gc empties and stops them."""
+    ws = tmp_path / "w"
+    ws.mkdir()
+    (ws / "seed").write_text("s")
+    CheckpointStore(ws, "seed").snapshot("t")
+    shadow(ws, "config", "core.logAllRefUpdates", "true")
+    old = make_session(monkeypatch, ws, "old", 90)
+    make_session(monkeypatch, ws, "new", 0)
+    assert (store_dir(ws) / "repo/logs/HEAD").stat().st_size > 0
+    blob = blob_of(ws, old[0].tree, "old.txt")
+    collect(store_dir(ws), Policy(keep_days=30, keep_sessions=1, **NO_CAP))
+    assert not has_object(ws, blob)
+    assert shadow(ws, "config", "core.logAllRefUpdates").stdout.strip() == "false"
+    assert_store_sound(ws)
