@@ -29,7 +29,7 @@ from pathlib import Path
 
 from kimi_code import paths
 from kimi_code.git.checkpoints_auto import store_dir
-from kimi_code.git.checkpoints_gc import sweep_stale_locks
+from kimi_code.git.checkpoints_io import sweep_stale_locks
 from kimi_code.git.repo import clean_env, run_git
 
 MAX_FILE_BYTES = 10 * 1024 * 1024       # a single file above this is not snapshotted

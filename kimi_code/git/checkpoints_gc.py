@@ -19,24 +19,24 @@ The daily background run that session start launches is in checkpoints_auto.py.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from kimi_code.git.checkpoints_auto import STAMP_NAME
-from kimi_code.git.repo import GitError, clean_env, safe_git_env
+from kimi_code.git.checkpoints_io import (
+    gc_step,
+    held_flock,
+    store_bytes,
+    store_git,
+    store_lock,
+    store_workspace,
+)
 
 SESSIONS_PREFIX = "refs/kimi/sessions/"
 LATEST_REF = "refs/kimi/latest"
 MIB = 1024 * 1024
-GC_MARKER = "gc-in-progress"   # exists while a gc changes the store; found later = it was killed
 
 
 @dataclass(frozen=True)
@@ -100,54 +100,6 @@ class GcReport:
 # ---- reading a store -----------------------------------------------------------------------
 
 
-def git_env(base: Path) -> dict[str, str]:
-    """Environment for plumbing on the store at `base`: its repository and its own index (so
-    gc and prune count the index's blobs as reachable), never the user's configuration."""
-    return clean_env({"GIT_DIR": str(base / "repo"), "GIT_INDEX_FILE": str(base / "index"),
-                      "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-                      "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
-
-
-# The store lock's fd while `store_lock` holds it. Git children inherit it, so if this process
-# is killed mid-gc the lock stays held until its git child has finished too: no snapshot can
-# run beside an orphaned prune, and a lock file seen under the lock is always a stale one.
-_held_fds: list[int] = []
-
-
-def _git(base: Path, *args: str, input: bytes | None = None, check: bool = True) -> str:
-    try:
-        proc = subprocess.run(["git", *args], cwd=base, env=safe_git_env(git_env(base)),
-                              input=input, capture_output=True, check=False,
-                              pass_fds=tuple(_held_fds))
-    except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH; install git and retry.") from None
-    if check and proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        raise GitError(f"git {args[0]} failed: {err or 'exit ' + str(proc.returncode)}",
-                       stderr=err, returncode=proc.returncode)
-    return proc.stdout.decode("utf-8", "surrogateescape")
-
-
-def store_bytes(base: Path) -> int:
-    """Bytes the store occupies on disk (every file under it)."""
-    total = 0
-    for root, _dirs, files in os.walk(base):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def store_workspace(base: Path) -> str | None:
-    """The workspace path recorded when the store was made, or None if unreadable."""
-    try:
-        return (base / "workspace").read_text(encoding="utf-8").strip() or None
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
 def _parse_time(value: object, fallback: int) -> datetime:
     try:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
@@ -160,7 +112,7 @@ def read_chains(base: Path) -> list[SessionChain]:
     chains (they share no commits, so `--source` names each commit's chain)."""
     if not (base / "repo" / "HEAD").exists():
         return []
-    out = _git(base, "log", "--source", f"--glob={SESSIONS_PREFIX}*",
+    out = store_git(base, "log", "--source", f"--glob={SESSIONS_PREFIX}*",
                "--format=%S%x1f%H%x1f%ct%x1f%B%x1e")
     chains: dict[str, SessionChain] = {}
     for record in out.split("\x1e"):
@@ -184,7 +136,7 @@ def read_chains(base: Path) -> list[SessionChain]:
 
 
 def _object_sizes(base: Path) -> dict[str, int]:
-    out = _git(base, "cat-file", "--batch-all-objects",
+    out = store_git(base, "cat-file", "--batch-all-objects",
                "--batch-check=%(objectname) %(objectsize:disk)")
     sizes = {}
     for line in out.splitlines():
@@ -200,11 +152,11 @@ def _owners(base: Path, order: list[SessionChain]) -> tuple[dict[str, int], dict
     counts: dict[str, int] = {}
     last: dict[str, int] = {}
     for pos, chain in enumerate(order):
-        for line in _git(base, "rev-list", "--objects", chain.tip).splitlines():
+        for line in store_git(base, "rev-list", "--objects", chain.tip).splitlines():
             oid = line.split(" ", 1)[0]
             counts[oid] = counts.get(oid, 0) + 1
             last[oid] = pos
-    for entry in _git(base, "ls-files", "-s", "-z", check=False).split("\0"):
+    for entry in store_git(base, "ls-files", "-s", "-z", check=False).split("\0"):
         parts = entry.split(" ", 2)
         if len(parts) == 3:
             last[parts[1]] = len(order)
@@ -299,67 +251,6 @@ def cap_drops(base: Path, kept: list[SessionChain], policy: Policy, protect: set
 # ---- changing ------------------------------------------------------------------------------
 
 
-@contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    """An exclusive flock on `path`, passed on to the git children started meanwhile."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        _held_fds.append(handle.fileno())
-        try:
-            yield
-        finally:
-            _held_fds.remove(handle.fileno())
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
-def store_lock(base: Path) -> Iterator[None]:
-    """The store's writer lock (the same flock CheckpointStore takes for every snapshot), with
-    git's own lock files left by a killed writer swept away once it is held."""
-    with _flock(base / "lock"):
-        sweep_stale_locks(base)
-        yield
-
-
-@contextmanager
-def _marked(base: Path) -> Iterator[None]:
-    """The marker of a gc step that changes the store. Not removed when the step fails, so the
-    next writer knows git's lock files in the store are stale."""
-    (base / GC_MARKER).write_text(f"{os.getpid()}\n", encoding="utf-8")
-    yield
-    (base / GC_MARKER).unlink(missing_ok=True)
-
-
-def sweep_stale_locks(base: Path, now: float | None = None) -> None:
-    """Delete git lock files a killed writer left in the store (they would make every later
-    ref update or gc fail with "File exists"). Call only under the store lock.
-
-    After a killed gc (its marker file is still there) every lock file in the repository is
-    stale: gc's git children hold the store lock too, so none of them can still be running.
-    Otherwise a snapshot's git child may outlive its killed parent without the lock, so a lock
-    file counts as stale only once older than any live step takes: a minute for ref locks
-    (held for milliseconds), ten for the index lock (held while files are hashed)."""
-    repo, marker = base / "repo", base / GC_MARKER
-    now = time.time() if now is None else now
-    candidates = [(base / "index.lock", 600.0), (repo / "HEAD.lock", 60.0),
-                  (repo / "packed-refs.lock", 60.0), (repo / "refs" / "kimi" / "latest.lock", 60.0)]
-    try:
-        candidates += [(e, 60.0) for e in (repo / "refs" / "kimi" / "sessions").iterdir()
-                       if e.name.endswith(".lock")]
-    except OSError:
-        pass
-    if marker.exists():
-        candidates += [(Path(d) / f, -1.0) for d, _, files in os.walk(repo) for f in files
-                       if f.endswith(".lock") or f == "gc.pid"]
-    for path, age in candidates:
-        try:
-            if now - path.stat().st_mtime > age:
-                path.unlink()
-        except OSError:
-            pass
-    marker.unlink(missing_ok=True)
-
-
 def delete_chains(base: Path, drops: list[Drop], kept: list[SessionChain]) -> None:
     """Delete the dropped chains' refs in one transaction (each guarded by the tip we read, so a
     chain that grew meanwhile is not deleted), and point refs/kimi/latest at the newest kept
@@ -367,22 +258,22 @@ def delete_chains(base: Path, drops: list[Drop], kept: list[SessionChain]) -> No
     if not drops:
         return
     lines = ["start"] + [f"delete {d.chain.ref} {d.chain.tip}" for d in drops]
-    latest = _git(base, "rev-parse", "-q", "--verify", LATEST_REF, check=False).strip()
+    latest = store_git(base, "rev-parse", "-q", "--verify", LATEST_REF, check=False).strip()
     if latest:
-        holders = set(_git(base, "for-each-ref", "--format=%(refname)", "--contains", latest,
+        holders = set(store_git(base, "for-each-ref", "--format=%(refname)", "--contains", latest,
                            SESSIONS_PREFIX).split())
         if holders and holders <= {d.chain.ref for d in drops}:
             lines.append(f"update {LATEST_REF} {kept[0].tip}" if kept else f"delete {LATEST_REF}")
     lines += ["prepare", "commit"]
-    _git(base, "update-ref", "--stdin", input=("\n".join(lines) + "\n").encode())
+    store_git(base, "update-ref", "--stdin", input=("\n".join(lines) + "\n").encode())
 
 
 def drop_reflogs(base: Path) -> None:
     """Stop and empty the store's reflogs. Stores made before checkpoints.py switched them off
     log every HEAD move (HEAD is a symref to refs/kimi/latest), which would keep every
     checkpoint ever taken reachable. Under the store lock (snapshots write them)."""
-    _git(base, "config", "core.logAllRefUpdates", "false")
-    _git(base, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
+    store_git(base, "config", "core.logAllRefUpdates", "false")
+    store_git(base, "reflog", "expire", "--expire=now", "--expire-unreachable=now", "--all")
 
 
 def repack(base: Path) -> None:
@@ -390,14 +281,14 @@ def repack(base: Path) -> None:
     of the old packs come out loose, none is deleted. Safe beside snapshots, so it runs
     without the store lock: an object a snapshot reuses meanwhile is either packed or loosened,
     never lost."""
-    _git(base, "repack", "-A", "-d", "-q")
+    store_git(base, "repack", "-A", "-d", "-q")
 
 
 def prune_objects(base: Path) -> None:
     """Delete every unreachable loose object now, and pack the refs. Under the store lock: no
     snapshot can be between writing an object and referencing it."""
-    _git(base, "pack-refs", "--all", "--prune")
-    _git(base, "prune", "--expire=now")
+    store_git(base, "pack-refs", "--all", "--prune")
+    store_git(base, "prune", "--expire=now")
 
 
 # ---- one store -----------------------------------------------------------------------------
@@ -423,14 +314,14 @@ def collect(base: Path, policy: Policy, *, protect: set[str] | None = None,
             more, report.bytes_after = cap_drops(base, kept, policy, report.protected, overhead)
             report.dropped += more
         return report
-    with _flock(base / "gc.lock"):
-        with store_lock(base), _marked(base):
+    with held_flock(base / "gc.lock"):
+        with store_lock(base), gc_step(base):
             kept = _decide(base, report, policy, protect, now)
             delete_chains(base, report.dropped, kept)
             drop_reflogs(base)
         _repack_and_prune(base)
         if policy.max_bytes and store_bytes(base) > policy.max_bytes:
-            with store_lock(base), _marked(base):  # sessions may have started meanwhile
+            with store_lock(base), gc_step(base):  # sessions may have started meanwhile
                 kept = read_chains(base)
                 report.protected |= sessions_in_use([c.session_id for c in kept])
                 overhead = store_bytes(base) - sum(_object_sizes(base).values())
@@ -458,7 +349,7 @@ def _decide(base: Path, report: GcReport, policy: Policy, protect: set[str] | No
 
 def _repack_and_prune(base: Path) -> None:
     repack(base)
-    with store_lock(base), _marked(base):
+    with store_lock(base), gc_step(base):
         prune_objects(base)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kimi_code import paths
-from kimi_code.git.checkpoints_gc import store_bytes, store_lock, store_workspace
+from kimi_code.git.checkpoints_io import store_bytes, store_lock, store_workspace
 
 TRASH_PREFIX = ".trash-"
 

@@ -17,6 +17,7 @@ from kimi_code.git import checkpoints as cpmod
 from kimi_code.git import checkpoints_gc as gcmod
 from kimi_code.git.checkpoints import Checkpoint, CheckpointStore, store_dir
 from kimi_code.git.checkpoints_gc import Policy, collect, read_chains
+from kimi_code.git.checkpoints_io import GC_MARKER, sweep_stale_locks
 from kimi_code.session.lock import SessionLock
 
 NO_CAP = dict(max_bytes=0)
@@ -217,13 +218,13 @@ def test_a_crash_between_ref_deletion_and_prune_leaves_a_usable_store(tmp_path, 
     monkeypatch.setattr(gcmod, "prune_objects", killed)
     with pytest.raises(KeyboardInterrupt):
         collect(base, Policy(keep_days=30, keep_sessions=1, **NO_CAP))
-    assert (base / gcmod.GC_MARKER).exists()
+    assert (base / GC_MARKER).exists()
     assert session_refs(ws) == ["new"]
     assert_store_sound(ws)
     store = CheckpointStore(ws, "new")
     (ws / "shared.txt").write_text("after the crash\n")
     store.snapshot("after Edit")
-    assert not (base / gcmod.GC_MARKER).exists(), "the next writer cleaned up after the crash"
+    assert not (base / GC_MARKER).exists(), "the next writer cleaned up after the crash"
     assert store.restore(made[0].id).applied
     monkeypatch.setattr(gcmod, "prune_objects", original)
     again = collect(base, Policy(keep_days=30, keep_sessions=1, **NO_CAP))
@@ -237,16 +238,16 @@ def test_stale_ref_locks_left_by_a_killed_gc_are_swept(tmp_path, monkeypatch):
     make_session(monkeypatch, ws, "s", 0, n=1)
     base = store_dir(ws)
     repo = base / "repo"
-    (base / gcmod.GC_MARKER).write_text("12345\n")          # a gc was killed...
+    (base / GC_MARKER).write_text("12345\n")          # a gc was killed...
     (repo / "refs/kimi/latest.lock").write_text("")           # ...inside its ref transaction
     (repo / "packed-refs.lock").write_text("")
     (ws / "shared.txt").write_text("next\n")
     CheckpointStore(ws, "s").snapshot("after Edit")            # would fail on latest.lock
     assert not (repo / "refs/kimi/latest.lock").exists()
     (repo / "refs/kimi/latest.lock").write_text("")           # fresh, no gc marker: maybe live
-    gcmod.sweep_stale_locks(base)
+    sweep_stale_locks(base)
     assert (repo / "refs/kimi/latest.lock").exists()
-    gcmod.sweep_stale_locks(base, now=os.path.getmtime(repo / "refs/kimi/latest.lock") + 61)
+    sweep_stale_locks(base, now=os.path.getmtime(repo / "refs/kimi/latest.lock") + 61)
     assert not (repo / "refs/kimi/latest.lock").exists()
 
 

@@ -20,7 +20,7 @@ from kimi_code.cli import app
 from kimi_code.config import ConfigError, parse_config
 from kimi_code.git.checkpoints import CheckpointStore, store_dir
 from kimi_code.git.checkpoints_auto import STAMP_NAME, schedule_auto_gc
-from kimi_code.git.checkpoints_gc import GC_MARKER
+from kimi_code.git.checkpoints_io import GC_MARKER
 from tests.git.test_checkpoints_gc import (
     assert_store_sound,
     digest_tree,
