@@ -1,13 +1,16 @@
 """`kimi-code run`: the agent headless, for scripts and CI.
 
 Exit codes (DESIGN.md section 5): 0 success; 1 failure during execution; 2 usage or
-configuration error; 3 max turns reached; 75 provider still failing after retries; 130 Ctrl-C.
+configuration error; 3 max turns reached; 75 provider still failing after retries; 130 Ctrl-C;
+143 SIGTERM (the result is still printed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from kimi_code.config import ConfigError
 
 OUTPUT_FORMATS = ("text", "json", "stream-json")
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_MAX_TURNS, EXIT_PROVIDER = 0, 1, 2, 3, 75
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 @dataclass(frozen=True)
@@ -99,11 +103,40 @@ def run_headless(options: RunOptions) -> int:
     except LookupError as exc:  # unknown session id, session in use
         return _fail(str(exc.args[0] if exc.args else exc), EXIT_FAILURE)
     try:
-        return asyncio.run(run.execute())
+        return asyncio.run(_execute_until_signalled(run))
     except KeyboardInterrupt:
         return 130
     finally:
         run.close()
+
+
+async def _execute_until_signalled(run: Any) -> int:
+    """Run, treating SIGTERM (a CI job's timeout, `docker stop`, `kill`) like Ctrl-C: the turn
+    is cancelled, background jobs are stopped, the session is left resumable and the result
+    (error_during_execution) is still printed. Exit status 143, as for a TERM-killed process."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated: list[bool] = []
+
+    def on_term() -> None:
+        terminated.append(True)
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_term)
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        pass
+    try:
+        code = await run.execute()
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        code = EXIT_TERMINATED
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGTERM)
+    return EXIT_TERMINATED if terminated else code
 
 
 def print_result(out: TextIO, fmt: str, result_obj: dict[str, Any], text: str) -> None:
