@@ -287,7 +287,8 @@ def _load_json(body: bytes) -> Any:
     except RecursionError:
         raise APIError(400, "request body is not valid JSON: nested too deeply") from None
     except ValueError as e:  # NaN/Infinity, integers of more than 4300 digits
-        raise APIError(400, f"request body is not valid JSON: {e}") from None
+        reason = "a number has too many digits" if "digits" in str(e) else str(e)
+        raise APIError(400, f"request body is not valid JSON: {reason}") from None
 
 
 def _check_json_type(headers: dict[str, str]) -> None:
