@@ -32,7 +32,8 @@ def workspace_root(cwd: Path | None = None) -> Path:
 
 
 def _err(message: str) -> None:
-    Console(stderr=True, highlight=False).print(Text(message, style="red"))
+    # soft_wrap: an error names files and commands the user copies; never break them in two
+    Console(stderr=True, highlight=False, soft_wrap=True).print(Text(message, style="red"))
 
 
 @contextmanager
@@ -147,7 +148,7 @@ def sessions_export_main(session_id: str, output: Path | None = None,
             except OSError as exc:
                 _err(f"Cannot write {output}: {exc}")
                 return 1
-            Console(stderr=True, highlight=False).print(
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
                 f"Exported session {info.id} ({len(events)} events, {fmt}) to {output}")
         return 0
 

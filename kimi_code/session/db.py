@@ -109,7 +109,13 @@ def _create_private(path: Path) -> None:
 
 def connect(path: Path) -> sqlite3.Connection:
     """Open (creating if needed) and migrate the database. Raises SessionStoreError."""
-    _create_private(path)
+    try:
+        _create_private(path)
+    except OSError as exc:  # KIMI_CODE_HOME is a file, read-only, on a full disk...
+        raise SessionStoreError(
+            f"Cannot create the session database {path}: {exc.strerror or exc}"
+            f"{f' ({exc.filename})' if exc.filename else ''}. Check that its directory is "
+            "writable, or set KIMI_CODE_HOME to a directory you own.") from exc
     try:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one short transaction per write.
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,

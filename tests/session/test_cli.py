@@ -158,3 +158,21 @@ def test_run_on_a_corrupt_database_says_how_to_fix_it_and_keeps_the_file(
     assert str(db) in result.stderr and "mv " in result.stderr
     assert "Traceback" not in result.stderr
     assert db.read_bytes() == b"garbage" * 1000  # nothing was lost or overwritten
+
+
+def test_home_that_is_not_a_directory_is_explained_by_every_command(tmp_path: Path,
+                                                                    repo: Path) -> None:
+    home = tmp_path / "home-is-a-file"
+    home.write_text("oops\n")
+    env = {**os.environ, "KIMI_CODE_HOME": str(home), "OPENAI_API_KEY": "sk-test",
+           "COLUMNS": "60"}  # narrow: the message must still keep each path on one line
+    for args in (["sessions", "list"], ["rewind", "--list"],
+                 ["run", "--provider", "openai", "--base-url", "http://127.0.0.1:9/v1",
+                  "-m", "t", "hi"]):
+        result = subprocess.run([str(KIMI), *args], cwd=repo, env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr, args
+        assert f"Not a directory ({home / 'data'})" in result.stderr, (args, result.stderr)
+        assert "KIMI_CODE_HOME" in result.stderr
+    assert home.read_text() == "oops\n"
