@@ -52,13 +52,39 @@ def exit_code(report: ReviewReport, fail_on: str) -> int:
     return 1 if any(SEVERITY_RANK.get(f.severity, 0) >= threshold for f in report.findings) else 0
 
 
-def _write(text: str, output: Path | None) -> None:
+def output_problem(output: Path | None) -> str | None:
+    """Why `-o FILE` cannot be written, checked before any model call is paid for."""
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
+        return None
+    if output.is_dir():
+        return f"-o {output} is a directory; give a file name, e.g. -o {output / 'review.md'}"
+    blocker = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        return f"cannot write -o {output}: {blocker} is a file, not a directory"
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the directory of -o {output}: {exc.strerror or exc}"
+    if not os.access(output.parent, os.W_OK) or (output.exists() and
+                                                 not os.access(output, os.W_OK)):
+        return f"-o {output} is not writable"
+    return None
+
+
+def _write(text: str, output: Path | None) -> bool:
+    """Write the report; if the file cannot be written after all, the report goes to stdout
+    (a finished review is never thrown away) and False is returned."""
+    if output is not None:
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+            return True
+        except OSError as exc:
+            print(f"error: could not write {output} ({exc.strerror or exc}); the report "
+                  "follows on stdout instead.", file=sys.stderr)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return output is None
 
 
 def _progress(message: str) -> None:
@@ -86,6 +112,10 @@ def review_main(base: str | None, head: str, uncommitted: bool, format_: str,
     if fail_on not in FAIL_ON:
         print(f"error: --fail-on must be one of {', '.join(FAIL_ON)}", file=sys.stderr)
         return 2
+    problem = output_problem(output)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         _, selected = with_overrides(load_config(), model=model, provider=provider,
                                      base_url=base_url)
@@ -108,9 +138,9 @@ def review_main(base: str | None, head: str, uncommitted: bool, format_: str,
         report = asyncio.run(_review(make_provider(selected), target, opts))
     finally:
         target.close()
-    _write(render(report, format_), output)
+    written = _write(render(report, format_), output)
     for error in report.errors:
         print(f"error: {error}", file=sys.stderr)
     if report.retryable and not report.findings:
         return 75
-    return exit_code(report, fail_on)
+    return exit_code(report, fail_on) if written else 1

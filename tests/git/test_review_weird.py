@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from kimi_code.git import review as review_mod
 from tests.git.conftest import git
-from tests.git.test_review_command import review, server, user_prompt  # noqa: F401
+from tests.git.test_review_command import pr_repo, review, server, user_prompt  # noqa: F401
 
 
 def test_export_skips_links_out_of_the_tree(make_repo, server, monkeypatch, capsys):  # noqa: F811
@@ -83,3 +85,38 @@ def test_latin1_source_is_reviewed(make_repo, server, monkeypatch, capsys):  # n
     assert review(fail_on="never") == 0
     assert json.loads(capsys.readouterr().out)["errors"] == []
     assert "+# caf\ufffd" in user_prompt(s)
+
+
+def test_unwritable_output_is_refused_before_the_model_is_paid(pr_repo, server, tmp_path,  # noqa: F811
+                                                               capsys):
+    s = server([])
+    (tmp_path / "a-dir").mkdir()
+    (tmp_path / "a-file").write_text("keep me\n")
+    assert review(output=tmp_path / "a-dir") == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert review(output=tmp_path / "a-file" / "review.json") == 2
+    assert f"{tmp_path / 'a-file'} is a file, not a directory" in capsys.readouterr().err
+    assert s.model_bodies() == [] and (tmp_path / "a-file").read_text() == "keep me\n"
+
+
+def test_a_report_that_cannot_be_written_goes_to_stdout(pr_repo, server, tmp_path,  # noqa: F811
+                                                        capsys):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+
+    s = server([{"delay_s": 1.0, "text": "Looks fine."}])
+
+    def replace_dir_with_file() -> None:  # someone removes the directory during the review
+        while not s.requests:  # the model is being asked: -o was checked already
+            time.sleep(0.01)
+        out_dir.rmdir()
+        out_dir.write_text("not a directory any more\n")
+
+    thread = threading.Thread(target=replace_dir_with_file, daemon=True)
+    thread.start()
+    code = review(output=out_dir / "review.json", fail_on="never")
+    thread.join(timeout=10)
+    assert code == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["summary"] == "Looks fine."
+    assert "could not write" in captured.err and "follows on stdout" in captured.err
