@@ -83,3 +83,65 @@ def test_kimi_code_run_end_to_end_on_the_engine(checkpoint: Path, tmp_path: Path
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["type"] == "result" and result["subtype"] == "success" and "result" in result
     assert result["usage"]["output_tokens"] >= 1
+
+
+def _corrupt(checkpoint: Path, tmp_path: Path, how: str) -> Path:
+    """A copy of the tiny checkpoint broken one way."""
+    import shutil
+
+    bad = tmp_path / f"bad-{how}"
+    shutil.copytree(checkpoint, bad)
+    if how == "truncated":  # an interrupted download: the header promises more than the file holds
+        shard = sorted(bad.glob("*.safetensors"))[-1]
+        shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    elif how == "garbage":
+        shard = sorted(bad.glob("*.safetensors"))[0]
+        shard.write_bytes(b"\x00\xff" * 4096)
+    elif how == "missing-field":
+        config = json.loads((bad / "config.json").read_text())
+        del config["hidden_size"]
+        (bad / "config.json").write_text(json.dumps(config))
+    elif how == "mistyped-field":
+        config = json.loads((bad / "config.json").read_text())
+        config["rms_norm_eps"] = "tiny"
+        (bad / "config.json").write_text(json.dumps(config))
+    return bad
+
+
+@pytest.mark.parametrize("how, fragment", [
+    ("missing", "is not a Hugging Face checkpoint directory"),
+    ("truncated", "is not a readable safetensors file"),
+    ("missing-field", "missing required field 'hidden_size'"),
+])
+def test_kimi_code_run_on_a_broken_checkpoint_exits_2(checkpoint: Path, tmp_path: Path, how: str,
+                                                      fragment: str) -> None:
+    # A truncated shard used to end in a safetensors traceback and exit 1.
+    path = tmp_path / "nowhere" if how == "missing" else _corrupt(checkpoint, tmp_path, how)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "KIMI_CODE_HOME": str(home), "KIMI_MODEL_PATH": str(path)}
+    env.pop("KIMI_BASE_URL", None)
+    proc = subprocess.run([sys.executable, "-m", "kimi_code", "run", "--provider", "engine", "--output-format", "json",
+                           "say hi"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert fragment in proc.stderr and str(path) in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("how, fragment", [
+    ("truncated", "is not a readable safetensors file"),
+    ("garbage", "truncated or corrupt"),
+    ("mistyped-field", "'rms_norm_eps' must be a number"),
+])
+def test_broken_checkpoints_are_config_errors_for_provider_and_serve(checkpoint: Path, tmp_path: Path, how: str,
+                                                                     fragment: str,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from kimi_code.llm import local
+
+    bad = _corrupt(checkpoint, tmp_path, how)
+    with pytest.raises(ConfigError, match="cannot load the engine checkpoint") as info:
+        make_provider(ModelConfig(name="local", provider="engine", path=str(bad)))
+    assert fragment in str(info.value)
+    assert str(bad) not in local._SERVERS  # nothing half-started is kept
+    assert local.serve_main(bad, "127.0.0.1", 0, 1) == 2  # `kimi-code serve --model BAD`
+    assert fragment in capsys.readouterr().err
