@@ -22,6 +22,7 @@ Requests join and leave between any two steps. The waiting queue is bounded: Que
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ from .sampling import SamplingParams, sample
 Emit = Callable[[int | None, str | None], None]  # (token or None, finish reason or None)
 StepFn = Callable[[Sequence[Chunk]], torch.Tensor]  # chunks -> logits [n, V]
 SampleHook = Callable[["Request", torch.Tensor], "int | None"]
+log = logging.getLogger("kimi_engine.scheduler")
 
 
 class QueueFullError(RuntimeError):
@@ -158,6 +160,7 @@ class Scheduler:
                     self.step()
         except BaseException as e:  # surfaced by the server as 503 and on /health
             self.error = e
+            log.error("the scheduler stopped; every request now gets 503", exc_info=e)
             for req in [*self.running, *self.waiting]:
                 req.emit(None, "error")
 

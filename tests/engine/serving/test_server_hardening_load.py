@@ -176,3 +176,31 @@ def test_hundred_clients_against_a_small_queue(crowded: Any) -> None:
     assert set(seen) <= {("/health", 200), ("/v1/models", 200)} and len(seen) == 2, seen
     _until(lambda: not server.scheduler.running, "the last requests to finish")
     _assert_idle(server)
+
+
+def test_an_engine_failure_mid_stream_is_an_error_event_then_503(engine: Any, tiny_path: Any, scripts: Scripts,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    scripts.add("boom", "a " * 50)
+
+    def hook(req: Any, logits: Any) -> int | None:
+        if len(req.output) == 3 and req.__dict__.get("_script") is scripts.by_tag["boom"]:
+            raise RuntimeError("simulated device failure")
+        return scripts(req, logits)
+
+    server, thread = start(engine, tiny_path, hook)
+    try:
+        client = openai.OpenAI(base_url=thread.base_url, api_key="x", max_retries=0)
+        stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "[[boom]]"}],
+                                                max_tokens=20, stream=True)
+        with pytest.raises(openai.APIError, match="the engine failed while generating"):
+            for _ in stream:
+                pass  # the 200 head is out: the failure arrives as an SSE error event
+        with pytest.raises(openai.InternalServerError) as info:
+            client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=2)
+        assert info.value.status_code == 503 and "not running" in info.value.body["message"]
+        with socket.create_connection(("127.0.0.1", thread.port), timeout=60) as s:
+            s.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 503")
+        assert "simulated device failure" in caplog.text  # the operator sees why
+    finally:
+        thread.stop()
