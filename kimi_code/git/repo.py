@@ -27,11 +27,24 @@ _SAFE_CONFIG: tuple[tuple[str, str], ...] = (
 )
 
 
+# Output settings a user's configuration may change but our parsers rely on: an empty context
+# line printed as "" instead of " " (suppressBlankEmpty) shifts every line number after it and
+# makes `git apply` reject the patches `commit --plan` builds; signature output would land
+# inside `git log --format` text.
+_STABLE_OUTPUT: tuple[tuple[str, str], ...] = (
+    ("diff.suppressBlankEmpty", "false"),
+    ("diff.noprefix", "false"),
+    ("diff.mnemonicPrefix", "false"),
+    ("log.showSignature", "false"),
+    ("color.ui", "never"),
+)
+
+
 def safe_git_env(base: Mapping[str, str] | None = None, *, hooks: bool = False) -> dict[str, str]:
     """`base` (default os.environ) plus the configuration that keeps git from running
     repository-controlled programs. With `hooks=True` the repository's hooks stay enabled."""
     env = dict(os.environ if base is None else base)
-    pairs = list(_SAFE_CONFIG)
+    pairs = [*_SAFE_CONFIG, *_STABLE_OUTPUT]
     if not hooks:
         pairs.append(("core.hooksPath", os.devnull))
     start = int(env.get("GIT_CONFIG_COUNT", "0") or 0)

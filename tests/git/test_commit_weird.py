@@ -151,3 +151,24 @@ def test_plan_sees_many_untracked_files_without_touching_the_index(make_repo, mo
     assert main(plan=True, yes=True) == 0
     assert git(root, "status", "--porcelain") == ""
     assert git(root, "show", "HEAD:gen/f299.txt") == "299\n"
+
+
+def test_plan_survives_diff_settings_that_change_the_patch_text(make_repo, model_env, monkeypatch,
+                                                                capsys):
+    """diff.suppressBlankEmpty prints empty context lines as "" (not " "): the hunks we cut
+    and re-apply must still be exact. Signatures in log output must not leak in either."""
+    root = make_repo({"f.py": "".join(f"line {i}\n\n" for i in range(1, 30))})
+    git(root, "config", "diff.suppressBlankEmpty", "true")
+    git(root, "config", "diff.noprefix", "true")
+    git(root, "config", "color.ui", "always")
+    text = (root / "f.py").read_text()
+    (root / "f.py").write_text(text.replace("line 1\n", "LINE 1\n").replace("line 29\n",
+                                                                             "LINE 29\n"))
+    monkeypatch.chdir(root)
+    plan = {"commits": [{"message": "Shout first", "hunks": ["H1"]},
+                        {"message": "Shout last", "hunks": ["H2"]}]}
+    model_env([{"text": json.dumps(plan)}])
+    assert main(plan=True, yes=True) == 0, capsys.readouterr().err
+    assert git(root, "status", "--porcelain") == ""
+    assert git(root, "log", "--format=%s", "-2").split("\n")[:2] == ["Shout last", "Shout first"]
+    assert "LINE 29" not in git(root, "show", "HEAD~1:f.py")
