@@ -3,9 +3,9 @@
 This module is imported on every session start, so it stays light (no GitPython, no config):
 deciding costs one or two `stat` calls. When a workspace's shadow store has not been collected
 for a day, the collection runs in a detached child process (`python -m
-kimi_code.git.checkpoints_auto WORKSPACE --protect SESSION`) at low priority, so the session never waits for
-it except for the short spell in which the child holds the store lock (a snapshot taken then
-waits, exactly as it waits for another session's snapshot).
+kimi_code.git.checkpoints_auto WORKSPACE --protect SESSION`), started a few seconds later and at
+low priority, so the session never waits for it except for the short spells in which the child
+holds the store lock (a snapshot taken then waits, as it waits for another session's snapshot).
 
 "Once a day" is tracked by the mtime of `<store>/last-gc`; a store without it counts from its
 creation (the `workspace` file written when the store is made), so a fresh store is not
@@ -28,6 +28,7 @@ GC_INTERVAL_S = 24 * 3600
 STAMP_NAME = "last-gc"          # mtime: when gc last started; contents: its last result (JSON)
 LOG_NAME = "gc.log"             # stderr of the last automatic run (overwritten each time)
 DISABLE_ENV = "KIMI_CODE_NO_CHECKPOINT_GC"
+START_DELAY_S = 5.0             # let the session get going before the gc's Python starts
 
 
 def store_dir(workspace: Path) -> Path:
@@ -48,13 +49,16 @@ def gc_due(base: Path, now: float | None = None) -> bool:
     return False
 
 
-def schedule_auto_gc(workspace: Path, session_id: str) -> subprocess.Popen[bytes] | None:
+def schedule_auto_gc(workspace: Path, session_id: str, *, delay: float | None = None
+                     ) -> subprocess.Popen[bytes] | None:
     """Start the daily collection of `workspace`'s store in the background when it is due.
 
     Called at session start. Returns the child process (tests wait on it) or None when nothing
     was started (not due, disabled, or the spawn failed: gc is housekeeping and never stops a
     session). The stamp is touched before the spawn, so sessions starting together start one
-    collection, and a collection that crashes is retried a day later, not on every start."""
+    collection, and a collection that crashes is retried a day later, not on every start.
+    The child sleeps `delay` seconds (default START_DELAY_S) in a shell before Python even
+    starts, so its interpreter start-up does not compete with the session's own start."""
     if os.environ.get(DISABLE_ENV) or os.environ.get("KIMI_CODE_NO_CHECKPOINTS"):
         return None
     base = store_dir(workspace)
@@ -67,8 +71,10 @@ def schedule_auto_gc(workspace: Path, session_id: str) -> subprocess.Popen[bytes
         log = open(base / LOG_NAME, "wb")  # noqa: SIM115 - handed to the child, closed below
     except OSError:
         return None
-    args = [sys.executable, "-m", "kimi_code.git.checkpoints_auto", str(Path(workspace).resolve()),
-            "--protect", session_id]
+    wait = START_DELAY_S if delay is None else delay
+    args = ["/bin/sh", "-c", 'sleep "$0" && exec "$@"', f"{wait:.3f}", sys.executable, "-m",
+            "kimi_code.git.checkpoints_auto", str(Path(workspace).resolve()), "--protect",
+            session_id]
     try:
         with log:
             proc = subprocess.Popen(args, cwd=base, stdin=subprocess.DEVNULL,

@@ -8,11 +8,13 @@ starting now, or when a live process holds it. Then, while the store is over `ma
 oldest remaining sessions are dropped first (never the newest one).
 
 Dropping = deleting the chain refs in one `update-ref --stdin` transaction (each ref is either
-there or gone after a crash; objects are untouched), then `git gc --prune=now` so the objects
-really go. Everything runs under the store's flock (the lock snapshots take), so no snapshot can
-write an object that the prune is about to delete; gc runs with the shadow index as
-GIT_INDEX_FILE, so the blobs the index points at (the last snapshot's) always stay. A crash at
-any point leaves a valid store: git's gc is crash-safe and our only other write is the refs.
+there or gone after a crash; objects are untouched) and emptying the store's reflogs, under the
+store lock; then `git repack -A -d` without the lock (it deletes nothing, so snapshots may run
+beside it), then, under the lock again, `git prune --expire=now`, so the objects really go and
+no snapshot can be between writing an object and referencing it while they do. gc sees the
+shadow index as GIT_INDEX_FILE, so the blobs the index points at (the last snapshot's) always
+stay. A crash at any point leaves a valid store (checkpoints_io.py says how lock files a killed
+step leaves behind are recovered).
 
 The daily background run that session start launches is in checkpoints_auto.py.
 """
@@ -307,16 +309,17 @@ def collect(base: Path, policy: Policy, *, protect: set[str] | None = None,
     report.bytes_after = report.bytes_before
     if not (base / "repo" / "HEAD").exists():
         return report
-    if dry_run:
-        with store_lock(base):
-            kept = _decide(base, report, policy, protect, now)
-            overhead = report.bytes_before - sum(_object_sizes(base).values())
-            more, report.bytes_after = cap_drops(base, kept, policy, report.protected, overhead)
-            report.dropped += more
+    if dry_run:  # reads only: no lock
+        kept = _decide(base, report, policy, protect, now)
+        overhead = report.bytes_before - sum(_object_sizes(base).values())
+        more, report.bytes_after = cap_drops(base, kept, policy, report.protected, overhead)
+        report.dropped += more
         return report
     with held_flock(base / "gc.lock"):
+        kept = _decide(base, report, policy, protect, now)  # reads (git log): outside the lock
         with store_lock(base), gc_step(base):
-            kept = _decide(base, report, policy, protect, now)
+            tips = _tips(base)  # a chain that grew since is in use after all: keep it
+            report.dropped = [d for d in report.dropped if tips.get(d.chain.ref) == d.chain.tip]
             delete_chains(base, report.dropped, kept)
             drop_reflogs(base)
         _repack_and_prune(base)
@@ -345,6 +348,11 @@ def _decide(base: Path, report: GcReport, policy: Policy, protect: set[str] | No
     report.protected = keep
     report.dropped = retention_drops(report.sessions, policy, keep, now)
     return _without(report.sessions, report.dropped)
+
+
+def _tips(base: Path) -> dict[str, str]:
+    out = store_git(base, "for-each-ref", "--format=%(refname) %(objectname)", SESSIONS_PREFIX)
+    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
 
 
 def _repack_and_prune(base: Path) -> None:

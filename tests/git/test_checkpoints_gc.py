@@ -277,3 +277,25 @@ def test_stores_made_with_reflogs_still_free_dropped_sessions(tmp_path, monkeypa
     assert not has_object(ws, blob)
     assert shadow(ws, "config", "core.logAllRefUpdates").stdout.strip() == "false"
     assert_store_sound(ws)
+
+
+def test_a_session_that_takes_a_checkpoint_while_gc_decides_is_kept(tmp_path, monkeypatch):
+    """The chains are read outside the store lock; one that grew before the refs are deleted
+    is in use after all and must survive (its new checkpoint with it)."""
+    ws = tmp_path / "w"
+    ws.mkdir()
+    make_session(monkeypatch, ws, "old", 90)
+    make_session(monkeypatch, ws, "new", 0)
+    original = gcmod.read_chains
+
+    def read_then_old_session_resumes(base):
+        chains = original(base)
+        (ws / "old.txt").write_text("resumed\n")
+        CheckpointStore(ws, "old").snapshot("after Edit")
+        return chains
+
+    monkeypatch.setattr(gcmod, "read_chains", read_then_old_session_resumes)
+    report = collect(store_dir(ws), Policy(keep_days=30, keep_sessions=1, **NO_CAP))
+    assert report.dropped == [] and session_refs(ws) == ["new", "old"]
+    assert CheckpointStore(ws, "old").list()[-1].trigger == "after Edit"
+    assert_store_sound(ws)

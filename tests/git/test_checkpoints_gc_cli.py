@@ -139,8 +139,10 @@ def _wait_for_result(stamp: Path, timeout: float = 120) -> dict:
 
 
 def test_session_start_runs_the_daily_gc_in_the_background(tmp_path, monkeypatch):
+    from kimi_code.git import checkpoints_auto
     from kimi_code.runtime import make_checkpointer
 
+    monkeypatch.setattr(checkpoints_auto, "START_DELAY_S", 0.0)
     ws = tmp_path / "w"
     ws.mkdir()
     make_session(monkeypatch, ws, "old", 90, n=2, payload=os.urandom(30_000))
@@ -176,12 +178,12 @@ def test_auto_gc_respects_config_and_env(tmp_path, monkeypatch):
     assert schedule_auto_gc(ws, "new") is None
     monkeypatch.delenv("KIMI_CODE_NO_CHECKPOINT_GC")
     write_config("[checkpoints]\nkeep_sessions = 1\nauto_gc = false\n")
-    proc = schedule_auto_gc(ws, "new")
+    proc = schedule_auto_gc(ws, "new", delay=0)
     assert proc is not None and proc.wait(timeout=120) == 0
     assert session_refs(ws) == ["new", "old"], "auto_gc = false: the run does nothing"
     os.utime(base / STAMP_NAME, (old, old))
     write_config("[checkpoints]\nkeep_sessions = 1\n")
-    proc = schedule_auto_gc(ws, "old")  # the session starting now is never dropped
+    proc = schedule_auto_gc(ws, "old", delay=0)  # the session starting now is never dropped
     assert proc is not None and proc.wait(timeout=120) == 0
     assert session_refs(ws) == ["new", "old"]
 
