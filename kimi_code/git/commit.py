@@ -122,6 +122,8 @@ def clean_message(text: str) -> str:
     lines = text.strip().splitlines()
     if lines and re.match(r"(?i)^(here is|here's|commit message)\b.*:\s*$", lines[0]):
         lines = lines[1:]
+    if lines:  # a Markdown heading as the subject ("# Fix the parser"): keep the words
+        lines[0] = re.sub(r"^#{1,6}\s+", "", lines[0])
     text = "\n".join(line.rstrip() for line in lines).strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`":
         text = text[1:-1].strip()
@@ -211,7 +213,9 @@ def run_commit(repo: git.Repo, message: str, *, amend: bool = False,
     the message is saved (the result says where). `all_` is `git commit -a`: git stages the
     tracked changes only for this commit and leaves the user's index as it was if it fails."""
     path = save_message(repo, message)
-    args = ["commit", "--cleanup=strip", "-F", str(path)]
+    # whitespace, not strip: the message is final text, and a line starting with "#" in it
+    # ("#123 is fixed by this") is content, not a comment (the editor flow strips its own).
+    args = ["commit", "--cleanup=whitespace", "-F", str(path)]
     if amend:
         args.append("--amend")
     if all_:

@@ -172,3 +172,15 @@ def test_plan_survives_diff_settings_that_change_the_patch_text(make_repo, model
     assert git(root, "status", "--porcelain") == ""
     assert git(root, "log", "--format=%s", "-2").split("\n")[:2] == ["Shout last", "Shout first"]
     assert "LINE 29" not in git(root, "show", "HEAD~1:f.py")
+
+
+def test_hash_lines_in_the_message_are_content_not_comments(make_repo, model_env, monkeypatch):
+    root = make_repo({"a.txt": "a\n"})
+    (root / "a.txt").write_text("a\nb\n")
+    git(root, "add", "a.txt")
+    monkeypatch.chdir(root)
+    model_env([{"text": "## Fix the parser\n\nThe tokenizer dropped the last line.\n"
+                        "#123 is the issue this closes."}])
+    assert main(yes=True) == 0
+    assert last_message(root) == ("Fix the parser\n\nThe tokenizer dropped the last line.\n"
+                                  "#123 is the issue this closes.")
