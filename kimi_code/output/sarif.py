@@ -8,6 +8,7 @@ partialFingerprints so code scanning tracks a finding across pushes.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from kimi_code import __version__
 from kimi_code.git.findings import CATEGORIES, ReviewReport
@@ -31,6 +32,13 @@ def _rules() -> list[dict[str, Any]]:
              "properties": {"tags": [c]}} for c in CATEGORIES]
 
 
+def artifact_uri(path: str) -> str:
+    """A repository path as the relative URI SARIF requires: spaces, "#", "?", "%" and
+    non-ASCII percent-encoded (UTF-8; a name that is not UTF-8 keeps its raw bytes), so
+    `docs/a b#1.md` is not read as `docs/a` plus a fragment."""
+    return quote(path.encode("utf-8", "surrogateescape"), safe="/")
+
+
 def to_sarif(report: ReviewReport) -> dict[str, Any]:
     """The SARIF log object for one review."""
     results = []
@@ -44,7 +52,7 @@ def to_sarif(report: ReviewReport) -> dict[str, Any]:
             "level": f.severity,
             "message": {"text": text},
             "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": f.file, "uriBaseId": "%SRCROOT%"},
+                "artifactLocation": {"uri": artifact_uri(f.file), "uriBaseId": "%SRCROOT%"},
                 "region": {"startLine": f.line, "endLine": f.end_line},
             }}],
             "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},

@@ -120,3 +120,25 @@ def test_a_report_that_cannot_be_written_goes_to_stdout(pr_repo, server, tmp_pat
     captured = capsys.readouterr()
     assert json.loads(captured.out)["summary"] == "Looks fine."
     assert "could not write" in captured.err and "follows on stdout" in captured.err
+
+
+def test_odd_file_names_are_anchored_and_percent_encoded_in_sarif(make_repo, server,  # noqa: F811
+                                                                  monkeypatch, tmp_path):
+    name = "docs/a b#1 ü.py"
+    root = make_repo({"app.py": "x = 0\n"})
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "docs").mkdir()
+    (root / name).write_text("def f(x):\n    return 1 / x\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "odd name")
+    monkeypatch.chdir(root)
+    server([{"tool_calls": [{"id": "f1", "name": "ReportFinding", "arguments": {
+        "file": name, "line": 2, "severity": "warning", "category": "bug",
+        "title": "division by zero", "body": "x may be 0."}}]},
+        {"text": "One issue."}])
+    out = tmp_path / "review.sarif"
+    assert review(format_="sarif", output=out, fail_on="never") == 0
+    result = json.loads(out.read_text())["runs"][0]["results"][0]
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "docs/a%20b%231%20%C3%BC.py"
+    assert location["region"]["startLine"] == 2
