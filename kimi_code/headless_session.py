@@ -47,7 +47,7 @@ class HeadlessRun:
             try:
                 return self.store.resolve(o.resume).id, True
             except SessionNotFoundError as exc:
-                raise LookupError(f"{exc}; see `kimi-code sessions list`") from None
+                raise LookupError(str(exc)) from None  # it already says where to look
         if o.continue_:
             latest = self.store.latest(self.workspace.root)
             if latest is None:

@@ -29,6 +29,7 @@ def test_continue_and_resume_carry_the_conversation(workspace: Path, home: Path,
     assert third.code == 0 and len(server.model_bodies()[2]["messages"]) == 6
     missing = run_kimi(["run", "x", "--resume", "nonexistent0"], cwd=workspace, env=env)
     assert missing.code == 1 and "sessions list" in missing.stderr
+    assert missing.stderr.count("sessions list") == 1  # the hint once, not twice
 
 
 def test_resume_after_kill_9_repairs_dangling_tool_call(workspace: Path, home: Path,
