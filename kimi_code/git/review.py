@@ -58,6 +58,7 @@ class ReviewTarget:
 
     def close(self) -> None:
         if self.temp_dir is not None:
+            _forget_index(self.root)
             shutil.rmtree(self.temp_dir, ignore_errors=True)
             self.temp_dir = None
 
@@ -66,6 +67,17 @@ class ReviewTarget:
             return (self.root / path).read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             return []
+
+
+def _forget_index(root: Path) -> None:
+    """Delete the symbol-index cache the reviewers' tools built for an exported tree: its
+    directory is about to go, and every review would otherwise leave one behind (10 MB for a
+    20,000-file repository)."""
+    from kimi_code.index.cache import db_path_for
+
+    db = db_path_for(root)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
 def _rev(repo: git.Repo, ref: str) -> str:

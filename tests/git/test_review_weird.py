@@ -142,3 +142,16 @@ def test_odd_file_names_are_anchored_and_percent_encoded_in_sarif(make_repo, ser
     location = result["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"] == "docs/a%20b%231%20%C3%BC.py"
     assert location["region"]["startLine"] == 2
+
+
+def test_exported_head_leaves_no_symbol_index_behind(pr_repo, server, hermetic_git,  # noqa: F811
+                                                     capsys):
+    git(pr_repo, "checkout", "-q", "main")
+    (pr_repo / "app.py").write_text("local junk\n")  # head differs from the work tree: export
+    s = server([{"tool_calls": [{"id": "s1", "name": "FindSymbol",
+                                 "arguments": {"name": "average"}}]},
+                {"text": "done"}])
+    assert review(head="feature", fail_on="never") == 0
+    assert "app.py:4" in json.dumps(s.model_bodies()[1]["messages"])  # the tool did index it
+    caches = list((hermetic_git / "cache" / "index").glob("*.sqlite*"))
+    assert caches == [], caches
