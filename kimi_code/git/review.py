@@ -73,11 +73,9 @@ def _forget_index(root: Path) -> None:
     """Delete the symbol-index cache the reviewers' tools built for an exported tree: its
     directory is about to go, and every review would otherwise leave one behind (10 MB for a
     20,000-file repository)."""
-    from kimi_code.index.cache import db_path_for
+    from kimi_code.index.cache import forget_cache
 
-    db = db_path_for(root)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    forget_cache(root)
 
 
 def _rev(repo: git.Repo, ref: str) -> str:

@@ -116,6 +116,9 @@ def commit_worktree(wt: Worktree, message: str) -> tuple[str, list[str]]:
 
 def remove_worktree(wt: Worktree, *, delete_branch: bool) -> None:
     """Remove the worktree folder (and its branch when asked); never raises for a missing one."""
+    from kimi_code.index.cache import forget_cache
+
+    forget_cache(wt.path)  # the subagent's RepoMap/FindSymbol cache dies with its tree
     with _admin_lock(wt.repo):
         run_git(["worktree", "remove", "--force", "--force", str(wt.path)], cwd=wt.repo,
                 check=False)

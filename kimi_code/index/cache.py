@@ -89,6 +89,14 @@ def db_path_for(root: Path) -> Path:
     return cache_dir() / "index" / f"{slug}-{digest}.sqlite"
 
 
+def forget_cache(root: Path) -> None:
+    """Delete the cache database of `root` (call it before removing a temporary tree that was
+    indexed: a review export, a subagent worktree; otherwise its cache outlives it)."""
+    db = db_path_for(root)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
 class IndexCache:
     """A connection to one root's cache database. Not shared between threads."""
 

@@ -63,3 +63,22 @@ def test_bare_repository_and_git_dir_are_refused_with_a_reason(tmp_path: Path):
     assert proc.returncode == 2 and f"{repo / '.git' / 'refs'}: it is a git directory" in proc.stderr
     proc = run_cli(str(tmp_path / "missing"))
     assert proc.returncode == 2 and "no such directory" in proc.stderr
+
+
+def test_a_removed_subagent_worktree_leaves_no_index_cache(tmp_path: Path, kimi_home: Path):
+    from kimi_code.git.worktrees import create_worktree, remove_worktree, snapshot_base
+    from kimi_code.index.repo_map import RepoIndex
+
+    repo = tmp_path / "repo"
+    write(repo, "a.py", "def a():\n    pass\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "init")
+    wt = create_worktree(repo, snapshot_base(repo), "sess", 1)
+    with RepoIndex(wt.path) as index:  # what a coder subagent's FindSymbol does
+        index.update(workers=1)
+        assert [d.name for d in index.iter_defs()] == ["a"]
+    assert list((kimi_home / "cache" / "index").glob("*.sqlite"))
+    remove_worktree(wt, delete_branch=True)
+    assert not wt.path.exists()
+    assert list((kimi_home / "cache" / "index").glob("*.sqlite*")) == []
