@@ -99,7 +99,9 @@ def _choose(message: str, repo: git.Repo, ask: Ask) -> str | None:
                 return None
 
 
-def _report_commit(result: C.CommitResult) -> int:
+def _report_commit(result: C.CommitResult, flags: str = "") -> int:
+    """Print git's outcome; on failure say how to commit the saved message by hand (`flags`:
+    the options this commit was made with, such as "-a --amend", so the hint does the same)."""
     if result.ok:
         _say(result.output or f"Committed {result.sha[:10]}.")
         return 0
@@ -108,7 +110,8 @@ def _report_commit(result: C.CommitResult) -> int:
         _err(result.output)
     if result.saved_message:
         _err(f"The message is saved in {result.saved_message}; after fixing the problem:\n"
-             f"  git commit -F {shlex.quote(str(result.saved_message))}")
+             f"  git commit {flags + ' ' if flags else ''}-F "
+             f"{shlex.quote(str(result.saved_message))}")
     return 1
 
 
@@ -150,8 +153,10 @@ async def _single(repo: git.Repo, provider: ChatProvider, window: int, opts: Com
             return 1
         message = chosen
     signoff = "Signed-off-by" in conv.trailers
+    flags = " ".join(f for f, on in (("-a", opts.all_), ("--amend", opts.amend),
+                                      ("--signoff", signoff)) if on)
     return _report_commit(C.run_commit(repo, message, amend=opts.amend, signoff=signoff,
-                                       all_=opts.all_))
+                                       all_=opts.all_), flags)
 
 
 async def _planned(repo: git.Repo, provider: ChatProvider, window: int, opts: CommitOptions,
