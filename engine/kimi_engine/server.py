@@ -49,6 +49,7 @@ class EngineServer:
         self.server: asyncio.base_events.Server | None = None
         self.draining = False
         self._tasks: set[asyncio.Task] = set()  # connection handlers in flight
+        self._reading: set[asyncio.Task] = set()  # ... of which still waiting for their request
         self._closing: asyncio.Event | None = None  # set when in-flight generations must end now
 
     async def start(self, host: str = "127.0.0.1", port: int = 8000) -> int:
@@ -66,6 +67,8 @@ class EngineServer:
         self.draining = True
         if self.server is not None:
             self.server.close()
+        for task in self._reading:  # idle or half-sent connections hold no work: do not wait for them
+            task.cancel()
         pending = {t for t in self._tasks if not t.done()}
         if pending and grace > 0:
             _, pending = await asyncio.wait(pending, timeout=grace)
@@ -84,11 +87,16 @@ class EngineServer:
         self._tasks.add(task)
         try:
             await self._serve_one(reader, writer)
+        except asyncio.CancelledError:  # shutdown ended this connection; asyncio would log a
+            pass  # cancelled connection task as an error with a traceback
         finally:
             self._tasks.discard(task)
             writer.close()
 
     async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._reading.add(task)
         try:
             request = await read_request(reader, writer, self.max_body, self.read_timeout)
         except ReadAborted:
@@ -97,6 +105,8 @@ class EngineServer:
             await _send_json(writer, e.status, e.body(), _extra_headers(e))
             await linger(reader, writer)
             return
+        finally:
+            self._reading.discard(task)
         try:
             await self._route(request, reader, writer)
         except APIError as e:

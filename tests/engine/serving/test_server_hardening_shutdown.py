@@ -34,6 +34,7 @@ word = engine.tokenizer.encode("a")[0]
 # Never a stop id: every request runs to max_tokens, so streams are surely in flight at SIGTERM.
 server = build_server(path, ServeOptions(model_name="tiny-kimi", cache_gb=0.02, max_seq_len=1024),
                       engine=engine, sample_hook=lambda req, logits: word)
+server.read_timeout = 3600  # idle connections would outlive any test unless shutdown ends them
 run_forever(server, "127.0.0.1", 0, grace=grace)
 """
 
@@ -136,3 +137,26 @@ def test_sigterm_past_the_grace_ends_streams_with_an_error_event(child_factory: 
     assert set(events[-2]["error"]) == {"message", "type", "param", "code"}
     rc, err = child.finish()
     assert rc == 0 and "Traceback" not in err, err[-3000:]
+
+
+def test_sigterm_does_not_wait_for_idle_connections(child_factory: Any) -> None:
+    child = child_factory(grace=600)  # a grace no test would sit through: only in-flight work may use it
+    idle = [socket.create_connection(("127.0.0.1", child.port), timeout=120) for _ in range(3)]
+    idle[0].sendall(b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")  # half sent
+    _until_open(child.port, 3)
+    child.proc.send_signal(signal.SIGTERM)
+    for s in idle:
+        try:
+            assert s.recv(100) == b""  # closed by the server, not left to time out
+        except ConnectionResetError:  # also closed by the server
+            pass
+        s.close()
+    rc, err = child.finish()
+    assert rc == 0 and "Traceback" not in err, err[-3000:]
+
+
+def _until_open(port: int, n: int) -> None:
+    """One /health round trip after opening `n` connections: the loop has accepted them by then."""
+    with socket.create_connection(("127.0.0.1", port), timeout=120) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
