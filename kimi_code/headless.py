@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import sys
 import time
@@ -140,11 +139,13 @@ async def _execute_until_signalled(run: Any) -> int:
 
 
 def print_result(out: TextIO, fmt: str, result_obj: dict[str, Any], text: str) -> None:
+    from kimi_code.output.stream_json import encodable, json_line
+
     if fmt == "json":
-        out.write(json.dumps(result_obj, ensure_ascii=False) + "\n")
+        out.write(json_line(result_obj, out))
     elif fmt == "text":
         if text:
-            out.write(text if text.endswith("\n") else text + "\n")
+            out.write(encodable(text if text.endswith("\n") else text + "\n", out))
     out.flush()
 
 

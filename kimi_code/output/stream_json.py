@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TextIO
 
 from kimi_code.events import (
@@ -44,12 +45,37 @@ def assistant_content(message: Message) -> list[dict[str, Any]]:
     return blocks
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_line(obj: dict[str, Any], out: TextIO) -> str:
+    """`obj` as one line of JSON that `out` can always encode. Non-ASCII is kept as is on a
+    UTF-8 stream; a lone surrogate (a model's broken escape, a file name that is not UTF-8)
+    becomes a \\uXXXX escape instead of a UnicodeEncodeError that loses the result; any
+    other stream encoding (a latin-1 or GBK locale) gets ASCII-only JSON."""
+    encoding = (getattr(out, "encoding", None) or "utf-8").lower().replace("-", "")
+    text = json.dumps(obj, ensure_ascii=encoding not in ("utf8", "utf_8"))
+    if _LONE_SURROGATE.search(text):
+        text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text + "\n"
+
+
+def encodable(text: str, out: TextIO) -> str:
+    """Plain text that `out` can encode: what it cannot becomes "?" rather than a crash."""
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+        return text
+    except (UnicodeEncodeError, LookupError):
+        return text.encode(encoding, "replace").decode(encoding, "replace")
+
+
 class StreamJsonWriter:
     def __init__(self, out: TextIO, session_id: str) -> None:
         self.out, self.session_id = out, session_id
 
     def write(self, obj: dict[str, Any]) -> None:
-        self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self.out.write(json_line(obj, self.out))
         self.out.flush()
 
     def _system(self, subtype: str, event: Event, **fields: Any) -> None:

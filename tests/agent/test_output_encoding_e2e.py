@@ -1,0 +1,35 @@
+"""`kimi-code run` output that stdout cannot encode as is: a lone surrogate from the model (a
+broken \\uD83D escape) and non-Latin text on a non-UTF-8 locale. The result must still be
+printed, as valid JSON or readable text, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.agent.conftest import base_env, run_kimi
+from tests.fakes.scripted_server import ScriptedServer
+
+TEXT = "half an emoji \ud83d, then 修复 done"
+
+
+def test_lone_surrogate_in_stream_json_is_escaped(workspace: Path, home: Path,
+                                                  server: ScriptedServer) -> None:
+    server.add({"text": TEXT})
+    result = run_kimi(["run", "hi", "--output-format", "stream-json"], cwd=workspace,
+                      env=base_env(home, server, PYTHONIOENCODING="utf-8"))
+    assert result.code == 0, result.stderr
+    assert "\\ud83d" in result.stdout and "修复" in result.stdout
+    assert result.lines()[-1]["result"] == TEXT  # escapes round-trip to the same string
+
+
+def test_non_utf8_locale_gets_ascii_json_and_replaced_text(workspace: Path, home: Path,
+                                                           server: ScriptedServer) -> None:
+    server.add({"text": TEXT}, {"text": TEXT})
+    env = base_env(home, server, PYTHONIOENCODING="latin-1")
+    as_json = run_kimi(["run", "hi", "--output-format", "json"], cwd=workspace, env=env)
+    assert as_json.code == 0, as_json.stderr
+    assert as_json.stdout.isascii() and json.loads(as_json.stdout)["result"] == TEXT
+    as_text = run_kimi(["run", "hi"], cwd=workspace, env=env)
+    assert as_text.code == 0, as_text.stderr
+    assert as_text.stdout == "half an emoji ?, then ?? done\n"
