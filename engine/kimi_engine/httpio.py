@@ -96,8 +96,10 @@ def _chunked(headers: dict[str, str]) -> bool:
 
 def _content_length(headers: dict[str, str]) -> int:
     value = headers.get("content-length", "0")
-    if not value.isdigit():  # also refuses "-5", "+5" and " 5 5"
+    if not (value.isascii() and value.isdigit()):  # also refuses "-5", "+5", "1_000", " 5 5"
         raise APIError(400, f"bad Content-Length {value[:40]!r}")
+    if len(value) > 18:  # beyond any limit, and int() refuses strings of more than 4300 digits
+        raise APIError(413, f"request body of {value[:20]}... bytes exceeds the limit", code="body_too_large")
     return int(value)
 
 

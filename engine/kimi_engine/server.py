@@ -105,6 +105,11 @@ class EngineServer:
             await _send_json(writer, e.status, e.body(), _extra_headers(e))
             await linger(reader, writer)
             return
+        except Exception:  # a reader bug: still an answer, never a dropped connection
+            log.exception("reading a request failed")
+            await _send_json(writer, 400, APIError(400, "malformed HTTP request").body())
+            await linger(reader, writer)
+            return
         finally:
             self._reading.discard(task)
         try:

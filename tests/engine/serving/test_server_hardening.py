@@ -207,11 +207,12 @@ def test_chunked_upload_is_read_and_bounded(served: Any) -> None:
     (b"Content-Type: text/plain\r\n", 415, "application/json"),
     (b"Content-Type: application/x-www-form-urlencoded\r\n", 415, "-H 'Content-Type: application/json'"),
     (b"Content-Length: -5\r\n", 400, "Content-Length"),
+    (b"Content-Length: 1_0\r\n", 400, "Content-Length"),
     (b"Content-Length: 3\r\n", 400, "conflicting Content-Length"),
     (b"Transfer-Encoding: chunked\r\n", 400, "both"),
     (b"X-Huge: " + b"h" * 200_000 + b"\r\n", 431, "headers too large"),
     (b"no colon here\r\n", 400, "malformed header"),
-], ids=["text-plain", "form", "negative-length", "two-lengths", "length-and-chunked", "huge-header", "no-colon"])
+], ids=["text-plain", "form", "negative-length", "underscore-length", "two-lengths", "length-and-chunked", "huge-header", "no-colon"])
 def test_bad_http_framing(served: Any, extra: bytes, status: int, fragment: str) -> None:
     port = served[1].port
     body = json.dumps(_with()).encode()
@@ -219,6 +220,14 @@ def test_bad_http_framing(served: Any, extra: bytes, status: int, fragment: str)
     assert (got, headers["content-type"]) == (status, "application/json")
     assert fragment in _error(answer)["message"]
     _healthy(port)
+
+
+def test_a_content_length_of_5000_digits_is_413(served: Any) -> None:
+    # int() refuses more than 4300 digits: that ValueError used to drop the connection unanswered.
+    status, _, body = _raw(served[1].port, b"POST /v1/chat/completions HTTP/1.1\r\n" + AUTH +
+                           b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n")
+    assert status == 413 and _error(body)["code"] == "body_too_large"
+    _healthy(served[1].port)
 
 
 def test_expect_continue_and_stray_bytes_after_the_body(served: Any) -> None:
