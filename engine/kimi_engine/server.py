@@ -125,7 +125,8 @@ class EngineServer:
     async def _route(self, request: HTTPRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         path, method = request.path, request.method
         if path not in ROUTES:
-            raise APIError(404, f"no route {path}; try /v1/chat/completions or /v1/models", "not_found_error",
+            shown = path if len(path) <= 200 else path[:200] + "..."
+            raise APIError(404, f"no route {shown}; try /v1/chat/completions or /v1/models", "not_found_error",
                            code="not_found")
         allowed = ROUTES[path]
         if method != allowed and not (method == "HEAD" and allowed == "GET"):
