@@ -42,11 +42,13 @@ class CommitOptions:
 
 
 def _say(text: str) -> None:
-    print(text, flush=True)
+    from kimi_code.output.stream_json import encodable
+
+    print(encodable(text, sys.stdout), flush=True)  # a CJK message on a latin-1 locale
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(text, file=sys.stderr, flush=True)  # stderr escapes what it cannot encode
 
 
 def edit_in_editor(repo: git.Repo, message: str) -> str:

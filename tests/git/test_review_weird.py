@@ -5,12 +5,16 @@ repositories, the real agent loop, a scripted model over HTTP."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from kimi_code.git import review as review_mod
+from tests.fakes.scripted_server import ScriptedServer
 from tests.git.conftest import git
 from tests.git.test_review_command import pr_repo, review, server, user_prompt  # noqa: F401
 
@@ -155,3 +159,26 @@ def test_exported_head_leaves_no_symbol_index_behind(pr_repo, server, hermetic_g
     assert "app.py:4" in json.dumps(s.model_bodies()[1]["messages"])  # the tool did index it
     caches = list((hermetic_git / "cache" / "index").glob("*.sqlite*"))
     assert caches == [], caches
+
+
+def test_latin1_locale_still_gets_the_commit_message_and_the_report(make_repo, tmp_path):
+    """A CJK commit message and a Markdown report (which uses "−") on a latin-1 terminal:
+    what the locale cannot show becomes "?", nothing crashes and nothing is lost."""
+    root = make_repo({"a.py": "x = 1\n"})
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "a.py").write_text("x = 2\n")
+    git(root, "add", "a.py")
+    with ScriptedServer([{"text": "修复 x"}, {"text": "没有问题"}]) as s:
+        env = {**os.environ, "KIMI_BASE_URL": s.base_url_openai, "KIMI_API_KEY": "test",
+               "KIMI_MODEL_NAME": "test", "KIMI_CODE_MAX_RETRIES": "0",
+               "PYTHONIOENCODING": "latin-1"}
+        kimi = [sys.executable, "-m", "kimi_code"]
+        commit = subprocess.run([*kimi, "commit", "--dry-run"], cwd=root, env=env,
+                                capture_output=True, timeout=120)
+        assert commit.returncode == 0, commit.stderr
+        assert commit.stdout == b"?? x\n"
+        git(root, "commit", "-q", "-m", "x two")
+        review_proc = subprocess.run([*kimi, "review", "--base", "main"], cwd=root, env=env,
+                                     capture_output=True, timeout=120)
+        assert review_proc.returncode == 0, review_proc.stderr
+        assert b"## kimi-code review" in review_proc.stdout and b"????" in review_proc.stdout
