@@ -139,7 +139,8 @@ async def _execute_until_signalled(run: Any) -> int:
 
 
 def print_result(out: TextIO, fmt: str, result_obj: dict[str, Any], text: str) -> None:
-    from kimi_code.output.stream_json import encodable, json_line
+    from kimi_code.output.encoding import encodable
+    from kimi_code.output.stream_json import json_line
 
     if fmt == "json":
         out.write(json_line(result_obj, out))

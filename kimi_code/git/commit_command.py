@@ -42,7 +42,7 @@ class CommitOptions:
 
 
 def _say(text: str) -> None:
-    from kimi_code.output.stream_json import encodable
+    from kimi_code.output.encoding import encodable
 
     print(encodable(text, sys.stdout), flush=True)  # a CJK message on a latin-1 locale
 

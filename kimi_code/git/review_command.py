@@ -82,7 +82,7 @@ def _write(text: str, output: Path | None) -> bool:
         except OSError as exc:
             print(f"error: could not write {output} ({exc.strerror or exc}); the report "
                   "follows on stdout instead.", file=sys.stderr)
-    from kimi_code.output.stream_json import encodable
+    from kimi_code.output.encoding import encodable
 
     sys.stdout.write(encodable(text, sys.stdout))  # a latin-1 locale must not lose the report
     sys.stdout.flush()

@@ -102,6 +102,9 @@ def index_main(path: Path, show_map: bool = False, tokens: int = 1024,
                focus: list[str] | None = None, as_json: bool = False,
                defs: bool = False) -> int:
     """Run `kimi-code index`; returns the exit code (0 ok, 1 failure, 2 bad usage)."""
+    from kimi_code.output.encoding import tolerate_unencodable
+
+    tolerate_unencodable()  # the map's box characters on a latin-1 terminal become "?"
     err = Console(stderr=True, soft_wrap=True)  # never break a path in an error in two
     if tokens <= 0:
         err.print("[red]error:[/] --tokens must be a positive number of tokens")

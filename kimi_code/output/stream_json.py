@@ -60,16 +60,6 @@ def json_line(obj: dict[str, Any], out: TextIO) -> str:
     return text + "\n"
 
 
-def encodable(text: str, out: TextIO) -> str:
-    """Plain text that `out` can encode: what it cannot becomes "?" rather than a crash."""
-    encoding = getattr(out, "encoding", None) or "utf-8"
-    try:
-        text.encode(encoding)
-        return text
-    except (UnicodeEncodeError, LookupError):
-        return text.encode(encoding, "replace").decode(encoding, "replace")
-
-
 class StreamJsonWriter:
     def __init__(self, out: TextIO, session_id: str) -> None:
         self.out, self.session_id = out, session_id

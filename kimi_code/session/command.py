@@ -47,6 +47,9 @@ def _store() -> Iterator[SessionStore]:
 
 def _guard(body: Callable[[SessionStore], int]) -> int:
     """Run a command body; store errors (unknown id, corrupt file, in use) become exit 1."""
+    from kimi_code.output.encoding import tolerate_unencodable
+
+    tolerate_unencodable()  # a transcript on a latin-1 terminal: "?" for what it cannot show
     try:
         with _store() as store:
             return body(store)

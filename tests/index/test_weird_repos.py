@@ -82,3 +82,13 @@ def test_a_removed_subagent_worktree_leaves_no_index_cache(tmp_path: Path, kimi_
     remove_worktree(wt, delete_branch=True)
     assert not wt.path.exists()
     assert list((kimi_home / "cache" / "index").glob("*.sqlite*")) == []
+
+
+def test_map_on_a_latin1_terminal(tmp_path: Path):
+    root = tmp_path / "tree"
+    write(root, "mod.py", "def f():\n    pass\n")
+    env = {**os.environ, "PYTHONIOENCODING": "latin-1"}
+    proc = subprocess.run([sys.executable, "-m", "kimi_code", "index", str(root), "--map"],
+                          capture_output=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(b"mod.py:\n?def f():\n")

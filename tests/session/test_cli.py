@@ -176,3 +176,18 @@ def test_home_that_is_not_a_directory_is_explained_by_every_command(tmp_path: Pa
         assert f"Not a directory ({home / 'data'})" in result.stderr, (args, result.stderr)
         assert "KIMI_CODE_HOME" in result.stderr
     assert home.read_text() == "oops\n"
+
+
+def test_show_and_list_on_a_latin1_terminal(recorded: tuple[str, str], repo: Path, home: Path,
+                                            store: SessionStore) -> None:
+    sid, _ = recorded
+    store.append_message(sid, Message("assistant", "修复完成 ✓"), Usage(1, 1))
+    env = {**os.environ, "KIMI_CODE_HOME": str(home), "PYTHONIOENCODING": "latin-1",
+           "COLUMNS": "200"}
+    for args in (["show", sid], ["list"]):
+        result = subprocess.run([str(KIMI), "sessions", *args], cwd=repo, env=env,
+                                capture_output=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert b"Traceback" not in result.stderr
+        if args[0] == "show":
+            assert b"All ```40``` lines passed.\n\n???? ?\n" in result.stdout
