@@ -157,6 +157,9 @@ def _apply(checkpoints: CheckpointStore, store: object, session_id: str, target:
 def rewind_main(list_: bool, to: str | None, scope: str, as_json: bool, session: str | None,
                 yes: bool = False) -> int:
     """Entry point of `kimi-code rewind` (exit 0 ok, 1 refused/failed, 2 usage error)."""
+    from kimi_code.output.encoding import tolerate_unencodable
+
+    tolerate_unencodable()  # checkpoint labels quote prompts: any script, any terminal
     if scope not in SCOPES:
         print(f"error: --scope must be one of {', '.join(SCOPES)}, got {scope!r}", file=sys.stderr)
         return 2

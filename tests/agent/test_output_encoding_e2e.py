@@ -33,3 +33,14 @@ def test_non_utf8_locale_gets_ascii_json_and_replaced_text(workspace: Path, home
     as_text = run_kimi(["run", "hi"], cwd=workspace, env=env)
     assert as_text.code == 0, as_text.stderr
     assert as_text.stdout == "half an emoji ?, then ?? done\n"
+
+
+def test_rewind_list_with_a_cjk_prompt_on_a_latin1_terminal(workspace: Path, home: Path,
+                                                            server: ScriptedServer) -> None:
+    server.add({"text": "done"})
+    env = base_env(home, server)
+    assert run_kimi(["run", "修复 the bug"], cwd=workspace, env=env).code == 0
+    listed = run_kimi(["rewind", "--list"], cwd=workspace,
+                      env={**env, "PYTHONIOENCODING": "latin-1"})
+    assert listed.code == 0, listed.stderr
+    assert "turn: ?? the bug" in listed.stdout
