@@ -6,20 +6,24 @@ code: 100 sessions x 20 checkpoints, the sessions' clocks spread over 200 days (
 changes a few files). Then, each on a fresh copy of that store:
 
   baseline    session start with gc not due: `make_checkpointer` (the hook: a stat) + the
-              session's first snapshot
-  gc due      the same when the daily gc is due: the hook spawns the background gc, and the
-              first snapshot is taken at once (it waits if the gc holds the store lock)
-  worst case  a snapshot requested just as the gc takes the lock (waits for the whole gc)
+              session's first snapshot (interleaved with the next one, --starts times each)
+  gc due      the same when the daily gc is due: the hook spawns the background gc (which
+              sleeps START_DELAY_S before its Python starts) and the first snapshot follows
+  background  the gc process itself (no start delay): wall and CPU time
+  worst case  a snapshot requested just as the gc takes the store lock
   foreground  `collect()` itself: wall time, sessions/checkpoints dropped, bytes freed
 
     .venv/bin/python benchmarks/checkpoints_gc.py [--files 1000] [--sessions 100] [--per 20]
+        [--starts 15] [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -87,16 +91,19 @@ def _session_start(ws: Path, sid: str) -> tuple[float, object]:
 def _fresh(pristine: Path, base: Path, due: bool) -> None:
     shutil.rmtree(base, ignore_errors=True)
     shutil.copytree(pristine, base, symlinks=True)
+    _set_stamp(base, due)
+
+
+def _set_stamp(base: Path, due: bool) -> None:
     stamp = base / "last-gc"
     stamp.touch()
     when = time.time() - (2 * DAY if due else 0)
     os.utime(stamp, (when, when))
 
 
-def _wait(proc: object) -> float:
-    t0 = time.perf_counter()
-    proc.wait()  # type: ignore[attr-defined]
-    return time.perf_counter() - t0
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -104,7 +111,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--sessions", type=int, default=100)
     parser.add_argument("--per", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--starts", type=int, default=15, help="session starts of each kind")
+    parser.add_argument("--runs", type=int, default=3, help="full background gc runs")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["KIMI_CODE_HOME"] = str(Path(tmp) / "home")
@@ -126,26 +134,37 @@ def main() -> None:
         print(f"store: {sum(c.count for c in chains)} checkpoints in {len(chains)} sessions "
               f"over a {opts.files}-file workspace, built in {build:.1f} s")
 
-        baseline, due, gc_wall = [], [], []
-        for run in range(opts.runs):
-            _fresh(pristine, base, due=False)
+        from kimi_code.git.checkpoints import CheckpointStore
+        from kimi_code.git.checkpoints_auto import schedule_auto_gc
+
+        # Session start, interleaved: gc not due / gc due. A due gc's child is stopped while
+        # it still sleeps out its start delay, so the store is unchanged for the next run.
+        baseline, due = [], []
+        for run in range(opts.starts):
+            _set_stamp(base, due=False)
             seconds, proc = _session_start(ws, f"base-{run}")
             assert proc is None
             baseline.append(seconds)
-            _fresh(pristine, base, due=True)
-            t0 = time.perf_counter()
+            _set_stamp(base, due=True)
             seconds, proc = _session_start(ws, f"due-{run}")
             assert proc is not None, "the gc was due but not started"
             due.append(seconds)
-            _wait(proc)
-            gc_wall.append(time.perf_counter() - t0)
+            assert not (base / GC_MARKER).exists(), "the gc started before its delay"
+            os.killpg(proc.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+            proc.wait()  # type: ignore[attr-defined]
 
-        worst = []
+        # The background gc itself, on fresh copies: wall and CPU (it and its git children).
+        gc_wall, gc_cpu, worst = [], [], []
         for run in range(opts.runs):
             _fresh(pristine, base, due=True)
-            from kimi_code.git.checkpoints import CheckpointStore
-            from kimi_code.git.checkpoints_auto import schedule_auto_gc
-
+            cpu0 = _children_cpu()
+            t0 = time.perf_counter()
+            proc = schedule_auto_gc(ws, f"gc-{run}", delay=0)
+            proc.wait()
+            gc_wall.append(time.perf_counter() - t0)
+            gc_cpu.append(_children_cpu() - cpu0)
+            # worst case: a snapshot asked for just as the gc takes the store lock
+            _fresh(pristine, base, due=True)
             store = CheckpointStore(ws, f"worst-{run}")
             proc = schedule_auto_gc(ws, f"worst-{run}", delay=0)
             while not (base / GC_MARKER).exists() and proc.poll() is None:
@@ -161,20 +180,20 @@ def main() -> None:
         fg = time.perf_counter() - t0
         b, d = statistics.median(baseline), statistics.median(due)
         print(f"session start, gc not due (baseline): median {b * 1000:.1f} ms "
-              f"(min {min(baseline) * 1000:.1f}, max {max(baseline) * 1000:.1f})")
+              f"(min {min(baseline) * 1000:.1f}, max {max(baseline) * 1000:.1f}), {len(baseline)} runs")
         print(f"session start, gc due (spawned in background): median {d * 1000:.1f} ms "
               f"(min {min(due) * 1000:.1f}, max {max(due) * 1000:.1f}); "
-              f"ratio due/baseline = {d / b:.2f}")
-        print(f"  background gc finished {statistics.median(gc_wall) * 1000:.0f} ms after the "
-              f"session started (median; it starts {START_DELAY_S:.0f} s late on purpose)")
-        print(f"worst case, a snapshot asked for just as gc took the lock: median "
+              f"ratio due/baseline = {d / b:.2f}, difference {(d - b) * 1000:+.1f} ms")
+        print(f"the background gc (run without its {START_DELAY_S:.0f} s start delay): median "
+              f"{statistics.median(gc_wall) * 1000:.0f} ms wall, "
+              f"{statistics.median(gc_cpu) * 1000:.0f} ms CPU (at nice 10), {len(gc_wall)} runs")
+        print(f"worst case, a snapshot asked for just as the gc takes the store lock: median "
               f"{statistics.median(worst) * 1000:.0f} ms (max {max(worst) * 1000:.0f})")
         print(f"foreground collect() with the default policy ({Policy().describe()}): "
               f"{fg * 1000:.0f} ms; dropped {len(report.dropped)} sessions / "
               f"{sum(x.chain.count for x in report.dropped)} checkpoints; "
               f"{report.bytes_before / 1024 / 1024:.2f} MiB -> "
               f"{report.bytes_after / 1024 / 1024:.2f} MiB")
-
 
 if __name__ == "__main__":
     main()
