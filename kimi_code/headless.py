@@ -54,7 +54,9 @@ def read_prompt(prompt: str | None, stdin: TextIO) -> str:
         text = stdin.read()
     if not text.strip():
         raise ConfigError("the prompt is empty")
-    return text
+    # A prompt in a legacy encoding (a latin-1 file piped in, a non-UTF-8 argv) arrives with
+    # surrogate escapes that no store or endpoint accepts: those bytes become U+FFFD.
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def exit_code_for(result: Any) -> int:

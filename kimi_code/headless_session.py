@@ -87,7 +87,11 @@ class HeadlessRun:
             return 2
         for notice in perms.notices:
             sys.stderr.write(f"kimi-code: {notice}\n")
-        options = AgentOptions(system_prompt=system_prompt(self.workspace, tools),
+        # The prompt names the workspace path, which need not be UTF-8 (a latin-1 directory
+        # name arrives surrogate-escaped and no endpoint accepts it): U+FFFD for those bytes.
+        prompt_text = system_prompt(self.workspace, tools)
+        prompt_text = prompt_text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        options = AgentOptions(system_prompt=prompt_text,
                                max_turns=self.options.max_turns, permission_mode=perms.mode,
                                allow=perms.allow, ask=perms.ask, deny=perms.deny,
                                max_tokens=self.model.max_tokens)

@@ -69,8 +69,20 @@ _NOT_SUBAGENT = ("coalesce(CASE WHEN json_valid(s.meta) THEN json_extract(s.meta
                  " '') != 'subagent'")
 
 
+def _utf8(text: str, errors: str = "replace") -> str:
+    """`text` as valid UTF-8 (SQLite TEXT must be). Bytes that were not UTF-8 arrive
+    surrogate-escaped (a latin-1 prompt on stdin, a directory named in latin-1); `errors`
+    says what they become: U+FFFD, or with "backslashreplace" a stable \\xNN escape."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", errors)
+    except UnicodeEncodeError:  # a lone surrogate outside the escape range
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _workspace_key(workspace: Path | str) -> str:
-    return str(Path(workspace).expanduser().resolve())
+    # backslashreplace, not U+FFFD: two directories whose names differ only in non-UTF-8
+    # bytes must not share their sessions (--continue looks them up by this key)
+    return _utf8(str(Path(workspace).expanduser().resolve()), "backslashreplace")
 
 
 def _load_meta(text: str) -> dict[str, Any]:
@@ -138,6 +150,7 @@ class SessionStore:
         """Start a session and return its id (14 chars, sorts by creation time)."""
         meta_text = _dump(meta or {})
         workspace_key = _workspace_key(workspace)
+        model, title = _utf8(model), _utf8(title)
 
         def insert(conn: sqlite3.Connection) -> str:
             for _ in range(8):

@@ -5,9 +5,14 @@ printed, as valid JSON or readable text, never a traceback."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.agent.conftest import base_env, run_kimi
+import pytest
+
+from tests.agent.conftest import KIMI, base_env, run_kimi
 from tests.fakes.scripted_server import ScriptedServer
 
 TEXT = "half an emoji \ud83d, then 修复 done"
@@ -44,3 +49,22 @@ def test_rewind_list_with_a_cjk_prompt_on_a_latin1_terminal(workspace: Path, hom
                       env={**env, "PYTHONIOENCODING": "latin-1"})
     assert listed.code == 0, listed.stderr
     assert "turn: ?? the bug" in listed.stdout
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS file systems refuse non-UTF-8 names")
+def test_latin1_prompt_in_a_latin1_named_directory(tmp_path: Path, home: Path,
+                                                   server: ScriptedServer) -> None:
+    repo = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9 repo"))
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    server.add({"text": "first"}, {"text": "second"})
+    env = base_env(home, server)
+    first = subprocess.run([KIMI, "run", "--output-format", "json"], cwd=repo, env=env,
+                           input=b"caf\xe9: fix it", capture_output=True, timeout=60)
+    assert first.returncode == 0, first.stderr.decode(errors="replace")
+    assert json.loads(first.stdout)["result"] == "first"
+    assert "caf\ufffd: fix it" in json.dumps(server.model_bodies()[0]["messages"],
+                                              ensure_ascii=False)
+    again = run_kimi(["run", "more", "--continue", "--output-format", "json"], cwd=repo, env=env)
+    assert again.code == 0, again.stderr
+    assert again.json()["session_id"] == json.loads(first.stdout)["session_id"]
