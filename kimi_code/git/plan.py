@@ -177,8 +177,16 @@ def parse_plan(answer: str, units: list[Unit]) -> Plan:
 
 async def make_plan(provider: ChatProvider, units: list[Unit], conv: Convention,
                     context_window: int) -> Plan:
-    answer = await complete(provider, load_prompt("commit_plan"),
-                            plan_prompt(units, conv, context_window), max_tokens=4000)
+    prompt = plan_prompt(units, conv, context_window)
+    budget = diff_budget_chars(context_window)
+    if len(prompt) > budget:
+        # Even at its smallest excerpt per hunk the request would not fit: say so, rather
+        # than send it and get a context-length error back.
+        raise CommitError(f"the change has {len(units)} hunks, too many to plan in one request "
+                          f"for this model ({len(prompt):,} characters, about {budget:,} fit). "
+                          "Commit part of it first (git add -p, then kimi-code commit), or "
+                          "commit it all without --plan.")
+    answer = await complete(provider, load_prompt("commit_plan"), prompt, max_tokens=4000)
     return parse_plan(answer, units)
 
 

@@ -185,3 +185,24 @@ def test_hash_lines_in_the_message_are_content_not_comments(make_repo, model_env
     assert main(yes=True) == 0
     assert last_message(root) == ("Fix the parser\n\nThe tokenizer dropped the last line.\n"
                                   "#123 is the issue this closes.")
+
+
+def test_plan_too_big_for_the_context_is_refused_before_sending(make_repo, model_env,
+                                                                 hermetic_git, monkeypatch,
+                                                                 capsys):
+    (hermetic_git / "config.toml").write_text(
+        'default_model = "small"\n[models.small]\nprovider = "openai"\n'
+        'base_url = "http://127.0.0.1:9/v1"\nmodel = "test"\ncontext_window = 4096\n')
+    root = make_repo({f"f{i}.txt": "".join(f"line {n}\n" for n in range(40))
+                      for i in range(30)})
+    for i in range(30):
+        path = root / f"f{i}.txt"
+        path.write_text(path.read_text().replace("line 1\n", "LINE 1\n")
+                        .replace("line 38\n", "LINE 38\n"))
+    monkeypatch.chdir(root)
+    server = model_env([])
+    monkeypatch.delenv("KIMI_MODEL_NAME")
+    assert main(plan=True, dry_run=True) == 1
+    err = capsys.readouterr().err
+    assert "60 hunks, too many to plan" in err and "without --plan" in err
+    assert server.model_bodies() == []
