@@ -67,7 +67,12 @@ class EngineServer:
         self.draining = True
         if self.server is not None:
             self.server.close()
-        for task in self._reading:  # idle or half-sent connections hold no work: do not wait for them
+        # A request still arriving gets a moment to land (and a 503 saying why); idle connections
+        # hold no work and are closed rather than waited for.
+        reading = {t for t in self._reading if not t.done()}
+        if reading and grace > 0:
+            await asyncio.wait(reading, timeout=min(grace, 1.0))
+        for task in self._reading:
             task.cancel()
         pending = {t for t in self._tasks if not t.done()}
         if pending and grace > 0:

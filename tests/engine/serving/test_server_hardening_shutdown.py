@@ -44,11 +44,15 @@ class Stream:
     sock: socket.socket
     data: bytes = b""
 
-    def read_all(self) -> list[Any]:
-        """Everything until the server closes, as SSE payloads (JSON objects, or "[DONE]")."""
+    def read_raw(self) -> bytes:
         while chunk := self.sock.recv(1 << 16):
             self.data += chunk
         self.sock.close()
+        return self.data
+
+    def read_all(self) -> list[Any]:
+        """Everything until the server closes, as SSE payloads (JSON objects, or "[DONE]")."""
+        self.read_raw()
         events = [line[len(b"data: "):] for line in self.data.partition(b"\r\n\r\n")[2].split(b"\n\n") if line]
         return [e.decode() if e == b"[DONE]" else json.loads(e) for e in events]
 
@@ -144,7 +148,16 @@ def test_sigterm_does_not_wait_for_idle_connections(child_factory: Any) -> None:
     idle = [socket.create_connection(("127.0.0.1", child.port), timeout=120) for _ in range(3)]
     idle[0].sendall(b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")  # half sent
     _until_open(child.port, 3)
+    late = socket.create_connection(("127.0.0.1", child.port), timeout=120)  # connected before the signal,
+    _until_open(child.port, 4)
     child.proc.send_signal(signal.SIGTERM)
+    body = json.dumps({"model": "tiny-kimi", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 50}).encode()
+    late.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    answer = Stream(late).read_raw()  # ... its request sent after it: answered, not dropped
+    if answer.startswith(b"HTTP/1.1 200"):  # it landed before the signal handler ran: served in the grace
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["choices"][0]["finish_reason"] == "length"
+    else:
+        assert answer.startswith(b"HTTP/1.1 503") and b'"code": "shutting_down"' in answer
     for s in idle:
         try:
             assert s.recv(100) == b""  # closed by the server, not left to time out
