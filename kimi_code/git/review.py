@@ -253,7 +253,16 @@ def _last_new_line(shown: str) -> int:
     return last
 
 
-def chunk_prompt(target: ReviewTarget, chunk: list[DiffFile], part: int, parts: int) -> str:
+def file_diff_budget(context_window: int) -> int:
+    """How much of one file's diff a reviewer is shown: half of what fits the model's context
+    next to the instructions, at most MAX_FILE_DIFF_CHARS."""
+    from kimi_code.git.commit import diff_budget_chars
+
+    return min(MAX_FILE_DIFF_CHARS, diff_budget_chars(context_window) // 2)
+
+
+def chunk_prompt(target: ReviewTarget, chunk: list[DiffFile], part: int, parts: int,
+                 max_file_chars: int | None = None) -> str:
     """The user message for one reviewer: everything from the PR is fenced as data."""
     names = ", ".join(f.path for f in chunk)
     lines = [f"Review this change. Base {target.base[:12]}, head {target.head[:12]}.",
@@ -268,7 +277,7 @@ def chunk_prompt(target: ReviewTarget, chunk: list[DiffFile], part: int, parts: 
     if target.commits:
         text = "\n---\n".join(target.commits)[:MAX_COMMIT_TEXT]
         lines += ["", "Commit messages:", fence("commit-messages", text)]
-    diff = "".join(clipped_diff(f) for f in chunk)
+    diff = "".join(clipped_diff(f, max_file_chars) for f in chunk)
     lines += ["", "The diff:", fence("diff", diff), "",
               "Report every real problem with ReportFinding (head-side line numbers), then reply "
               "with a one to three sentence summary of this part."]

@@ -17,7 +17,7 @@ import git
 
 from kimi_code.git.findings import SEVERITY_RANK, ReviewReport
 from kimi_code.git.repo import GitError, NotARepositoryError, open_repo
-from kimi_code.git.review import ReviewError, resolve_target
+from kimi_code.git.review import ReviewError, file_diff_budget, resolve_target
 from kimi_code.git.review_run import ReviewOptions, default_secrets, run_review
 
 FORMATS = ("markdown", "json", "sarif", "github")
@@ -136,6 +136,8 @@ def review_main(base: str | None, head: str, uncommitted: bool, format_: str,
         return 2
     opts = options or ReviewOptions()
     opts.secrets = default_secrets(dict(os.environ), selected.api_key)
+    if opts.max_file_chars is None:  # a small local model must not get a 400k-char file diff
+        opts.max_file_chars = file_diff_budget(selected.context_window)
     try:
         report = asyncio.run(_review(make_provider(selected), target, opts))
     finally:

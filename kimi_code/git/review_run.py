@@ -39,6 +39,7 @@ class ReviewOptions:
     max_parallel: int = MAX_PARALLEL
     max_steps: int = MAX_STEPS
     secrets: list[str] = field(default_factory=list)
+    max_file_chars: int | None = None  # one file's diff in a prompt; None: review's default
 
 
 @dataclass
@@ -92,7 +93,7 @@ async def _review_part(provider: ChatProvider, target: ReviewTarget, chunk: list
     agent = Agent(provider, tools, ctx, AgentOptions(
         system_prompt=load_prompt("review"), max_turns=opts.max_steps,
         permission_mode="read-only"), on_event=on_event)
-    result = await agent.run_turn(chunk_prompt(target, chunk, part, parts))
+    result = await agent.run_turn(chunk_prompt(target, chunk, part, parts, opts.max_file_chars))
     findings = list(ctx.state[FINDINGS_KEY])
     out = _PartResult(findings, refused, result.text.strip())
     if result.stop_reason == "provider_error":

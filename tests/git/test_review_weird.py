@@ -182,3 +182,20 @@ def test_latin1_locale_still_gets_the_commit_message_and_the_report(make_repo, t
                                      capture_output=True, timeout=120)
         assert review_proc.returncode == 0, review_proc.stderr
         assert b"## kimi-code review" in review_proc.stdout and b"????" in review_proc.stdout
+
+
+def test_a_small_context_model_gets_a_smaller_file_excerpt(make_repo, server, hermetic_git,  # noqa: F811
+                                                           monkeypatch, capsys):
+    (hermetic_git / "config.toml").write_text(
+        'default_model = "small"\n[models.small]\nprovider = "openai"\n'
+        'base_url = "http://127.0.0.1:9/v1"\nmodel = "test"\ncontext_window = 4096\n')
+    root = make_repo({"app.py": "x = 0\n"})
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "data.py").write_text("".join(f"v{i} = {i}\n" for i in range(2000)))
+    git(root, "add", "data.py")
+    git(root, "commit", "-q", "-m", "data")
+    monkeypatch.chdir(root)
+    s = server([{"text": "Generated data."}])
+    assert review(fail_on="never") == 0
+    prompt = user_prompt(s)
+    assert "[diff of data.py cut here:" in prompt and len(prompt) < 5000
