@@ -138,6 +138,8 @@ def review_main(base: str | None, head: str, uncommitted: bool, format_: str,
     opts.secrets = default_secrets(dict(os.environ), selected.api_key)
     if opts.max_file_chars is None:  # a small local model must not get a 400k-char file diff
         opts.max_file_chars = file_diff_budget(selected.context_window)
+    # ...nor a part of several files bigger than that
+    opts.chunk_chars = min(opts.chunk_chars, opts.max_file_chars)
     try:
         report = asyncio.run(_review(make_provider(selected), target, opts))
     finally:
