@@ -115,6 +115,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     srv.add_argument("--max-queue", type=int, default=256)
     srv.add_argument("--api-key", default=None, help="require this bearer token (default: $KIMI_ENGINE_API_KEY)")
     srv.add_argument("--model-name", default=None, help="model id served (default: the directory name)")
+    srv.add_argument("--shutdown-grace", type=float, default=30.0,
+                     help="seconds in-flight requests get to finish on SIGTERM/Ctrl-C (default: 30)")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -122,7 +124,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     opts = ServeOptions(device=args.device, dtype=args.dtype, max_seq_len=args.max_seq_len, cache_gb=args.cache_gb,
                         block_size=args.block_size, max_batch=args.max_batch, max_queue=args.max_queue,
-                        api_key=args.api_key, model_name=args.model_name, expert_parallel=args.expert_parallel)
+                        api_key=args.api_key, model_name=args.model_name, expert_parallel=args.expert_parallel,
+                        shutdown_grace=args.shutdown_grace)
+    if args.shutdown_grace < 0:
+        raise ValueError(f"--shutdown-grace must be >= 0, got {args.shutdown_grace:g}")
     return serve_main(args.path, args.host, args.port, args.gpus, opts)
 
 

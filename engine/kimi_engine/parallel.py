@@ -226,7 +226,7 @@ def _serve_rank(rank: int, world: int, port: int, path: str, host: str, http_por
             step = BroadcastStep(model, cache)
             server = build_server(path, opts, engine=engine, step_fn=step, cache=cache)
             try:
-                run_forever(server, host, http_port)
+                run_forever(server, host, http_port, grace=opts.shutdown_grace)
             finally:
                 step.stop()
         else:

@@ -31,3 +31,15 @@ def test_missing_model_is_a_usage_error() -> None:
     env_free = kimi_serve("--model", "/nonexistent/checkpoint")
     assert env_free.returncode == 2
     assert "/nonexistent/checkpoint" in env_free.stderr and "Traceback" not in env_free.stderr
+
+
+def test_engine_serve_shutdown_grace_flag(tiny_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kimi_engine import launch
+    from kimi_engine.cli import main
+
+    seen: list[float] = []
+    monkeypatch.setattr(launch, "serve_main", lambda path, host, port, gpus, opts: seen.append(opts.shutdown_grace) or 0)
+    assert main(["serve", str(tiny_path), "--shutdown-grace", "2.5"]) == 0
+    assert seen == [2.5]
+    assert main(["serve", str(tiny_path), "--shutdown-grace", "-1"]) == 1  # refused, not served
+    assert seen == [2.5]
