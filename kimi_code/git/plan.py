@@ -68,21 +68,22 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def working_changes(repo: git.Repo) -> list[DiffFile]:
-    """Every change in the work tree against HEAD: tracked (staged or not) and untracked files
-    that are not ignored."""
-    if head_commit(repo) is None:
+def working_changes(repo: git.Repo, base: str = "HEAD") -> list[DiffFile]:
+    """Every change in the work tree against `base` (HEAD; the empty tree for a review of a
+    repository without commits): tracked (staged or not) and untracked files that are not
+    ignored."""
+    if base == "HEAD" and head_commit(repo) is None:
         raise CommitError("--plan needs at least one commit to build on; make the first commit "
                           "with `kimi-code commit` (or git) first.")
     untracked = [p for p in repo.git.ls_files("--others", "--exclude-standard", "-z")
                  .split("\0") if p]
     if not untracked:
-        return parse_diff(repo.git.diff("HEAD", *diff_args(), strip_newline_in_stdout=False))
+        return parse_diff(repo.git.diff(base, *diff_args(), strip_newline_in_stdout=False))
     try:
-        return parse_diff(_diff_with_intent_to_add(repo, untracked))
+        return parse_diff(_diff_with_intent_to_add(repo, untracked, base))
     except (GitError, OSError):
         pass  # an index git will not copy (split index...): the slow, file-by-file way
-    text = repo.git.diff("HEAD", *diff_args(), strip_newline_in_stdout=False)
+    text = repo.git.diff(base, *diff_args(), strip_newline_in_stdout=False)
     for path in untracked:
         _, out, _ = repo.git.execute(
             ["git", "diff", "--no-index", *diff_args(), "--", "/dev/null", path],
@@ -91,7 +92,7 @@ def working_changes(repo: git.Repo) -> list[DiffFile]:
     return parse_diff(text)
 
 
-def _diff_with_intent_to_add(repo: git.Repo, untracked: list[str]) -> str:
+def _diff_with_intent_to_add(repo: git.Repo, untracked: list[str], base: str) -> str:
     """`git diff HEAD` in which untracked files show as new files, in two git calls whatever
     their number: they are marked intent-to-add in a private copy of the index (the user's own
     index is never written)."""
@@ -105,7 +106,7 @@ def _diff_with_intent_to_add(repo: git.Repo, untracked: list[str]) -> str:
         env = {**os.environ, "GIT_INDEX_FILE": str(private)}
         run_git(["add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"],
                 cwd=root, env=env, input="\0".join(untracked).encode("utf-8", "surrogateescape"))
-        proc = run_git(["diff", "HEAD", *diff_args()], cwd=root, env=env)
+        proc = run_git(["diff", base, *diff_args()], cwd=root, env=env)
     return proc.stdout.decode("utf-8", "surrogateescape")
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import git
 
-from kimi_code.git.commit import diff_args
+from kimi_code.git.commit import diff_args, empty_tree
 from kimi_code.git.diffparse import DiffFile, parse_diff
 from kimi_code.git.plan import working_changes
 from kimi_code.git.repo import head_commit
@@ -179,10 +179,11 @@ def resolve_target(repo: git.Repo, base: str | None, head: str, uncommitted: boo
     root = Path(repo.working_tree_dir or ".")
     pr_text = pr_description(env)
     if uncommitted:
-        if head_commit(repo) is None:
-            raise ReviewError("--uncommitted needs at least one commit to compare with.")
-        files = working_changes(repo)
-        base_sha = repo.head.commit.hexsha
+        head = head_commit(repo)
+        # No commit yet (a fresh repository with staged files): everything is new, so the
+        # change is reviewed against the empty tree.
+        base_sha = head.hexsha if head is not None else empty_tree(repo)
+        files = working_changes(repo, base_sha)
         target = ReviewTarget(base=base_sha, head="working tree", files=files, root=root,
                               pr_text=pr_text)
     else:

@@ -199,3 +199,24 @@ def test_a_small_context_model_gets_a_smaller_file_excerpt(make_repo, server, he
     assert review(fail_on="never") == 0
     prompt = user_prompt(s)
     assert "[diff of data.py cut here:" in prompt and len(prompt) < 5000
+
+
+def test_uncommitted_review_in_a_repository_without_commits(tmp_path, server, monkeypatch,  # noqa: F811
+                                                            capsys):
+    root = tmp_path / "fresh"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "staged.py").write_text("def f(x):\n    return 1 / x\n")
+    git(root, "add", "staged.py")
+    (root / "new.py").write_text("print('hi')\n")
+    index_before = (root / ".git" / "index").read_bytes()
+    monkeypatch.chdir(root)
+    s = server([{"tool_calls": [{"id": "f1", "name": "ReportFinding", "arguments": {
+        "file": "staged.py", "line": 2, "severity": "warning", "category": "bug",
+        "title": "division by zero", "body": "x may be 0."}}]},
+        {"text": "First commit reviewed."}])
+    assert review(uncommitted=True, fail_on="never") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["files"] == ["new.py", "staged.py"] and data["findings"][0]["line"] == 2
+    assert "+print('hi')" in user_prompt(s)
+    assert (root / ".git" / "index").read_bytes() == index_before
