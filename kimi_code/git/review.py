@@ -207,8 +207,22 @@ def resolve_target(repo: git.Repo, base: str | None, head: str, uncommitted: boo
     target.instructions = base_instructions(repo, base_sha)
     if not target.files:
         target.close()
-        raise ReviewError("nothing to review: the diff is empty.", code=0)
+        raise ReviewError("nothing to review: the diff is empty" + _empty_hint(repo, uncommitted),
+                          code=0)
     return target
+
+
+def _empty_hint(repo: git.Repo, uncommitted: bool) -> str:
+    """Why an empty diff may not be what the user meant (reviewing main against itself while
+    their work sits uncommitted)."""
+    if uncommitted:
+        return "."
+    try:
+        dirty = repo.is_dirty(untracked_files=True)
+    except git.GitCommandError:
+        dirty = False
+    return (" (your uncommitted changes are not part of a branch review; use --uncommitted "
+            "to review them)." if dirty else ".")
 
 
 def split_chunks(files: list[DiffFile], budget_chars: int) -> list[list[DiffFile]]:

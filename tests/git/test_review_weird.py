@@ -220,3 +220,12 @@ def test_uncommitted_review_in_a_repository_without_commits(tmp_path, server, mo
     assert data["files"] == ["new.py", "staged.py"] and data["findings"][0]["line"] == 2
     assert "+print('hi')" in user_prompt(s)
     assert (root / ".git" / "index").read_bytes() == index_before
+
+
+def test_empty_branch_diff_points_at_uncommitted_work(pr_repo, server, capsys):  # noqa: F811
+    server([])
+    assert review(base="feature") == 0
+    assert capsys.readouterr().err.strip() == "nothing to review: the diff is empty."
+    (pr_repo / "app.py").write_text("work in progress\n")
+    assert review(base="feature") == 0
+    assert "use --uncommitted to review them" in capsys.readouterr().err
