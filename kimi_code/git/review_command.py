@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import git
@@ -100,6 +102,24 @@ async def _review(provider, target, opts: ReviewOptions) -> ReviewReport:  # typ
         await provider.aclose()
 
 
+def _exit_on_sigterm() -> object:
+    """Make SIGTERM (a CI job's timeout, `kill`) unwind like Ctrl-C, so `finally` blocks run;
+    by default Python dies on the spot. Returns the previous handler (None off the main
+    thread, where handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    return signal.signal(signal.SIGTERM, stop)
+
+
+def _restore_sigterm(previous: object) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+
+
 def review_main(base: str | None, head: str, uncommitted: bool, format_: str,
                 output: Path | None, fail_on: str, model: str | None, provider: str | None,
                 base_url: str | None, cwd: Path | None = None,
@@ -140,10 +160,12 @@ def review_main(base: str | None, head: str, uncommitted: bool, format_: str,
         opts.max_file_chars = file_diff_budget(selected.context_window)
     # ...nor a part of several files bigger than that
     opts.chunk_chars = min(opts.chunk_chars, opts.max_file_chars)
+    previous = _exit_on_sigterm()
     try:
         report = asyncio.run(_review(make_provider(selected), target, opts))
     finally:
-        target.close()
+        target.close()  # also on SIGTERM: an exported head tree must not stay in the temp dir
+        _restore_sigterm(previous)
     written = _write(render(report, format_), output)
     for error in report.errors:
         print(f"error: {error}", file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -229,3 +230,31 @@ def test_empty_branch_diff_points_at_uncommitted_work(pr_repo, server, capsys): 
     (pr_repo / "app.py").write_text("work in progress\n")
     assert review(base="feature") == 0
     assert "use --uncommitted to review them" in capsys.readouterr().err
+
+
+def test_sigterm_during_a_review_removes_the_exported_head(make_repo, tmp_path):
+    root = make_repo({"app.py": "x = 1\n"})
+    git(root, "checkout", "-q", "-b", "feature")
+    (root / "app.py").write_text("x = 2\n")
+    git(root, "commit", "-q", "-am", "two")
+    git(root, "checkout", "-q", "main")  # head is exported into TMPDIR
+    temp = tmp_path / "tmpdir"
+    temp.mkdir()
+    with ScriptedServer([{"delay_s": 30, "text": "too slow"}]) as s:
+        env = {**os.environ, "KIMI_BASE_URL": s.base_url_openai, "KIMI_API_KEY": "test",
+               "KIMI_MODEL_NAME": "test", "KIMI_CODE_MAX_RETRIES": "0", "TMPDIR": str(temp)}
+        proc = subprocess.Popen([sys.executable, "-m", "kimi_code", "review", "--head",
+                                 "feature"], cwd=root, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while not s.requests and time.monotonic() < deadline:  # the model is being asked
+                time.sleep(0.05)
+            assert list(temp.glob("kimi-review-*")), "the head was exported"
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 143
+    assert list(temp.glob("kimi-review-*")) == []
