@@ -105,6 +105,8 @@ class HeadlessRun:
         if writer is not None:
             agent.subscribers.append(writer)
         agent.subscribers.append(_stderr_notices)
+        steps = _StepCounter()
+        agent.subscribers.append(steps)
         # Subagents (issue 6): Agent/AgentSwarm run through this runner; child events reach
         # the writer above with parent_tool_use_id set.
         from kimi_code.agent.swarm import make_swarm_runner
@@ -118,7 +120,8 @@ class HeadlessRun:
         try:
             result = await agent.run_turn(self.prompt)
         except asyncio.CancelledError:
-            result = TurnResult("cancelled", "", agent.context.total_usage, 0, "Interrupted.")
+            result = TurnResult("cancelled", "", agent.context.total_usage, steps.count,
+                                "Interrupted.")
         finally:
             await _kill_background(ctx)
             await swarm.aclose()  # issue 6: providers of custom-model subagent types
@@ -169,6 +172,19 @@ def _terminal_approver() -> Any:
         return ApprovalResponse(False, message="" if answer.lower() in ("", "n", "no") else answer)
 
     return approve
+
+
+class _StepCounter:
+    """Steps the top-level agent started: num_turns of a result for an interrupted run."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, event: Event) -> None:
+        from kimi_code.events import StepStarted
+
+        if isinstance(event, StepStarted) and not event.agent_id:
+            self.count = event.step
 
 
 def _stderr_notices(event: Event) -> None:

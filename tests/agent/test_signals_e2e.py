@@ -41,6 +41,7 @@ def test_sigterm_mid_tool_prints_the_result_and_leaves_a_resumable_session(
     result = lines[-1]
     assert result["type"] == "result" and result["subtype"] == "error_during_execution"
     assert result["is_error"] is True and result["stop_reason"] == "cancelled"
+    assert result["num_turns"] == 1  # the step that asked for the Bash call
     assert "Interrupted" in err
     assert not (workspace / "late.txt").exists()
 
