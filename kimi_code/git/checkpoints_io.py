@@ -31,13 +31,15 @@ def git_env(base: Path) -> dict[str, str]:
                       "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
 
 
-# The store lock's fd while `store_lock` holds it. Git children inherit it, so if this process
-# is killed mid-gc the lock stays held until its git child has finished too: no snapshot can
-# run beside an orphaned prune, and a lock file seen under the lock is always a stale one.
+# The fds of the flocks this process holds now (store lock, gc lock). Git children inherit
+# them, so if this process is killed mid-gc the locks stay held until its git child has
+# finished too: no snapshot can run beside an orphaned prune.
 _held_fds: list[int] = []
 
 
 def store_git(base: Path, *args: str, input: bytes | None = None, check: bool = True) -> str:
+    """Run git on the store at `base` (argument list, never a shell) and return its stdout.
+    Raises GitError with git's message when `check` and git fails."""
     try:
         proc = subprocess.run(["git", *args], cwd=base, env=safe_git_env(git_env(base)),
                               input=input, capture_output=True, check=False,
