@@ -82,13 +82,21 @@ def check_writable(path: Path, ctx: ToolContext) -> None:
     from kimi_code.sandbox_paths import refuse_hard_link_escape
 
     refuse_hard_link_escape(path)
-    root = containing_root(path, ctx)
-    parts = path.relative_to(root).parts if root is not None else path.parts
-    if any(part in PROTECTED_DIR_NAMES for part in parts):
+    # Whole path, not just the part under the root: a session started from inside .git has
+    # that directory as its workspace, and its hooks/ would run outside any sandbox later.
+    if any(part in PROTECTED_DIR_NAMES for part in path.parts) or _in_git_dir(path, ctx):
         raise ToolError(
-            f"{display_path(path, ctx)} is inside a .git directory; tools never write git "
+            f"{display_path(path, ctx)} is inside a git directory; tools never write git "
             "internals. Use git commands through Bash instead."
         )
+
+
+def _in_git_dir(path: Path, ctx: ToolContext) -> bool:
+    """True when the root holding `path` is itself a git directory (a bare repository, or a
+    workspace opened inside .git): HEAD, objects/ and refs/ at its top."""
+    root = containing_root(path, ctx)
+    return root is not None and (root / "HEAD").is_file() and (root / "objects").is_dir() \
+        and (root / "refs").is_dir()
 
 
 def subject_path(raw: str, ctx: ToolContext | None) -> str:

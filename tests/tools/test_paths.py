@@ -139,3 +139,17 @@ async def test_link_loop_and_broken_link_are_named_as_such(run_tool, workspace: 
         await run_tool("Read", file_path="broken.py")
     with pytest.raises(ToolError, match="^missing.py does not exist"):
         await run_tool("Read", file_path="missing.py")
+
+
+async def test_a_bare_repository_workspace_is_git_internals(run_tool, workspace: Path,
+                                                           ctx: ToolContext) -> None:
+    """Running in a bare repository makes it the workspace: its hooks/ would run on the next
+    push or fetch, outside any sandbox, so writes there are refused like .git/ writes."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", "--bare", str(workspace)], check=True)
+    with pytest.raises(ToolError, match="inside a git directory"):
+        await run_tool("Write", file_path="hooks/post-receive", content="#!/bin/sh\necho hi\n")
+    with pytest.raises(ToolError, match="inside a git directory"):
+        check_writable(resolve_path("config", ctx), ctx)
+    assert not (workspace / "hooks" / "post-receive").exists()
