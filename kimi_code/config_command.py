@@ -34,7 +34,7 @@ def config_show_main() -> int:
                       model.model, model.base_url or model.path or "", _mask(model.api_key),
                       str(model.context_window))
     console.print(table)
-    for section in ("permissions", "swarm", "ui"):
+    for section in ("permissions", "swarm", "checkpoints", "ui"):
         console.print(f"[bold]{section}[/]: {asdict(getattr(config, section))}")
     return 0
 

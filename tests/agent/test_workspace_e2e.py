@@ -53,7 +53,7 @@ def test_config_show_hides_keys_and_path_lists_locations(home: Path, tmp_path: P
     env = base_env(home, MY_SECRET_VAR="sk-verysecretvalue123")
     del env["KIMI_API_KEY"]
     shown = run_kimi(["config", "show"], cwd=tmp_path, env=env)
-    assert shown.code == 0 and "local" in shown.stdout
+    assert shown.code == 0 and "local" in shown.stdout and "keep_sessions" in shown.stdout
     assert "verysecretvalue" not in shown.stdout
     where = run_kimi(["config", "path"], cwd=tmp_path, env=env)
     assert str(home / "config.toml") in where.stdout
