@@ -50,6 +50,9 @@ def diff_args() -> list[str]:
 
 def check_can_commit(repo: git.Repo, *, amend: bool = False) -> None:
     """Refuse clearly when committing now would be wrong or would lose work."""
+    if repo.bare:  # its "staged diff" is every file deleted: nothing to describe, no tree to commit
+        raise CommitError(f"{repo.git_dir} is a bare repository: it has no work tree to commit "
+                          "from. Run kimi-code commit in a clone or a worktree of it.")
     busy = operation_in_progress(repo)
     if busy:
         raise CommitError(f"{busy} is in progress. Finish it (or abort it) with git first; "

@@ -152,8 +152,8 @@ def _export(repo: git.Repo, commit: str) -> Path:
 
 def _head_is_checked_out_clean(repo: git.Repo, head: str, files: list[DiffFile]) -> bool:
     current = head_commit(repo)
-    if current is None or current.hexsha != head:
-        return False
+    if repo.bare or current is None or current.hexsha != head:
+        return False  # (a bare repository has no files to read: always export)
     paths = [f.path for f in files if f.status != "deleted"]
     if not paths:
         return True
@@ -179,6 +179,9 @@ def resolve_target(repo: git.Repo, base: str | None, head: str, uncommitted: boo
     root = Path(repo.working_tree_dir or ".")
     pr_text = pr_description(env)
     if uncommitted:
+        if repo.bare:
+            raise ReviewError(f"{repo.git_dir} is a bare repository: there are no uncommitted "
+                              "changes to review. Pass --base and --head to review commits.")
         head = head_commit(repo)
         # No commit yet (a fresh repository with staged files): everything is new, so the
         # change is reviewed against the empty tree.

@@ -206,3 +206,16 @@ def test_plan_too_big_for_the_context_is_refused_before_sending(make_repo, model
     err = capsys.readouterr().err
     assert "60 hunks, too many to plan" in err and "without --plan" in err
     assert server.model_bodies() == []
+
+
+def test_bare_repository_is_refused_before_the_model_is_asked(make_repo, model_env, tmp_path,
+                                                              monkeypatch, capsys):
+    bare = tmp_path / "mirror.git"
+    git(tmp_path, "clone", "-q", "--bare", str(make_repo({"a.txt": "a\n"})), str(bare))
+    monkeypatch.chdir(bare)
+    server = model_env([])
+    for kw in ({"dry_run": True}, {"yes": True}, {"plan": True, "dry_run": True}):
+        assert main(**kw) == 1
+        assert "bare repository" in capsys.readouterr().err
+    assert server.model_bodies() == []
+    assert not (bare / "KIMI_COMMIT_MSG").exists()

@@ -258,3 +258,18 @@ def test_sigterm_during_a_review_removes_the_exported_head(make_repo, tmp_path):
                 proc.kill()
     assert proc.returncode == 143
     assert list(temp.glob("kimi-review-*")) == []
+
+
+def test_bare_mirror_reviews_commits_and_refuses_uncommitted(pr_repo, server, tmp_path,  # noqa: F811
+                                                             monkeypatch, capsys):
+    bare = tmp_path / "mirror.git"
+    git(tmp_path, "clone", "-q", "--bare", str(pr_repo), str(bare))
+    git(bare, "symbolic-ref", "HEAD", "refs/heads/feature")  # head == HEAD: no work tree to read
+    monkeypatch.chdir(bare)
+    s = server([{"tool_calls": [{"id": "r", "name": "Read", "arguments": {"file_path": "app.py"}}]},
+                {"text": "Reviewed from the mirror."}])
+    assert review(fail_on="never") == 0
+    assert json.loads(capsys.readouterr().out)["files"] == ["AGENTS.md", "app.py"]
+    assert "sum(xs) / len(xs)" in json.dumps(s.model_bodies()[1]["messages"])
+    assert review(uncommitted=True) == 2
+    assert "bare repository" in capsys.readouterr().err
