@@ -120,16 +120,25 @@ def index_main(path: Path, show_map: bool = False, tokens: int = 1024,
                           + ", ".join(missing))
                 return 2
             started = time.perf_counter()
-            result = _run_update(index, err if machine else out,
-                                 show_progress=not (as_json or defs))
+
+            def compute() -> tuple[ScanResult, list[Any], dict[str, Any], str]:
+                # Everything that reads the cache, before anything is printed: a corrupt cache
+                # is then rebuilt and this runs again (`recovering`) without doubled output.
+                result = _run_update(index, err if machine else out,
+                                     show_progress=not (as_json or defs))
+                if defs:
+                    return result, list(index.iter_defs()), {}, ""
+                text = index.render_map(focus_files=focus or [], max_tokens=tokens) \
+                    if show_map else ""
+                return result, [], summary_dict(index, result, index.summary()), text
+
+            result, hits, data, text = index.recovering(compute)
             if defs:
-                for hit in index.iter_defs():
+                for hit in hits:
                     sys.stdout.write(json.dumps({"path": hit.path, "name": hit.name,
                                                  "kind": hit.kind, "line": hit.line,
                                                  "end_line": hit.end_line}) + "\n")
                 return 0
-            data = summary_dict(index, result, index.summary())
-            text = index.render_map(focus_files=focus or [], max_tokens=tokens) if show_map else ""
             if as_json:
                 if show_map:
                     data["map"] = text

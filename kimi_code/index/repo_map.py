@@ -11,10 +11,13 @@ Typical use:
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from kimi_code.index.cache import IndexCache, db_path_for
 from kimi_code.index.rank import rank
@@ -30,6 +33,8 @@ from kimi_code.index.snapshot import load_graph_data
 from kimi_code.index.symbols import SymbolQueries
 
 __all__ = ["IndexPathError", "IndexSummary", "RepoIndex", "initial_repo_map"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,6 +66,23 @@ class RepoIndex(SymbolQueries):
 
     def close(self) -> None:
         self.cache.close()
+
+    def recovering(self, op: Callable[[], T]) -> T:
+        """Run `op` (an update and its queries). If the cache file turns out to be corrupt
+        ("database disk image is malformed": a disk error, a copy taken mid-write), start it
+        over and run `op` once more: the cache is disposable, re-parsing is the only cost."""
+        try:
+            return op()
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:  # locked, I/O, integrity: not corruption
+                raise
+            path = self.cache.path
+            self.cache.close()
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            self.cache = IndexCache(path)
+            self.conn = self.cache.conn
+            return op()
 
     def __enter__(self) -> RepoIndex:
         return self

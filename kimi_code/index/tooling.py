@@ -35,7 +35,10 @@ async def query_index(workspace: Path, fn: Callable[[RepoIndex], T]) -> tuple[T,
 
     def work() -> tuple[T, ScanResult]:
         with RepoIndex(Path(workspace)) as index:
-            result = index.update(deadline=time.monotonic() + TOOL_INDEX_BUDGET_S)
-            return fn(index), result
+            def op() -> tuple[T, ScanResult]:
+                result = index.update(deadline=time.monotonic() + TOOL_INDEX_BUDGET_S)
+                return fn(index), result
+
+            return index.recovering(op)
 
     return await asyncio.to_thread(work)

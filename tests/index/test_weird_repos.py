@@ -92,3 +92,37 @@ def test_map_on_a_latin1_terminal(tmp_path: Path):
                           capture_output=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(b"mod.py:\n?def f():\n")
+
+
+def _corrupt_table(db: Path, table: str) -> None:
+    """Wreck the root page of one table, as a disk error or a copy taken mid-write would; the
+    header, the schema and the meta table stay readable, so the file still opens."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    conn.close()
+    data = bytearray(db.read_bytes())
+    start = (root - 1) * page_size
+    data[start:start + page_size] = bytes((i * 7 + 13) % 256 for i in range(page_size))
+    db.write_bytes(bytes(data))
+
+
+async def test_a_corrupt_cache_is_rebuilt_by_the_cli_and_the_tools(tmp_path: Path,
+                                                                   kimi_home: Path):
+    from kimi_code.index.tooling import query_index
+
+    root = tmp_path / "tree"
+    for i in range(60):
+        write(root, f"pkg/m{i}.py", f"def fn_{i}(x):\n    return helper(x) + {i}\n")
+    proc = run_cli(str(root), "--json")
+    assert proc.returncode == 0, proc.stderr
+    db = Path(json.loads(proc.stdout)["cache"])
+    _corrupt_table(db, "files")
+    proc = run_cli(str(root), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["definitions"] == 60 and "Traceback" not in proc.stderr
+    _corrupt_table(db, "defs")
+    hits, result = await query_index(root, lambda index: index.find_symbol("fn_42"))
+    assert [(h.path, h.line) for h in hits] == [("pkg/m42.py", 1)] and result.complete
