@@ -66,7 +66,11 @@ def edit_in_editor(repo: git.Repo, message: str) -> str:
     try:
         # The editor setting is the user's own command line (git runs it through a shell too);
         # shlex keeps the file name a separate argument.
-        proc = subprocess.run([*shlex.split(editor), str(path)], check=False)
+        try:
+            proc = subprocess.run([*shlex.split(editor), str(path)], check=False)
+        except (OSError, ValueError) as exc:  # not installed, not executable, bad quoting
+            raise C.CommitError(f"could not start the editor ({editor}): {exc}. Set GIT_EDITOR "
+                                "or EDITOR to an editor you have; nothing was committed.") from None
         if proc.returncode != 0:
             raise C.CommitError(f"the editor ({editor}) exited with status {proc.returncode}; "
                                 "commit aborted.")

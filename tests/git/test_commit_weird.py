@@ -219,3 +219,19 @@ def test_bare_repository_is_refused_before_the_model_is_asked(make_repo, model_e
         assert "bare repository" in capsys.readouterr().err
     assert server.model_bodies() == []
     assert not (bare / "KIMI_COMMIT_MSG").exists()
+
+
+def test_missing_editor_is_explained(make_repo, model_env, monkeypatch, capsys):
+    from kimi_code.git.commit_command import CommitOptions, provider_factory, run
+
+    root = make_repo({"a.txt": "a\n"})
+    (root / "a.txt").write_text("b\n")
+    git(root, "add", "a.txt")
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("GIT_EDITOR", "no-such-editor-kimi --wait")
+    model_env([{"text": "Change a"}])
+    answers = iter(["e"])
+    assert run(CommitOptions(), provider_factory(), lambda _: next(answers)) == 1
+    err = capsys.readouterr().err
+    assert "could not start the editor (no-such-editor-kimi --wait)" in err and "EDITOR" in err
+    assert git(root, "diff", "--cached", "--name-only") == "a.txt\n"
