@@ -90,11 +90,21 @@ def _secret_report(hits: list[SecretHit], *, all_: bool = False) -> str:
             "--allow-secrets if they are safe to commit.")
 
 
+def _answer(ask: Ask, question: str, on_eof: str) -> str:
+    """The user's answer, lower-cased; end of input (Ctrl-D, a closed stdin) counts as
+    `on_eof`, the safe choice, instead of a traceback."""
+    try:
+        return ask(question).strip().lower()
+    except EOFError:
+        _err("")
+        return on_eof
+
+
 def _choose(message: str, repo: git.Repo, ask: Ask) -> str | None:
     """Show the message; accept, edit or abort. Returns the message to commit, or None."""
     while True:
         _say("\n" + "\n".join(f"    {line}" for line in message.splitlines()) + "\n")
-        answer = ask("Commit with this message? [a]ccept / [e]dit / a[b]ort: ").strip().lower()
+        answer = _answer(ask, "Commit with this message? [a]ccept / [e]dit / a[b]ort: ", "b")
         if answer in ("a", "accept", "y", "yes", ""):
             return message
         if answer in ("b", "abort", "q", "quit", "n", "no"):
@@ -184,7 +194,7 @@ async def _planned(repo: git.Repo, provider: ChatProvider, window: int, opts: Co
         if ask is None:
             _err("Not a terminal: pass --yes to apply this plan, or --dry-run to only show it.")
             return 2
-        if ask(f"Make these {len(plan.commits)} commits? [y/N]: ").strip().lower() not in ("y", "yes"):
+        if _answer(ask, f"Make these {len(plan.commits)} commits? [y/N]: ", "n") not in ("y", "yes"):
             _err("Aborted; nothing was committed.")
             return 1
     results = apply_plan(repo, plan, signoff="Signed-off-by" in conv.trailers)

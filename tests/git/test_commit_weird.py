@@ -235,3 +235,21 @@ def test_missing_editor_is_explained(make_repo, model_env, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "could not start the editor (no-such-editor-kimi --wait)" in err and "EDITOR" in err
     assert git(root, "diff", "--cached", "--name-only") == "a.txt\n"
+
+
+def test_end_of_input_at_the_question_aborts(make_repo, model_env, monkeypatch, capsys):
+    from kimi_code.git.commit_command import CommitOptions, provider_factory, run
+
+    root = make_repo({"a.txt": "a\n"})
+    (root / "a.txt").write_text("b\n")
+    git(root, "add", "a.txt")
+    monkeypatch.chdir(root)
+    model_env([{"text": "Change a"}])
+    head = git(root, "rev-parse", "HEAD")
+
+    def closed(_: str) -> str:
+        raise EOFError
+
+    assert run(CommitOptions(), provider_factory(), closed) == 1
+    assert "Aborted; nothing was committed." in capsys.readouterr().err
+    assert git(root, "rev-parse", "HEAD") == head
