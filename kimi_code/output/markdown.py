@@ -19,8 +19,19 @@ def safe_md(text: str) -> str:
     return re.sub(r"!\[([^\]]*)\]\(", r"[\1](", text)
 
 
+def code_span(text: str) -> str:
+    """`text` as inline code even when it holds backticks (a file name may): the delimiter is
+    one backtick longer than the longest run inside, padded with spaces as CommonMark asks."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    if not longest:
+        return f"`{text}`"
+    tick = "`" * (longest + 1)
+    return f"{tick} {text} {tick}"
+
+
 def _finding(f: Finding) -> str:
-    where = f"`{f.file}:{f.line}`" if f.end_line == f.line else f"`{f.file}:{f.line}-{f.end_line}`"
+    lines = f"{f.line}" if f.end_line == f.line else f"{f.line}-{f.end_line}"
+    where = code_span(f"{f.file}:{lines}")
     parts = [f"### {ICONS.get(f.severity, '')} {f.severity} · {f.category} — {safe_md(f.title)}",
              where, "", safe_md(f.body)]
     if f.suggestion:

@@ -101,3 +101,11 @@ def test_json_and_fail_on():
     assert exit_code(r, "error") == 0 and exit_code(r, "warning") == 0 and exit_code(r, "note") == 1
     r.errors = ["part 1 failed"]
     assert exit_code(r, "never") == 1, "an incomplete review never passes silently"
+
+
+def test_markdown_location_survives_backticks_in_the_file_name():
+    from kimi_code.output.markdown import code_span
+
+    assert code_span("src/app.py:3") == "`src/app.py:3`"
+    assert code_span("docs/a`b.md:3") == "`` docs/a`b.md:3 ``"
+    assert code_span("x``y:1-2") == "``` x``y:1-2 ```"
