@@ -158,21 +158,44 @@ def _stat(files: list[DiffFile]) -> str:
     return "\n".join(rows)
 
 
-async def summarise_files(provider: ChatProvider, files: list[DiffFile], budget: int) -> list[str]:
-    """One short summary per file, at most SUMMARY_CONCURRENCY requests at a time."""
-    gate = asyncio.Semaphore(SUMMARY_CONCURRENCY)
-    system = load_prompt("commit_summary")
-
-    async def one(f: DiffFile) -> str:
+def _batches(files: list[DiffFile], budget: int) -> list[list[tuple[DiffFile, str]]]:
+    """Files with their (clipped) diffs, grouped so that each request holds at most `budget`
+    characters: many small files share a request (2,000 one-line changes are a few requests,
+    not 2,000), a big file has one to itself."""
+    batches: list[list[tuple[DiffFile, str]]] = []
+    size = budget  # forces a new batch for the first file
+    for f in files:
         text = f.text()
         if len(text) > budget:
             text = text[:budget] + f"\n[... {len(text) - budget} more characters not shown]"
-        async with gate:
-            answer = await complete(provider, system, f"File: {f.path}\n\n{fence('diff', text)}",
-                                    max_tokens=300)
-        return f"{f.path}: {clean_message(answer)}"
+        if size + len(text) > budget:
+            batches.append([])
+            size = 0
+        batches[-1].append((f, text))
+        size += len(text)
+    return batches
 
-    return list(await asyncio.gather(*(one(f) for f in files)))
+
+async def summarise_files(provider: ChatProvider, files: list[DiffFile], budget: int) -> list[str]:
+    """Short summaries of the files' changes (one per file when it is alone in its request,
+    one per group of small files otherwise), at most SUMMARY_CONCURRENCY requests at a time."""
+    gate = asyncio.Semaphore(SUMMARY_CONCURRENCY)
+    system = load_prompt("commit_summary")
+
+    async def one(batch: list[tuple[DiffFile, str]]) -> str:
+        if len(batch) == 1:
+            f, text = batch[0]
+            user, tokens, label = f"File: {f.path}\n\n{fence('diff', text)}", 300, f.path
+        else:
+            names = ", ".join(f.path for f, _ in batch)
+            user = (f"{len(batch)} files, summarise them together: {names}\n\n"
+                    f"{fence('diff', ''.join(text for _, text in batch))}")
+            tokens, label = 600, f"{len(batch)} files ({batch[0][0].path} ... {batch[-1][0].path})"
+        async with gate:
+            answer = await complete(provider, system, user, max_tokens=tokens)
+        return f"{label}: {clean_message(answer)}"
+
+    return list(await asyncio.gather(*(one(b) for b in _batches(files, budget))))
 
 
 async def write_message(provider: ChatProvider, diff: str, conv: Convention, *,

@@ -253,3 +253,26 @@ def test_end_of_input_at_the_question_aborts(make_repo, model_env, monkeypatch, 
     assert run(CommitOptions(), provider_factory(), closed) == 1
     assert "Aborted; nothing was committed." in capsys.readouterr().err
     assert git(root, "rev-parse", "HEAD") == head
+
+
+def test_many_small_files_are_summarised_in_a_few_requests(make_repo, model_env, hermetic_git,
+                                                           monkeypatch):
+    (hermetic_git / "config.toml").write_text(
+        "[models.kimi]\nprovider = 'openai'\nmodel = 'test'\ncontext_window = 1024\n")
+    root = make_repo({"README.md": "hi\n"})
+    for i in range(60):
+        (root / "gen").mkdir(exist_ok=True)
+        (root / "gen" / f"m{i:02}.py").write_text(f"VALUE_{i} = {i}\n")
+    git(root, "add", "gen")
+    monkeypatch.chdir(root)
+    server = model_env([{"text": "Add generated constants", "repeat": 60}])
+    assert main(yes=True) == 0
+    bodies = server.model_bodies()
+    # ~150 characters of diff per file, ~1,800 per request with this window: 5 or 6 requests
+    # (it was one request per file: 60)
+    assert len(bodies) - 1 <= 7, f"{len(bodies) - 1} summary requests for 60 small files"
+    summary_prompts = ["\n".join(str(m["content"]) for m in b["messages"]) for b in bodies[:-1]]
+    assert all("files, summarise them together" in p for p in summary_prompts)
+    assert sum(p.count("diff --git") for p in summary_prompts) == 60
+    assert "Per-file summaries" in "\n".join(str(m["content"]) for m in bodies[-1]["messages"])
+    assert last_message(root) == "Add generated constants"
