@@ -149,12 +149,19 @@ def _style_block(conv: Convention) -> str:
             f"{fence('examples', examples)}")
 
 
-def _stat(files: list[DiffFile]) -> str:
-    rows = []
-    for f in files:
+def _stat(files: list[DiffFile], max_chars: int) -> str:
+    """One row per file, cut at `max_chars` with a count of the rest (20,000 files must not
+    overflow the request the summaries were made to fit in)."""
+    rows, size = [], 0
+    for number, f in enumerate(files):
         added, removed = f.stats()
         label = f"{f.old_path} -> {f.path}" if f.status == "renamed" else f.path
-        rows.append(f"{f.status:8} {label} (+{added} -{removed}{', binary' if f.binary else ''})")
+        row = f"{f.status:8} {label} (+{added} -{removed}{', binary' if f.binary else ''})"
+        if size + len(row) > max_chars:
+            rows.append(f"... and {len(files) - number} more files")
+            break
+        rows.append(row)
+        size += len(row) + 1
     return "\n".join(rows)
 
 
@@ -213,7 +220,7 @@ async def write_message(provider: ChatProvider, diff: str, conv: Convention, *,
     else:
         summaries = await summarise_files(provider, files, budget // 2)
         change = (f"The diff is too large to show whole ({len(diff)} characters). Files:\n"
-                  f"{_stat(files)}\n\nPer-file summaries:\n"
+                  f"{_stat(files, budget // 4)}\n\nPer-file summaries:\n"
                   f"{fence('summaries', chr(10).join(summaries))}")
     user = f"{_style_block(conv)}\n\n{extra}The change to describe:\n{change}"
     message = clean_message(await complete(provider, load_prompt("commit"), user, max_tokens=800))
