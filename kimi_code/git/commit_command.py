@@ -23,7 +23,7 @@ from kimi_code.git import commit as C
 from kimi_code.git.convention import Convention, learn_convention
 from kimi_code.git.diffparse import parse_diff
 from kimi_code.git.plan import apply_plan, format_plan, make_plan, make_units, working_changes
-from kimi_code.git.repo import GitError, head_commit, open_repo
+from kimi_code.git.repo import GitError, NotARepositoryError, head_commit, open_repo
 from kimi_code.git.secret_guard import SecretHit, scan_diff
 from kimi_code.git.untrusted import fence
 from kimi_code.llm.base import ChatProvider, ProviderError
@@ -222,6 +222,9 @@ def run(opts: CommitOptions, provider_factory: Callable[[], tuple[ChatProvider, 
         flow = _planned if opts.plan else _single
         return asyncio.run(_run_with(provider, flow(repo, provider, window, opts, conv, ask)))
     except C.CommitError as exc:
+        _err(f"error: {exc}")
+        return 1
+    except NotARepositoryError as exc:
         _err(f"error: {exc}")
         return 1
     except (GitError, git.GitCommandError) as exc:

@@ -123,10 +123,40 @@ def open_repo(path: Path | None = None, *, hooks: bool = False) -> git.Repo:
         repo.git.update_environment(**safe)
         return repo
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        broken = broken_gitfile(start)
+        if broken:
+            raise NotARepositoryError(broken) from None
         raise NotARepositoryError(
             f"{start} is not inside a git repository. Run this command from a repository "
             "(or `git init` one first)."
         ) from None
+
+
+def broken_gitfile(start: Path) -> str | None:
+    """A message when `start` (or a parent) has a `.git` *file* whose `gitdir:` target is gone:
+    a worktree or submodule whose main repository moved or was deleted. Then "not a repository,
+    git init one" would be the wrong advice: it would replace the link."""
+    for directory in (start, *start.parents):
+        dotgit = directory / ".git"
+        if dotgit.is_dir():
+            return None
+        if not dotgit.is_file():
+            continue
+        try:
+            first = dotgit.read_text(encoding="utf-8", errors="replace").splitlines()[0]
+        except (OSError, IndexError):
+            first = ""
+        target = first.removeprefix("gitdir:").strip()
+        if not first.startswith("gitdir:") or not target:
+            return f"{dotgit} is not a valid git link (expected a 'gitdir: PATH' line)."
+        path = Path(target) if Path(target).is_absolute() else directory / target
+        if not path.exists():
+            return (f"{dotgit} points to {path}, which does not exist: this worktree or "
+                    "submodule lost its main repository (moved or deleted). Run `git worktree "
+                    "repair` in the main repository after moving it, or `git submodule update "
+                    "--init` for a submodule; do not `git init` here.")
+        return None
+    return None
 
 
 def git_dir(repo: git.Repo) -> Path:

@@ -277,3 +277,22 @@ def test_many_small_files_are_summarised_in_a_few_requests(make_repo, model_env,
     final = "\n".join(str(m["content"]) for m in bodies[-1]["messages"])
     assert "Per-file summaries" in final and "more files" in final  # the file list is cut too
     assert last_message(root) == "Add generated constants"
+
+
+def test_worktree_whose_main_repository_moved_is_explained(make_repo, tmp_path, model_env,
+                                                           monkeypatch, capsys):
+    from tests.git.test_review_command import review
+
+    root = make_repo({"a.txt": "a\n"})
+    linked = tmp_path / "linked"
+    git(root, "worktree", "add", "-q", str(linked), "-b", "side")
+    root.rename(tmp_path / "moved")  # the link in linked/.git now points nowhere
+    link_text = (linked / ".git").read_text()
+    monkeypatch.chdir(linked)
+    model_env([])
+    assert main(dry_run=True) == 1
+    assert "lost its main repository" in capsys.readouterr().err
+    assert review(uncommitted=True) == 2
+    err = capsys.readouterr().err
+    assert "git worktree repair" in err and "do not `git init` here" in err
+    assert (linked / ".git").read_text() == link_text
