@@ -114,6 +114,11 @@ def index_main(path: Path, show_map: bool = False, tokens: int = 1024,
     try:
         with RepoIndex(Path(path)) as index:
             focus = [_focus_path(index, f) for f in focus or []]
+            outside = [f for f in focus if index.normalize_path(f) is None]
+            if outside:
+                err.print(f"[red]error:[/] --focus file outside the indexed directory "
+                          f"{index.root}: " + ", ".join(outside))
+                return 2
             missing = [f for f in focus if not _focus_exists(index, f)]
             if missing:
                 err.print(f"[red]error:[/] --focus file not found under {index.root}: "

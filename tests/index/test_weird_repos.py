@@ -63,6 +63,9 @@ def test_bare_repository_and_git_dir_are_refused_with_a_reason(tmp_path: Path):
     assert proc.returncode == 2 and f"{repo / '.git' / 'refs'}: it is a git directory" in proc.stderr
     proc = run_cli(str(tmp_path / "missing"))
     assert proc.returncode == 2 and "no such directory" in proc.stderr
+    (tmp_path / "elsewhere.py").write_text("x = 1\n")
+    proc = run_cli(str(repo), "--map", "--focus", str(tmp_path / "elsewhere.py"))
+    assert proc.returncode == 2 and "outside the indexed directory" in proc.stderr
 
 
 def test_a_removed_subagent_worktree_leaves_no_index_cache(tmp_path: Path, kimi_home: Path):
