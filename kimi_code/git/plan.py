@@ -102,7 +102,10 @@ def _diff_with_intent_to_add(repo: git.Repo, untracked: list[str], base: str) ->
     with tempfile.TemporaryDirectory(prefix="kimi-plan-") as temp:
         private = Path(temp) / "index"
         if index.exists():
-            shutil.copyfile(index, private)
+            # copy2 keeps the index's mtime: git's racy-entry check compares it with each
+            # file's; a fresh mtime would make a same-size edit made in the same second as
+            # the last `git add` look unchanged (and leave it out of the plan).
+            shutil.copy2(index, private)
         env = {**os.environ, "GIT_INDEX_FILE": str(private)}
         run_git(["add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"],
                 cwd=root, env=env, input="\0".join(untracked).encode("utf-8", "surrogateescape"))

@@ -65,7 +65,10 @@ def snapshot_base(repo: Path) -> str:
     with tempfile.TemporaryDirectory(prefix="kimi-swarm-") as tmp:
         index = Path(tmp) / "index"
         if (git_dir / "index").exists():
-            shutil.copyfile(git_dir / "index", index)  # keeps git's stat cache: fast add -A
+            # keeps git's stat cache (fast add -A); copy2 keeps the mtime too, which git's
+            # racy-entry check needs: with a fresh one, a same-size edit made in the same
+            # second as the last `git add` would be missing from the snapshot
+            shutil.copy2(git_dir / "index", index)
         env = {**os.environ, "GIT_INDEX_FILE": str(index)}
         _git(["add", "-A", "--", "."], repo, env)
         tree = _git(["write-tree"], repo, env)
