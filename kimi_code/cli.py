@@ -273,6 +273,12 @@ def doctor(
 
 def main() -> None:
     try:
+        os.getcwd()
+    except FileNotFoundError:
+        print("kimi-code: the current directory no longer exists; cd into your repository "
+              "and run it again.", file=sys.stderr)
+        sys.exit(2)
+    try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)

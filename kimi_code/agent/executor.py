@@ -14,7 +14,7 @@ from typing import Any
 
 from kimi_code.agent.approval import ApprovalRequest, Approver
 from kimi_code.events import Event, PermissionDenied, ToolCallFinished, ToolCallStarted
-from kimi_code.llm.base import Message, ToolCall
+from kimi_code.llm.base import Message, ToolCall, sendable
 from kimi_code.permissions import Decision, PermissionPolicy, suggest_rule
 from kimi_code.tools.base import (
     Tool,
@@ -84,7 +84,7 @@ class ToolExecutor:
         started = time.monotonic()
         self.emit(ToolCallStarted(call=call, agent_id=self.agent_id))
         result = await self._outcome(prepared)
-        message = Message(role="tool", content=result.content, tool_call_id=call.id,
+        message = Message(role="tool", content=sendable(result.content), tool_call_id=call.id,
                           is_error=result.is_error)
         duration = int((time.monotonic() - started) * 1000)
         self.emit(ToolCallFinished(call=call, message=message, duration_ms=duration,

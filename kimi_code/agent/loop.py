@@ -49,6 +49,7 @@ from kimi_code.llm.base import (
     ToolCall,
     ToolCallDone,
     Usage,
+    sendable,
 )
 from kimi_code.permissions import PermissionPolicy
 from kimi_code.tools.base import ToolContext
@@ -322,7 +323,7 @@ class Agent:
     # ---- helpers -------------------------------------------------------------------------------
 
     def _add_user(self, text: str) -> None:
-        message = Message(role="user", content=text)
+        message = Message(role="user", content=sendable(text))
         self.context.add(message)
         self.emit(UserMessageAdded(message=message, agent_id=self.agent_id))
 

@@ -6,9 +6,19 @@ format into the stream events below; the agent loop only ever sees these types.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def sendable(text: str) -> str:
+    """`text` with lone surrogates (undecodable bytes of file names or command output, decoded
+    with surrogateescape) replaced by U+FFFD: a request must be valid UTF-8, and one such
+    character in the history would fail every later request of the session."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 Role = Literal["system", "user", "assistant", "tool"]
 

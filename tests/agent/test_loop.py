@@ -207,3 +207,28 @@ async def test_mutating_tools_invalidate_shared_file_listings(tmp_path: Path) ->
     await agent.run_turn("go")
     # only the Touch call counts: a Glob after it never joins a listing begun before it
     assert globmatch._changes == before + 1
+
+
+class Undecodable(Tool[SlowArgs]):
+    """Output naming a file whose name is not UTF-8 (decoded with surrogateescape)."""
+
+    name = "Undecodable"
+    Args = SlowArgs
+    read_only = True
+
+    async def run(self, args: SlowArgs, ctx: ToolContext) -> ToolResult:
+        return ToolResult(b"caf\xe9.txt".decode("utf-8", "surrogateescape"))
+
+
+async def test_lone_surrogates_never_reach_a_request(tmp_path: Path) -> None:
+    provider = ScriptProvider([
+        [call("a", "Undecodable", name="a"), end()],
+        [TextChunk("done"), StreamEnd(Usage(1, 1))],
+    ])
+    registry = ToolRegistry([Undecodable()])
+    opts = AgentOptions(system_prompt="sys", permission_mode="yolo")
+    agent = Agent(provider, registry, ToolContext(workspace=tmp_path), opts, on_event=[].append)
+    await agent.run_turn("look at " + b"\xff".decode("utf-8", "surrogateescape"))
+    for message in provider.requests[-1]:
+        (message.content or "").encode("utf-8")  # raises on a lone surrogate
+    assert provider.requests[-1][-1].content == "caf\ufffd.txt"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,15 @@ def test_show_and_list_on_a_latin1_terminal(recorded: tuple[str, str], repo: Pat
         assert b"Traceback" not in result.stderr
         if args[0] == "show":
             assert b"All ```40``` lines passed.\n\n???? ?\n" in result.stdout
+
+
+def test_a_deleted_current_directory_is_a_clear_error(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = f"import os, subprocess, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); " \
+             f"r = subprocess.run([{str(KIMI)!r}, 'sessions', 'list'], capture_output=True, " \
+             "text=True); print(r.returncode); print(r.stderr)"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60).stdout
+    code, _, err = out.partition("\n")
+    assert code == "2" and "no longer exists" in err and "Traceback" not in err
