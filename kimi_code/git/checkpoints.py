@@ -16,7 +16,6 @@ are dropped by `checkpoints_gc` (retention policy, size cap), daily in the backg
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -29,7 +28,7 @@ from pathlib import Path
 
 from kimi_code import paths
 from kimi_code.git.checkpoints_auto import store_dir
-from kimi_code.git.checkpoints_io import sweep_stale_locks
+from kimi_code.git.checkpoints_io import held_fds, store_lock
 from kimi_code.git.repo import clean_env, run_git
 
 MAX_FILE_BYTES = 10 * 1024 * 1024       # a single file above this is not snapshotted
@@ -139,7 +138,8 @@ class CheckpointStore:
     def _git(self, *args: str, input: bytes | None = None, check: bool = True,
              index: Path | None = None) -> str:
         env = self._env if index is None else {**self._env, "GIT_INDEX_FILE": str(index)}
-        proc = run_git(args, cwd=self.workspace, env=env, input=input, check=check)
+        proc = run_git(args, cwd=self.workspace, env=env, input=input, check=check,
+                       pass_fds=held_fds())
         return proc.stdout.decode("utf-8", "surrogateescape")
 
     def _init(self) -> None:
@@ -189,13 +189,10 @@ class CheckpointStore:
     def _locked(self) -> Iterator[None]:
         """One writer at a time per workspace (sessions may share a workspace)."""
         self._init()
-        with open(self.base / "lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                sweep_stale_locks(self.base)  # a writer killed mid-update-ref must not wedge us
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        # store_lock also sweeps git lock files a writer killed mid-update-ref left behind, and
+        # our git children inherit the lock: if we die mid-snapshot, gc still waits for them.
+        with store_lock(self.base):
+            yield
 
     # ---- snapshot -----------------------------------------------------------------------
 

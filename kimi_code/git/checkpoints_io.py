@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kimi_code.git.repo import GitError, clean_env, safe_git_env
+from kimi_code.git.repo import clean_env, run_git
 
 GC_MARKER = "gc-in-progress"   # exists while a gc changes the store; found later = it was killed
 
@@ -37,19 +36,17 @@ def git_env(base: Path) -> dict[str, str]:
 _held_fds: list[int] = []
 
 
+def held_fds() -> tuple[int, ...]:
+    """The store-lock descriptors this process holds now (for git children to inherit)."""
+    return tuple(_held_fds)
+
+
 def store_git(base: Path, *args: str, input: bytes | None = None, check: bool = True) -> str:
     """Run git on the store at `base` (argument list, never a shell) and return its stdout.
-    Raises GitError with git's message when `check` and git fails."""
-    try:
-        proc = subprocess.run(["git", *args], cwd=base, env=safe_git_env(git_env(base)),
-                              input=input, capture_output=True, check=False,
-                              pass_fds=tuple(_held_fds))
-    except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH; install git and retry.") from None
-    if check and proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        raise GitError(f"git {args[0]} failed: {err or 'exit ' + str(proc.returncode)}",
-                       stderr=err, returncode=proc.returncode)
+    Raises GitError with git's message when `check` and git fails. Git inherits the store
+    locks this process holds, so a killed gc keeps the store locked until its git exits."""
+    proc = run_git(args, cwd=base, env=git_env(base), input=input, check=check,
+                   pass_fds=held_fds())
     return proc.stdout.decode("utf-8", "surrogateescape")
 
 

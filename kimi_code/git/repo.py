@@ -77,17 +77,19 @@ def run_git(
     input: bytes | None = None,
     check: bool = True,
     hooks: bool = False,
+    pass_fds: tuple[int, ...] = (),
 ) -> subprocess.CompletedProcess[bytes]:
     """Run `git *args` in `cwd` and return the completed process (stdout/stderr as bytes).
 
     `env` replaces the environment entirely when given (callers build it from `os.environ`);
     either way the safe configuration of `safe_git_env` is added (hooks off unless `hooks`).
     Raises GitError naming the command and git's message when `check` and git fails.
+    `pass_fds`: descriptors git inherits (a held flock stays held while git runs, even if we die).
     """
     try:
         proc = subprocess.run(
             ["git", *args], cwd=cwd, env=safe_git_env(env, hooks=hooks), input=input,
-            capture_output=True, check=False,
+            capture_output=True, check=False, pass_fds=pass_fds,
         )
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH; install git and retry.") from None
