@@ -190,6 +190,8 @@ class KimiApp(App[int], SessionActions):
                 self.checkpoints.last = event.checkpoint_id
             elif isinstance(event, (AssistantMessage, TurnFinished)):
                 self.update_status()
+        # The subagent count follows the batch at once (the timer tick may be a while away).
+        self.status.set(subagents=self.swarm.counts.running)
 
     def update_status(self) -> None:
         agent = self.session.agent
