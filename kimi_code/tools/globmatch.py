@@ -229,9 +229,15 @@ async def list_files(base: Path) -> list[str]:
     shared = _in_flight.get(key)
     if shared is None:
         shared = _in_flight[key] = asyncio.ensure_future(_list_files(base))
-        shared.add_done_callback(lambda _: _in_flight.pop(key, None))
+        shared.add_done_callback(lambda done: _forget(key, done))
     # shield: one caller being cancelled must not cancel the listing the others wait for.
     return list(await asyncio.shield(shared))
+
+
+def _forget(key: tuple[int, str, int], done: asyncio.Future[list[str]]) -> None:
+    _in_flight.pop(key, None)
+    if not done.cancelled():
+        done.exception()  # retrieved: a failure every waiter gave up on is not logged as lost
 
 
 async def _list_files(base: Path) -> list[str]:

@@ -61,3 +61,16 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_listing(
     first.cancel()
     assert await second == ["a.py"]
     assert len(counted) == 1
+
+
+async def test_a_failed_listing_reaches_every_waiter_and_is_forgotten(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(base: Path) -> list[str] | None:
+        await asyncio.sleep(0.01)
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(globmatch, "git_files", broken)
+    results = await asyncio.gather(*(globmatch.list_files(repo) for _ in range(3)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, OSError) for r in results)
+    assert globmatch._in_flight == {}
