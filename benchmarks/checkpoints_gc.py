@@ -49,7 +49,7 @@ def _build_workspace(root: Path, files: int) -> list[Path]:
 
 
 def _build_store(ws: Path, files: list[Path], sessions: int, per: int) -> None:
-    from kimi_code.git import checkpoints as cpmod
+    from kimi_code.git.checkpoints import store as cpmod
 
     now = datetime.now(UTC)
     for s in range(sessions):
@@ -68,8 +68,8 @@ def _session_start(ws: Path, sid: str) -> tuple[float, object]:
     """The checkpoint part of a session start; returns (seconds, the gc process or None)."""
     import asyncio
 
-    from kimi_code.git import checkpoints_auto
-    from kimi_code.runtime import make_checkpointer
+    from kimi_code.git.checkpoints import auto as checkpoints_auto
+    from kimi_code.runtime.assemble import make_checkpointer
 
     spawned: list[object] = []
     original = checkpoints_auto.schedule_auto_gc
@@ -116,10 +116,10 @@ def main() -> None:
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["KIMI_CODE_HOME"] = str(Path(tmp) / "home")
-        from kimi_code.git.checkpoints import store_dir
-        from kimi_code.git.checkpoints_auto import START_DELAY_S
-        from kimi_code.git.checkpoints_gc import Policy, collect, read_chains
-        from kimi_code.git.checkpoints_io import GC_MARKER
+        from kimi_code.git.checkpoints.auto import START_DELAY_S
+        from kimi_code.git.checkpoints.gc import Policy, collect, read_chains
+        from kimi_code.git.checkpoints.io import GC_MARKER
+        from kimi_code.git.checkpoints.store import store_dir
 
         ws = Path(tmp) / "ws"
         ws.mkdir()
@@ -134,8 +134,8 @@ def main() -> None:
         print(f"store: {sum(c.count for c in chains)} checkpoints in {len(chains)} sessions "
               f"over a {opts.files}-file workspace, built in {build:.1f} s")
 
-        from kimi_code.git.checkpoints import CheckpointStore
-        from kimi_code.git.checkpoints_auto import schedule_auto_gc
+        from kimi_code.git.checkpoints.auto import schedule_auto_gc
+        from kimi_code.git.checkpoints.store import CheckpointStore
 
         # Session start, interleaved: gc not due / gc due. A due gc's child is stopped while
         # it still sleeps out its start delay, so the store is unchanged for the next run.

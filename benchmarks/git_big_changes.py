@@ -35,8 +35,8 @@ def _timed(fn):  # type: ignore[no-untyped-def]
 
 
 def bench_secret_guard(root: Path, lines: int) -> None:
+    from kimi_code.commit.secret_guard import scan_diff, scan_line
     from kimi_code.git.diffparse import parse_diff
-    from kimi_code.git.secret_guard import scan_diff, scan_line
 
     (root / "generated.py").write_text("".join(f"row_{i} = {i}\n" for i in range(lines)))
     _git(root, "add", "generated.py")
@@ -63,9 +63,9 @@ def bench_secret_guard(root: Path, lines: int) -> None:
 
 
 def bench_untracked(root: Path, count: int) -> None:
-    from kimi_code.git.commit import diff_args
+    from kimi_code.commit.message import diff_args
+    from kimi_code.commit.plan import working_changes
     from kimi_code.git.diffparse import parse_diff
-    from kimi_code.git.plan import working_changes
     from kimi_code.git.repo import open_repo
 
     (root / "gen").mkdir()

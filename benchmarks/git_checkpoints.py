@@ -42,7 +42,7 @@ def main() -> None:
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["KIMI_CODE_HOME"] = str(Path(tmp) / "home")
-        from kimi_code.git.checkpoints import CheckpointStore, store_dir
+        from kimi_code.git.checkpoints.store import CheckpointStore, store_dir
 
         ws = Path(tmp) / "ws"
         ws.mkdir()

@@ -70,7 +70,7 @@ def _build(root: Path, lines: int, files: int) -> list[int]:
 
 
 async def _timed(target, provider, opts) -> tuple[float, int]:  # type: ignore[no-untyped-def]
-    from kimi_code.git.review_run import run_review
+    from kimi_code.review.run import run_review
 
     start = time.perf_counter()
     await run_review(provider, target, opts)
@@ -86,8 +86,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["KIMI_CODE_HOME"] = str(Path(tmp) / "home")
         from kimi_code.git.repo import open_repo
-        from kimi_code.git.review import resolve_target, split_chunks
-        from kimi_code.git.review_run import CHUNK_CHARS, ReviewOptions
+        from kimi_code.review.review import resolve_target, split_chunks
+        from kimi_code.review.run import CHUNK_CHARS, ReviewOptions
 
         root = Path(tmp) / "repo"
         sizes = _build(root, opts.lines, opts.files)

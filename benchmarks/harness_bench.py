@@ -16,8 +16,8 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,14 +52,14 @@ def rss_mib() -> float:
 
 
 class ServerProcess:
-    """The scripted server in a subprocess (python -m tests.fakes.scripted_server)."""
+    """The scripted server in a subprocess (python -m tests.support.scripted_server)."""
 
     def __init__(self, entries: list[dict]) -> None:
         self.dir = Path(tempfile.mkdtemp())
         (self.dir / "script.json").write_text(json.dumps(entries))
         port_file = self.dir / "port"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.scripted_server", "--script",
+            [sys.executable, "-m", "tests.support.scripted_server", "--script",
              str(self.dir / "script.json"), "--port-file", str(port_file)], cwd=ROOT)
         deadline = time.monotonic() + 30
         while not port_file.exists() and time.monotonic() < deadline:

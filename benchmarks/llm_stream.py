@@ -37,8 +37,8 @@ from benchmarks.anthropic_typed_baseline import TypedAnthropicProvider
 from kimi_code.llm.anthropic import AnthropicProvider
 from kimi_code.llm.base import Message, ToolCall, ToolSpec
 from kimi_code.llm.openai import OpenAIProvider, to_openai_messages, to_openai_tools
-from tests.fakes import wire
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support import wire
+from tests.support.scripted_server import ScriptedServer
 
 USER = [Message("user", "hi")]
 WIRE_USER = [{"role": "user", "content": "hi"}]
@@ -154,7 +154,7 @@ def server_process(script: list[dict]) -> Iterator[str]:
         script_file, port_file = Path(tmp) / "script.json", Path(tmp) / "port"
         script_file.write_text(json.dumps(script))
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.scripted_server", "--script", str(script_file),
+            [sys.executable, "-m", "tests.support.scripted_server", "--script", str(script_file),
              "--port-file", str(port_file)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
         try:
             deadline = time.monotonic() + 30

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kimi_code.sandbox import Sandbox, SandboxLimits, SandboxMode, SandboxPolicy  # noqa: E402
-from kimi_code.secrets import child_env  # noqa: E402
+from kimi_code.safety.sandbox import Sandbox, SandboxLimits, SandboxMode, SandboxPolicy  # noqa: E402
+from kimi_code.safety.secrets import child_env  # noqa: E402
 from kimi_code.tools.process import run_command  # noqa: E402
 
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 OURS = """
 import time
-from kimi_code.interactive import InteractiveSession
+from kimi_code.app.interactive import InteractiveSession
 from kimi_code.ui.app import KimiApp
 
 class Probe(KimiApp):
@@ -78,7 +78,7 @@ def main() -> None:
                "PYTHONPATH": str(ROOT)}
         # Trust the workspace first (in the temporary home) so the first-open trust prompt does
         # not wait for an answer; the timing covers a returning user's start.
-        subprocess.run([sys.executable, "-c", "from pathlib import Path; from kimi_code import trust; "
+        subprocess.run([sys.executable, "-c", "from pathlib import Path; from kimi_code.safety import trust; "
                         f"trust.trust(Path({str(ROOT)!r}))"], env=env, check=True)
         measure(BARE, env, str(ROOT))  # warm the OS file cache and bytecode
         measure(OURS, env, str(ROOT))

@@ -63,7 +63,7 @@ def root(
     """Start the interactive agent (TUI, or --plain line mode) when no command is given."""
     if ctx.invoked_subcommand is not None:
         return
-    from kimi_code.interactive import start_interactive
+    from kimi_code.app.interactive import start_interactive
 
     raise typer.Exit(start_interactive(plain=plain, model=model, provider=provider, base_url=base_url,
                                        continue_=continue_, resume=resume))
@@ -85,7 +85,7 @@ def run(
     base_url: BaseUrlOpt = None,
 ) -> None:
     """Run the agent headless on one task (for scripts and CI)."""
-    from kimi_code.headless import RunOptions, run_headless
+    from kimi_code.app.run import RunOptions, run_headless
 
     options = RunOptions(
         prompt=prompt, output_format=output_format, max_turns=max_turns,
@@ -109,7 +109,7 @@ def review(
     base_url: BaseUrlOpt = None,
 ) -> None:
     """Review a pull request's diff and report line-anchored findings."""
-    from kimi_code.git.review_command import review_main
+    from kimi_code.app.review import review_main
 
     raise typer.Exit(review_main(base=base, head=head, uncommitted=uncommitted, format_=format_,
                                  output=output, fail_on=fail_on, model=model, provider=provider,
@@ -129,7 +129,7 @@ def commit(
     base_url: BaseUrlOpt = None,
 ) -> None:
     """Write a commit message (or a commit plan) from the diff, in the repository's style."""
-    from kimi_code.git.commit_command import commit_main
+    from kimi_code.app.commit import commit_main
 
     raise typer.Exit(commit_main(all_=all_, yes=yes, dry_run=dry_run, amend=amend, plan=plan,
                                  allow_secrets=allow_secrets, model=model, provider=provider,
@@ -146,7 +146,7 @@ def index(
     defs: Annotated[bool, typer.Option("--defs", help="List every definition (file:line kind name).")] = False,
 ) -> None:
     """Index the repository with tree-sitter; print stats or the ranked repo map."""
-    from kimi_code.index.command import index_main
+    from kimi_code.app.index import index_main
 
     raise typer.Exit(index_main(path=path or Path.cwd(), show_map=map_, tokens=tokens,
                                 focus=list(focus or ()), as_json=json_, defs=defs))
@@ -162,7 +162,7 @@ def rewind(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Restore without asking.")] = False,
 ) -> None:
     """List checkpoints or restore the workspace and/or conversation to one."""
-    from kimi_code.git.rewind_command import rewind_main
+    from kimi_code.app.rewind import rewind_main
 
     raise typer.Exit(rewind_main(list_=list_, to=to, scope=scope, as_json=json_, session=session,
                                  yes=yes))
@@ -174,7 +174,7 @@ def checkpoints_list(
     json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Checkpoints per session here: count, newest, size."""
-    from kimi_code.git.checkpoints_command import checkpoints_list_main
+    from kimi_code.app.checkpoints import checkpoints_list_main
 
     raise typer.Exit(checkpoints_list_main(all_workspaces=all_workspaces, as_json=json_))
 
@@ -185,7 +185,7 @@ def checkpoints_gc(
     all_workspaces: Annotated[bool, typer.Option("--all-workspaces", help="Every store; remove stores of deleted workspaces.")] = False,
 ) -> None:
     """Drop old sessions' checkpoints per [checkpoints] in config.toml and free the space."""
-    from kimi_code.git.checkpoints_command import checkpoints_gc_main
+    from kimi_code.app.checkpoints import checkpoints_gc_main
 
     raise typer.Exit(checkpoints_gc_main(dry_run=dry_run, all_workspaces=all_workspaces))
 
@@ -196,7 +196,7 @@ def sessions_list(
     json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List sessions (of this workspace unless --all)."""
-    from kimi_code.session.command import sessions_list_main
+    from kimi_code.app.sessions import sessions_list_main
 
     raise typer.Exit(sessions_list_main(all_=all_, as_json=json_))
 
@@ -204,7 +204,7 @@ def sessions_list(
 @sessions_app.command("show")
 def sessions_show(session_id: str) -> None:
     """Print a session's conversation."""
-    from kimi_code.session.command import sessions_show_main
+    from kimi_code.app.sessions import sessions_show_main
 
     raise typer.Exit(sessions_show_main(session_id))
 
@@ -216,7 +216,7 @@ def sessions_export(
     format_: Annotated[str, typer.Option("--format", help="jsonl | markdown")] = "jsonl",
 ) -> None:
     """Export a session (secrets redacted)."""
-    from kimi_code.session.command import sessions_export_main
+    from kimi_code.app.sessions import sessions_export_main
 
     raise typer.Exit(sessions_export_main(session_id, output=output, format_=format_))
 
@@ -224,7 +224,7 @@ def sessions_export(
 @sessions_app.command("rm")
 def sessions_rm(session_id: str) -> None:
     """Delete a session."""
-    from kimi_code.session.command import sessions_rm_main
+    from kimi_code.app.sessions import sessions_rm_main
 
     raise typer.Exit(sessions_rm_main(session_id))
 
@@ -232,7 +232,7 @@ def sessions_rm(session_id: str) -> None:
 @config_app.command("show")
 def config_show() -> None:
     """Print the effective configuration (keys hidden)."""
-    from kimi_code.config_command import config_show_main
+    from kimi_code.app.config import config_show_main
 
     raise typer.Exit(config_show_main())
 
@@ -240,7 +240,7 @@ def config_show() -> None:
 @config_app.command("path")
 def config_path() -> None:
     """Print where the config file and data live."""
-    from kimi_code.config_command import config_path_main
+    from kimi_code.app.config import config_path_main
 
     raise typer.Exit(config_path_main())
 
@@ -266,7 +266,7 @@ def doctor(
     cleanup: Annotated[bool, typer.Option("--cleanup", help="Remove leftover subagent worktrees and kimi-code/* branches here.")] = False,
 ) -> None:
     """Check config, endpoint, git, sandbox, GPUs and the engine install."""
-    from kimi_code.doctor import cleanup_main, doctor_main
+    from kimi_code.app.doctor import cleanup_main, doctor_main
 
     raise typer.Exit(cleanup_main() if cleanup else doctor_main())
 

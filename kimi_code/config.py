@@ -72,7 +72,7 @@ class UIConfig:
 
 @dataclass(frozen=True)
 class CheckpointsConfig:
-    """Retention of the shadow checkpoint stores (kimi_code/git/checkpoints_gc.py)."""
+    """Retention of the shadow checkpoint stores (kimi_code/git/checkpoints/gc.py)."""
 
     keep_days: int = 30
     keep_sessions: int = 20

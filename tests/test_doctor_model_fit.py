@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from kimi_engine.synthetic import INT4_QUANTIZATION_CONFIG, KIMI_K26_TEXT_CONFIG, TINY_TEXT_CONFIG
 
-from kimi_code.doctor import FAIL, OK, WARN, Gpu, model_fit_check
+from kimi_code.app.doctor import FAIL, OK, WARN, Gpu, model_fit_check
 from tests.agent.conftest import base_env, run_kimi
 
 GIB = 1 << 30
@@ -85,7 +85,7 @@ def test_doctor_prints_the_line_for_an_engine_model(k2: Path, tmp_path: Path) ->
 
 def test_doctor_process_never_imports_torch(k2: Path, tmp_path: Path) -> None:
     code = ("import sys\n"
-            "from kimi_code.doctor import check_engine, check_model_fits\n"
+            "from kimi_code.app.doctor import check_engine, check_model_fits\n"
             "print(check_engine().status, check_model_fits().status, 'torch' in sys.modules)")
     env = base_env(tmp_path, KIMI_PROVIDER="engine", KIMI_MODEL_PATH=str(k2), CUDA_VISIBLE_DEVICES="")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.agent.conftest import base_env
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 HEAVY = ("textual", "torch", "triton", "kimi_engine", "transformers")
 
@@ -47,8 +47,8 @@ def test_run_loads_no_heavy_modules(tmp_path: Path) -> None:
 
 
 def test_core_never_imports_textual() -> None:
-    code = ("import sys, kimi_code.cli, kimi_code.headless, kimi_code.headless_session, "
-            "kimi_code.agent.loop, kimi_code.interactive, kimi_code.ui.plain; "
+    code = ("import sys, kimi_code.cli, kimi_code.app.run, kimi_code.app.run_session, "
+            "kimi_code.agent.loop, kimi_code.app.interactive, kimi_code.ui.plain; "
             "print('textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr

@@ -15,7 +15,7 @@ from typing import Any
 from kimi_code.agent.approval import ApprovalRequest, Approver
 from kimi_code.events import Event, PermissionDenied, ToolCallFinished, ToolCallStarted
 from kimi_code.llm.base import Message, ToolCall, sendable
-from kimi_code.permissions import Decision, PermissionPolicy, suggest_rule
+from kimi_code.safety.permissions import Decision, PermissionPolicy, suggest_rule
 from kimi_code.tools.base import (
     Tool,
     ToolArgs,

@@ -51,7 +51,7 @@ from kimi_code.llm.base import (
     Usage,
     sendable,
 )
-from kimi_code.permissions import PermissionPolicy
+from kimi_code.safety.permissions import PermissionPolicy
 from kimi_code.tools.base import ToolContext
 from kimi_code.tools.registry import ToolRegistry
 

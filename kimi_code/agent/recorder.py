@@ -41,7 +41,7 @@ class SessionRecorder:
         self.last_seq = 0  # seq of the last event written (checkpoints record it for rewind)
         # Transcripts never store keys: configured API keys and secret-named environment values
         # are replaced before anything is written.
-        from kimi_code.redact import known_secrets
+        from kimi_code.safety.redact import known_secrets
 
         self._secrets = [s for s in known_secrets() if s]
         # Mirror of the conversation, needed to write the full post-compaction history.

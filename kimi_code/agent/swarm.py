@@ -180,7 +180,7 @@ class SwarmRunner:
     def child_policy(self, stype: SubagentType) -> Any:
         """A copy of the parent's policy (session grants included), never wider."""
         if self.parent_agent is None:
-            from kimi_code.permissions import PermissionPolicy
+            from kimi_code.safety.permissions import PermissionPolicy
 
             policy = PermissionPolicy.from_strings(self.permission_mode)
         else:

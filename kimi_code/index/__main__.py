@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kimi_code.index.command import index_main
+from kimi_code.app.index import index_main
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,12 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from kimi_code.tools.base import (
-    Tool, ToolArgs, ToolContext, ToolError, ToolResult, current_call_id,
+    Tool,
+    ToolArgs,
+    ToolContext,
+    ToolError,
+    ToolResult,
+    current_call_id,
 )
 
 MAX_ITEMS = 300

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kimi_code.llm.base import ToolSpec
 
-
 # The id of the tool call being executed, set by the agent's executor around `Tool.run`. A
 # context variable (not shared state) so concurrent calls each see their own id.
 current_call_id: ContextVar[str] = ContextVar("kimi_code_current_call_id", default="")

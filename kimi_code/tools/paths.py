@@ -79,7 +79,7 @@ def display_path(path: Path, ctx: ToolContext) -> str:
 def check_writable(path: Path, ctx: ToolContext) -> None:
     """Refuse writes into protected locations inside a root (git internals) and to files with
     several hard links (issue 10: a hard link can reach outside the workspace)."""
-    from kimi_code.sandbox_paths import refuse_hard_link_escape
+    from kimi_code.safety.sandbox_paths import refuse_hard_link_escape
 
     refuse_hard_link_escape(path)
     # Whole path, not just the part under the root: a session started from inside .git has

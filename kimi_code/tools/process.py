@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # issue 10: the OS sandbox (kimi_code/sandbox.py) wraps model commands here
-    from kimi_code.sandbox import Sandbox
+if TYPE_CHECKING:  # issue 10: the OS sandbox (kimi_code/safety/sandbox.py) wraps model commands here
+    from kimi_code.safety.sandbox import Sandbox
 
 SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 SECRET_NAMES = frozenset({"SSH_AUTH_SOCK", "KEY", "TOKEN", "SECRET", "PASSWORD"})

@@ -24,7 +24,7 @@ from kimi_code.events import (
     TurnFinished,
 )
 from kimi_code.llm.base import Usage
-from kimi_code.permissions import MODES
+from kimi_code.safety.permissions import MODES
 from kimi_code.ui import themes as theme_data
 from kimi_code.ui.checkpoint_actions import CheckpointActions
 from kimi_code.ui.command_list import slash_completions
@@ -128,7 +128,7 @@ class KimiApp(App[int], SessionActions):
 
     def _trusted(self, trusted: bool | None) -> None:
         if trusted:
-            from kimi_code import trust
+            from kimi_code.safety import trust
 
             trust.trust(self.session.workspace.root)
         else:

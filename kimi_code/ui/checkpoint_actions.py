@@ -27,7 +27,7 @@ SCOPE_WORDS = {"both": "both", "files": "code", "code": "code", "conversation": 
 class RewindPlan:
     """What going back to one checkpoint would do (a dry run: nothing changed yet)."""
 
-    checkpoint: Any  # kimi_code.git.checkpoints.Checkpoint
+    checkpoint: Any  # kimi_code.git.checkpoints.store.Checkpoint
     files: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     position: int | None = None  # session event seq the conversation goes back to
@@ -42,7 +42,7 @@ class CheckpointActions:
 
     def _store(self) -> Any | None:
         try:
-            from kimi_code.git.checkpoints import CheckpointStore
+            from kimi_code.git.checkpoints.store import CheckpointStore
         except ImportError:
             self.app.show_notice("Checkpoints are not available in this build, so /undo and "
                                  "/rewind cannot go back.", "error")
@@ -78,7 +78,7 @@ class CheckpointActions:
         """The turn checkpoints whose turn is still in the conversation: one that a logged
         rewind already cut away (to_seq <= its position < the rewind) is skipped, so a second
         /undo goes one turn further back."""
-        from kimi_code.git.rewind_command import RewindError, conversation_position
+        from kimi_code.app.rewind import RewindError, conversation_position
 
         log, session_id = self._session_log(), self.app.session.session_id
         if log is None:
@@ -97,7 +97,7 @@ class CheckpointActions:
 
     async def pick(self, arg: str = "") -> None:
         """/rewind [ID] [files|conversation|both] [force]: pick a checkpoint, then the scope."""
-        from kimi_code.git.checkpoints import CheckpointError
+        from kimi_code.git.checkpoints.store import CheckpointError
 
         scope, force, rest = _parse(arg)
         store = self._store()
@@ -135,7 +135,7 @@ class CheckpointActions:
     # ---- planning and applying ---------------------------------------------------------------
 
     async def plan(self, checkpoint: Any) -> RewindPlan:
-        from kimi_code.git.rewind_command import RewindError, conversation_position
+        from kimi_code.app.rewind import RewindError, conversation_position
 
         store = self._store()
         plan = RewindPlan(checkpoint)
@@ -164,7 +164,7 @@ class CheckpointActions:
 
     async def restore(self, checkpoint_id: str, *, force: bool = False) -> bool:
         """Put the files back; returns False when nothing could be restored."""
-        from kimi_code.git.checkpoints import CheckpointError
+        from kimi_code.git.checkpoints.store import CheckpointError
 
         store = self._store()
         if store is None:
@@ -204,7 +204,7 @@ class CheckpointActions:
     def rewind_conversation(self, plan: RewindPlan) -> None:
         """Cut the conversation back to the checkpoint: log the rewind, give the live agent the
         replayed history, redraw the transcript, and put the dropped turn's prompt back."""
-        from kimi_code.git.rewind_command import record_conversation_rewind
+        from kimi_code.app.rewind import record_conversation_rewind
 
         app, recorder = self.app, self._recorder()
         if plan.error or recorder is None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from kimi_code.permissions import MODES
+from kimi_code.safety.permissions import MODES
 from kimi_code.ui.command_list import ALIASES, BY_NAME, COMMANDS, help_rows
 from kimi_code.ui.render import human_tokens
 from kimi_code.ui.screens.picker import Choice, PickerScreen

@@ -252,7 +252,7 @@ async def _ask_trust(s: Any) -> None:
     """First open of a workspace: Enter trusts; n (or Ctrl-C/Ctrl-D) continues untrusted."""
     from prompt_toolkit import PromptSession
 
-    from kimi_code import trust
+    from kimi_code.safety import trust
 
     question = (f"Do you trust the files in {s.workspace.root}? Trusting loads the project's "
                 ".kimi-code config (it can only tighten permissions), custom agents and hooks.\n"

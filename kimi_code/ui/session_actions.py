@@ -150,7 +150,7 @@ class SessionActions:
         self.shell_task = asyncio.ensure_future(self._shell(command, block))
 
     async def _shell(self: KimiApp, command: str, block: ToolBlock) -> None:
-        from kimi_code.runtime import child_environment
+        from kimi_code.runtime.assemble import child_environment
         from kimi_code.tools.bash import MAX_OUTPUT_CHARS
         from kimi_code.tools.process import run_command
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 KIMI = str(Path(sys.executable).with_name("kimi-code"))
 

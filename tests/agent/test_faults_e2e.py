@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.agent.conftest import base_env, run_kimi
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 
 def test_429_with_retry_after_then_success(workspace: Path, home: Path, server: ScriptedServer) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.agent.conftest import base_env, run_kimi
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 
 def _fix_and_test_script() -> list[dict]:

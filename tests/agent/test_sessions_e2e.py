@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kimi_code.session.store import SessionStore
 from tests.agent.conftest import KIMI, base_env, run_kimi
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 
 def test_continue_and_resume_carry_the_conversation(workspace: Path, home: Path,

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from tests.agent.conftest import KIMI, base_env, run_kimi
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 
 def test_sigterm_mid_tool_prints_the_result_and_leaves_a_resumable_session(

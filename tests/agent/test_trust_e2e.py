@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kimi_code import trust
+from kimi_code.safety import trust
 from tests.agent.conftest import base_env, run_kimi
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 PROJECT_CONFIG = """
 [permissions]

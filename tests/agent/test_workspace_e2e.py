@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.agent.conftest import base_env, run_kimi
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 
 def test_agents_md_from_root_down_to_cwd_reach_the_system_prompt(workspace: Path, home: Path,

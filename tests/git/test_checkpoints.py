@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kimi_code.git import checkpoints as cpmod
-from kimi_code.git.checkpoints import CheckpointError, CheckpointStore, store_dir
-from tests.git.conftest import git, repo_state
+from kimi_code.git.checkpoints import store as cpmod
+from kimi_code.git.checkpoints.store import CheckpointError, CheckpointStore, store_dir
+from tests.support.git_repos import git, repo_state
 
 
 def files_of(root: Path) -> dict[str, str]:

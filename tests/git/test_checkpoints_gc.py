@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from kimi_code import paths
-from kimi_code.git import checkpoints as cpmod
-from kimi_code.git import checkpoints_gc as gcmod
-from kimi_code.git.checkpoints import Checkpoint, CheckpointStore, store_dir
-from kimi_code.git.checkpoints_gc import Policy, collect, read_chains
-from kimi_code.git.checkpoints_io import GC_MARKER, sweep_stale_locks
+from kimi_code.git.checkpoints import store as cpmod
+from kimi_code.git.checkpoints import gc as gcmod
+from kimi_code.git.checkpoints.gc import Policy, collect, read_chains
+from kimi_code.git.checkpoints.io import GC_MARKER, sweep_stale_locks
+from kimi_code.git.checkpoints.store import Checkpoint, CheckpointStore, store_dir
 from kimi_code.session.lock import SessionLock
 
 NO_CAP = dict(max_bytes=0)

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from kimi_code import paths
 from kimi_code.cli import app
 from kimi_code.config import ConfigError, parse_config
-from kimi_code.git.checkpoints import CheckpointStore, store_dir
-from kimi_code.git.checkpoints_auto import STAMP_NAME, schedule_auto_gc
-from kimi_code.git.checkpoints_io import GC_MARKER
+from kimi_code.git.checkpoints.auto import STAMP_NAME, schedule_auto_gc
+from kimi_code.git.checkpoints.io import GC_MARKER
+from kimi_code.git.checkpoints.store import CheckpointStore, store_dir
 from tests.git.test_checkpoints_gc import (
     assert_store_sound,
     digest_tree,
@@ -139,8 +139,8 @@ def _wait_for_result(stamp: Path, timeout: float = 120) -> dict:
 
 
 def test_session_start_runs_the_daily_gc_in_the_background(tmp_path, monkeypatch):
-    from kimi_code.git import checkpoints_auto
-    from kimi_code.runtime import make_checkpointer
+    from kimi_code.git.checkpoints import auto as checkpoints_auto
+    from kimi_code.runtime.assemble import make_checkpointer
 
     monkeypatch.setattr(checkpoints_auto, "START_DELAY_S", 0.0)
     ws = tmp_path / "w"
@@ -196,7 +196,7 @@ def test_a_gc_killed_at_any_moment_leaves_a_usable_store(tmp_path, monkeypatch):
     keep = make_session(monkeypatch, ws, "new", 0, n=2)
     write_config("[checkpoints]\nkeep_sessions = 1\n")
     store = CheckpointStore(ws, "new")
-    args = [sys.executable, "-m", "kimi_code.git.checkpoints_auto", str(ws), "--protect", "new"]
+    args = [sys.executable, "-m", "kimi_code.git.checkpoints.auto", str(ws), "--protect", "new"]
     marker = store_dir(ws) / GC_MARKER
     finished, killed = False, 0
     # Each run is killed (with its git children) a little later after it starts changing the

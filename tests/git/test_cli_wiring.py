@@ -7,10 +7,10 @@ import json
 from typer.testing import CliRunner
 
 from kimi_code.cli import app
-from kimi_code.git.checkpoints import CheckpointStore
+from kimi_code.git.checkpoints.store import CheckpointStore
 from kimi_code.session.store import SessionStore
-from tests.fakes.scripted_server import ScriptedServer
-from tests.git.conftest import git
+from tests.support.git_repos import git
+from tests.support.scripted_server import ScriptedServer
 
 
 def test_commit_and_review_through_the_cli(make_repo, monkeypatch):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kimi_code.git.repo import open_repo, run_git
-from kimi_code.permissions import Decision, PermissionPolicy
+from kimi_code.safety.permissions import Decision, PermissionPolicy
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from kimi_code.git.plan import working_changes
+from kimi_code.commit.plan import working_changes
 from kimi_code.git.repo import open_repo
 from kimi_code.git.worktrees import snapshot_base
-from tests.git.conftest import git
+from tests.support.git_repos import git
 
 
 def racy_edit(make_repo) -> Path:  # type: ignore[no-untyped-def]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kimi_code.git.checkpoints import CheckpointStore
-from kimi_code.git.rewind_command import rewind_main
+from kimi_code.app.rewind import rewind_main
+from kimi_code.git.checkpoints.store import CheckpointStore
 from kimi_code.llm.base import Message
 from kimi_code.session.store import SessionStore
 

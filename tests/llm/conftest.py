@@ -19,7 +19,7 @@ from kimi_code.llm.base import (
     ToolSpec,
 )
 from kimi_code.llm.openai import OpenAIProvider
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 READ = ToolSpec("Read", "Read a file", {"type": "object", "properties": {
     "file_path": {"type": "string"}}, "required": ["file_path"]})

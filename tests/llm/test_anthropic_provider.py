@@ -15,7 +15,7 @@ from kimi_code.llm.base import (
     ToolCallDone,
     Usage,
 )
-from tests.fakes.wire import default_signature
+from tests.support.wire import default_signature
 
 from .conftest import BASH, READ, calls_of, collect, end_of, text_of, thinking_of
 

@@ -21,7 +21,7 @@ from kimi_code.llm.base import (
 from kimi_code.session.store import SessionStore
 from kimi_code.tools.base import ToolContext
 from kimi_code.tools.registry import ToolRegistry
-from tests.fakes.wire import default_signature
+from tests.support.wire import default_signature
 
 from .conftest import READ, calls_of, collect, end_of, text_of, thinking_of
 

@@ -10,7 +10,7 @@ import pytest
 from kimi_code.llm import client_pool
 from kimi_code.llm.base import Message, ProviderError, StreamEnd
 from kimi_code.llm.openai import OpenAIProvider
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 
 async def _drain(provider: OpenAIProvider) -> list:

@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from kimi_code.llm.base import Message
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 from .conftest import collect, make, text_of
 
@@ -124,7 +124,7 @@ async def test_subprocess_mode(tmp_path) -> None:
     port_file, log = tmp_path / "port", tmp_path / "requests.jsonl"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.scripted_server", "--script", str(script),
+        [sys.executable, "-m", "tests.support.scripted_server", "--script", str(script),
          "--port-file", str(port_file), "--requests-log", str(log)], cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 30

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from kimi_code.sandbox import Sandbox, SandboxLimits, SandboxMode, SandboxPolicy
-from kimi_code.sandbox_probe import reset_self_tests
-from kimi_code.secrets import child_env
+from kimi_code.safety.sandbox import Sandbox, SandboxLimits, SandboxMode, SandboxPolicy
+from kimi_code.safety.sandbox_probe import reset_self_tests
+from kimi_code.safety.secrets import child_env
 from kimi_code.tools.base import ToolContext, ToolResult
 from kimi_code.tools.bash import BashArgs, BashTool
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from kimi_code import paths, sandbox_probe
-from kimi_code.sandbox import Sandbox, SandboxMode, SandboxPolicy
-from kimi_code.sandbox_probe import SandboxUnavailable, diagnose, find_bwrap, self_test
+from kimi_code import paths
+from kimi_code.safety import sandbox_probe
+from kimi_code.safety.sandbox import Sandbox, SandboxMode, SandboxPolicy
+from kimi_code.safety.sandbox_probe import SandboxUnavailable, diagnose, find_bwrap, self_test
 from kimi_code.tools.base import ToolError
 from tests.safety.conftest import bash, make_sandbox
 
@@ -40,7 +41,7 @@ def test_self_test_catches_a_network_escape(workspace: Path) -> None:
 def test_self_test_catches_an_unenforced_process_limit(workspace: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     # As root the kernel ignores RLIMIT_NPROC; without the pids cgroup the storm gets through.
-    monkeypatch.setattr("kimi_code.sandbox.nproc_enforced", lambda: True)
+    monkeypatch.setattr("kimi_code.safety.sandbox.nproc_enforced", lambda: True)
     leaky = make_sandbox(workspace)
     leaky._bwrap = find_bwrap()
     problem = self_test(leaky._self_test_spawn, network_allowed=False)
@@ -73,14 +74,14 @@ def test_broken_bwrap_is_diagnosed(workspace: Path, tmp_path: Path,
 async def test_off_mode_is_explicit_and_logged(workspace: Path,
                                                caplog: pytest.LogCaptureFixture) -> None:
     sandbox = make_sandbox(workspace, mode=SandboxMode.OFF)
-    with caplog.at_level(logging.WARNING, logger="kimi_code.sandbox"):
+    with caplog.at_level(logging.WARNING, logger="kimi_code.safety.sandbox"):
         result = await bash(workspace, sandbox, "echo unconfined > ../off.txt")
     assert (workspace.parent / "off.txt").exists(), result.content
     assert "sandbox mode is off" in caplog.text
 
 
 def test_mode_from_env(monkeypatch: pytest.MonkeyPatch, workspace: Path) -> None:
-    from kimi_code.sandbox import mode_from_env, sandbox_for_workspace
+    from kimi_code.safety.sandbox import mode_from_env, sandbox_for_workspace
 
     monkeypatch.setenv("KIMI_CODE_SANDBOX", "read-only")
     assert mode_from_env() is SandboxMode.READ_ONLY

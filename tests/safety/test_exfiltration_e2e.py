@@ -11,8 +11,8 @@ import uuid
 from pathlib import Path
 
 from tests.agent.conftest import base_env, run_kimi
-from tests.fakes.scripted_server import ScriptedServer
 from tests.safety.test_sandbox_net_proc import Listener
+from tests.support.scripted_server import ScriptedServer
 
 CANARY = "canarysecret" + uuid.uuid4().hex
 

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 from kimi_code import paths
-from kimi_code.sandbox import Sandbox, SandboxMode
+from kimi_code.safety.sandbox import Sandbox, SandboxMode
 from tests.safety.conftest import bash, git, make_sandbox
 
 

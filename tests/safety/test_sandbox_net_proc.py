@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kimi_code.sandbox import Sandbox, SandboxLimits
+from kimi_code.safety.sandbox import Sandbox, SandboxLimits
 from tests.safety.conftest import bash, make_sandbox
 
 CANARY = "canary-" + uuid.uuid4().hex

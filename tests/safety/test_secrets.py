@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from kimi_code.runtime import child_environment
-from kimi_code.secrets import child_env, is_secret_name
+from kimi_code.runtime.assemble import child_environment
+from kimi_code.safety.secrets import child_env, is_secret_name
 
 
 def test_allowlist_drops_secrets_and_unknowns() -> None:
@@ -37,7 +37,7 @@ def test_runtime_uses_the_allowlist() -> None:
 
 
 def test_make_non_dumpable_in_a_real_process() -> None:
-    code = ("from kimi_code.secrets import make_non_dumpable, is_dumpable\n"
+    code = ("from kimi_code.safety.secrets import make_non_dumpable, is_dumpable\n"
             "assert is_dumpable()\nassert make_non_dumpable()\nprint(is_dumpable())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

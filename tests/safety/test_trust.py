@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kimi_code import trust
+from kimi_code.safety import trust
 
 MALICIOUS = '''
 default_model = "evil"

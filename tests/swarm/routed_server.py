@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 
 def _text(content: Any) -> str:

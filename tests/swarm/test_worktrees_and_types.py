@@ -9,8 +9,13 @@ import pytest
 from kimi_code.agent.subagent_types import SubagentTypeError, load_types, parse_type_file
 from kimi_code.agent.swarm import SwarmError, SwarmRunner
 from kimi_code.git.worktrees import (
-    cleanup_leftovers, commit_worktree, create_worktree, leftovers, merge_into_workspace,
-    snapshot_base, worktrees_root,
+    cleanup_leftovers,
+    commit_worktree,
+    create_worktree,
+    leftovers,
+    merge_into_workspace,
+    snapshot_base,
+    worktrees_root,
 )
 from tests.swarm.conftest import git
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 WAIT_S = 20.0
 
@@ -45,7 +45,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def server(home: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScriptedServer]:
-    from kimi_code import trust
+    from kimi_code.safety import trust
 
     trust.trust(workspace)  # the first-open trust prompt has its own test (test_trust.py)
     with ScriptedServer([]) as s:
@@ -54,7 +54,7 @@ def server(home: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 def make_app(**kwargs: Any) -> Any:
-    from kimi_code.interactive import InteractiveSession
+    from kimi_code.app.interactive import InteractiveSession
     from kimi_code.ui.app import KimiApp
 
     session = InteractiveSession.create(permission_mode=kwargs.pop("mode", None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from kimi_code.interactive import InteractiveSession
+from kimi_code.app.interactive import InteractiveSession
 from kimi_code.ui.screens.help import HelpScreen
 from kimi_code.ui.screens.picker import PickerScreen
 from kimi_code.ui.widgets.assistant_block import AssistantBlock

@@ -7,7 +7,7 @@ import sys
 
 PROBE = """
 import sys
-import kimi_code.cli, kimi_code.headless, kimi_code.agent.loop, kimi_code.interactive
+import kimi_code.cli, kimi_code.app.run, kimi_code.agent.loop, kimi_code.app.interactive
 import kimi_code.ui, kimi_code.ui.plain, kimi_code.ui.render, kimi_code.ui.history
 import kimi_code.ui.mentions, kimi_code.ui.config_edit, kimi_code.ui.prices
 bad = sorted(m for m in sys.modules if m == "textual" or m.startswith("textual."))

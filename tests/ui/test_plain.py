@@ -9,7 +9,7 @@ from prompt_toolkit.application import create_app_session
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from kimi_code.interactive import InteractiveSession
+from kimi_code.app.interactive import InteractiveSession
 from kimi_code.ui.history import InputHistory, history_file
 from kimi_code.ui.plain import _split_finished, make_completer, run_plain
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 WAIT_S = 30.0
@@ -58,6 +58,6 @@ def test_binary_starts_and_answers_in_tmux(home: Path, workspace: Path) -> None:
         finally:
             subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     assert len(server.model_bodies()) == 1
-    from kimi_code import trust
+    from kimi_code.safety import trust
 
     assert trust.is_trusted(workspace)  # Enter at the prompt recorded the trust

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kimi_code import trust
-from tests.fakes.scripted_server import ScriptedServer
+from kimi_code.safety import trust
+from tests.support.scripted_server import ScriptedServer
 from tests.ui.conftest import make_app, until
 
 

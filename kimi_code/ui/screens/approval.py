@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from kimi_code.agent.approval import ApprovalRequest, ApprovalResponse
-from kimi_code.permissions import Rule, RuleError
+from kimi_code.safety.permissions import Rule, RuleError
 from kimi_code.ui.render import proposed_diff, visible
 from kimi_code.ui.widgets.diff_view import DiffView
 

@@ -1,0 +1,288 @@
+"""The OS sandbox for model-driven commands (bubblewrap): policy and enforcement kept apart.
+
+`SandboxPolicy` is data: which directories are writable, which are protected (read-only even
+inside a writable one), whether the network is reachable, resource limits. `Sandbox` enforces a
+policy by rewriting a command's argv into a `bwrap` invocation:
+
+- the whole filesystem read-only (`--ro-bind / /`), a private /tmp, fresh /dev and /proc;
+- the workspace and every --add-dir bound read-write, then `.git` (directory or worktree
+  pointer file, and the git dirs it points at) and kimi-code's own config/data/cache dirs
+  bound read-only on top;
+- every namespace unshared (network too, unless allowed), all capabilities dropped, a new
+  session (no TIOCSTI into our terminal), `--die-with-parent`;
+- its own PID namespace: when the command exits, bwrap's init exits and the kernel kills every
+  process left in the namespace (daemons included), so nothing survives a call;
+- a process-count limit (RLIMIT_NPROC inside; a pids cgroup when we run as root, for whom the
+  kernel does not enforce RLIMIT_NPROC), a file-size limit, and the caller's timeout and
+  output cap (see kimi_code.tools.process.run_command).
+
+A sandboxed mode is never "on" while unenforced: the first use runs a self-test (a canary write
+outside the writable roots, a canary connect to a listener of ours, a small fork storm against a
+low process limit) and refuses with an actionable `SandboxUnavailable` if any canary gets through.
+Mode `off` is explicit and logged once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shlex
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+
+from kimi_code import paths
+from kimi_code.safety.sandbox_probe import (
+    SELF_TEST_NPROC,
+    PidsCgroup,
+    SandboxUnavailable,
+    find_bwrap,
+    nproc_enforced,
+    run_self_test,
+)
+
+__all__ = ["Sandbox", "SandboxLimits", "SandboxMode", "SandboxPolicy", "SandboxUnavailable",
+           "git_protected_paths", "mode_from_env", "sandbox_for_workspace"]
+
+log = logging.getLogger("kimi_code.safety.sandbox")
+ENV_MODE = "KIMI_CODE_SANDBOX"  # workspace-write | read-only | off
+ENV_NETWORK = "KIMI_CODE_SANDBOX_NETWORK"  # 1 allows network from sandboxed commands
+
+
+_DETACHED: list[PidsCgroup] = []  # background jobs' cgroups (root only), removed at exit
+
+
+@atexit.register
+def _remove_detached() -> None:
+    for cgroup in _DETACHED:
+        cgroup.remove()
+
+
+class SandboxMode(StrEnum):
+    WORKSPACE_WRITE = "workspace-write"
+    READ_ONLY = "read-only"
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Resource limits for one sandboxed command (time and kept output are the caller's)."""
+
+    max_processes: int = 512  # processes + threads of the command tree
+    max_output_bytes: int = 64 * 1024 * 1024  # the command is killed past this much output
+    max_file_bytes: int = 4 * 1024 * 1024 * 1024  # largest file it may write (ulimit -f)
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    """What a sandboxed command may touch. Pure data; `Sandbox` enforces it."""
+
+    mode: SandboxMode
+    writable: tuple[Path, ...] = ()
+    protected: tuple[Path, ...] = ()  # read-only even when inside a writable root
+    network: bool = False
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+
+    @classmethod
+    def for_workspace(cls, workspace: Path, extra_dirs: Sequence[Path] = (),
+                      mode: SandboxMode = SandboxMode.WORKSPACE_WRITE, network: bool = False,
+                      limits: SandboxLimits | None = None) -> SandboxPolicy:
+        """The agent's policy: the workspace and extra dirs writable (in workspace-write),
+        their git internals and kimi-code's own directories protected."""
+        roots = tuple(Path(os.path.realpath(p)) for p in (workspace, *extra_dirs))
+        protected: list[Path] = []
+        for root in roots:
+            protected.extend(git_protected_paths(root))
+        protected.extend(agent_dirs())
+        return cls(mode=mode, writable=roots if mode is SandboxMode.WORKSPACE_WRITE else (),
+                   protected=_dedupe(protected), network=network,
+                   limits=limits or SandboxLimits())
+
+    def with_root(self, root: Path) -> SandboxPolicy:
+        """This policy plus `root` as a writable root (a subagent's worktree), its git
+        internals protected."""
+        real = Path(os.path.realpath(root))
+        if self.mode is not SandboxMode.WORKSPACE_WRITE or real in self.writable:
+            return self
+        return replace(self, writable=(*self.writable, real),
+                       protected=_dedupe([*self.protected, *git_protected_paths(real)]))
+
+
+def _dedupe(items: Sequence[Path]) -> tuple[Path, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def agent_dirs() -> list[Path]:
+    """kimi-code's own config, data and cache directories (sessions, trust store, keys)."""
+    return [Path(os.path.realpath(p)) for p in (paths.config_dir(), paths.data_dir(),
+                                                 paths.cache_dir())]
+
+
+def git_protected_paths(root: Path) -> list[Path]:
+    """`.git` under `root` and, when it is a worktree/submodule pointer file (`gitdir: X`),
+    the git directory X and its common dir (the main repository's .git)."""
+    dot_git = root / ".git"
+    found: list[Path] = []
+    if dot_git.is_dir() and not dot_git.is_symlink():
+        return [dot_git]
+    if not (dot_git.is_file() or dot_git.is_symlink()):
+        return found
+    found.append(dot_git)
+    try:
+        first = dot_git.read_text(encoding="utf-8", errors="replace").splitlines()[0]
+    except (OSError, IndexError):
+        return found
+    if dot_git.is_symlink():  # a symlinked .git: protect what it points at
+        found.append(Path(os.path.realpath(dot_git)))
+        return found
+    if not first.startswith("gitdir:"):
+        return found
+    gitdir = Path(first.removeprefix("gitdir:").strip())
+    gitdir = Path(os.path.realpath(gitdir if gitdir.is_absolute() else root / gitdir))
+    found.append(gitdir)
+    commondir = gitdir / "commondir"
+    if commondir.is_file():
+        common = Path(commondir.read_text(encoding="utf-8").strip())
+        found.append(Path(os.path.realpath(common if common.is_absolute() else gitdir / common)))
+    return found
+
+
+def mode_from_env(default: SandboxMode = SandboxMode.WORKSPACE_WRITE) -> SandboxMode:
+    """The mode chosen by KIMI_CODE_SANDBOX (a clear error for a bad value)."""
+    raw = os.environ.get(ENV_MODE, "").strip().lower()
+    if not raw:
+        return default
+    try:
+        return SandboxMode(raw)
+    except ValueError:
+        choices = ", ".join(m.value for m in SandboxMode)
+        raise ValueError(f"{ENV_MODE}={raw!r} is not a sandbox mode (choose one of {choices})") from None
+
+
+class Sandbox:
+    """Enforces a `SandboxPolicy` on command argvs. Create one per workspace and keep it:
+    the self-test runs once per process and configuration."""
+
+    def __init__(self, policy: SandboxPolicy, bwrap: str | None = None) -> None:
+        self.policy = policy
+        self._bwrap = bwrap
+        self._off_logged = False
+
+    @property
+    def enforced(self) -> bool:
+        return self.policy.mode is not SandboxMode.OFF
+
+    def for_root(self, root: Path) -> Sandbox:
+        """The same sandbox with `root` (a subagent worktree) also writable."""
+        policy = self.policy.with_root(root)
+        return self if policy is self.policy else Sandbox(policy, self._bwrap)
+
+    @property
+    def bwrap(self) -> str | None:
+        return self._bwrap
+
+    def ensure_ready(self) -> None:
+        """Prove enforcement (once per process and configuration): raise SandboxUnavailable
+        naming the cause and the fix."""
+        if not self.enforced:
+            return
+        self._bwrap = self._bwrap or find_bwrap()
+        run_self_test((self._bwrap, self.policy.network), self._self_test_spawn)
+
+    def _self_test_spawn(self, argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        """Run the canary probe through this very policy, with a low process limit."""
+        limits = replace(self.policy.limits, max_processes=SELF_TEST_NPROC)
+        probe = Sandbox(replace(self.policy, limits=limits), self._bwrap)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        with probe._spawn_argv(argv, cwd) as full:
+            return subprocess.run(full, cwd=cwd, env=env, capture_output=True, text=True,
+                                  timeout=60, stdin=subprocess.DEVNULL)
+
+    def wrap(self, argv: Sequence[str], cwd: Path) -> list[str]:
+        """The bwrap argv running `argv` in `cwd` under this policy (or `argv` when off).
+        Call `ensure_ready` first (`prepared` does)."""
+        if not self.enforced:
+            if not self._off_logged:
+                log.warning("sandbox mode is off: commands run without OS confinement")
+                self._off_logged = True
+            return list(argv)
+        assert self._bwrap is not None, "call ensure_ready() before wrap()"
+        limits = self.policy.limits
+        # RLIMIT_NPROC caps processes for a non-root user (root is exempt: the pids cgroup
+        # covers it). bash names it -u, dash -p; in sh mode both count -f in 512-byte blocks.
+        n = limits.max_processes
+        prologue = (f"{{ ulimit -u {n} || ulimit -p {n}; }} 2>/dev/null; "
+                    f"ulimit -f {limits.max_file_bytes // 512} 2>/dev/null; exec \"$@\"")
+        return [*self._base_args(self._bwrap, Path(os.path.realpath(cwd))),
+                "/bin/sh", "-c", prologue, "sh", *argv]
+
+    def _base_args(self, bwrap: str, cwd: Path, network: bool | None = None) -> list[str]:
+        policy = self.policy
+        args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                "--tmpfs", "/tmp", "--unshare-all"]
+        if policy.network if network is None else network:
+            args.append("--share-net")
+        args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        for root in policy.writable:
+            args += ["--bind", str(root), str(root)]
+        for path in policy.protected:
+            if os.path.lexists(path):
+                args += ["--ro-bind", str(path), str(path)]
+        # A cwd hidden by the private /tmp (outside every root) is re-exposed read-only.
+        if not any(cwd == r or r in cwd.parents for r in policy.writable) and cwd.is_dir():
+            args += ["--ro-bind", str(cwd), str(cwd)]
+        return [*args, "--chdir", str(cwd)]
+
+    @contextmanager
+    def prepared(self, argv: Sequence[str], cwd: Path) -> Iterator[list[str]]:
+        """Self-test (first time), then yield the argv to spawn; per-call resources (a pids
+        cgroup when running as root) are released on exit."""
+        self.ensure_ready()
+        with self._spawn_argv(argv, cwd) as full:
+            yield full
+
+    @contextmanager
+    def _spawn_argv(self, argv: Sequence[str], cwd: Path) -> Iterator[list[str]]:
+        wrapped = self.wrap(argv, cwd)
+        if not self.enforced or nproc_enforced():
+            yield wrapped
+            return
+        cgroup = PidsCgroup.create(self.policy.limits.max_processes)
+        try:
+            yield cgroup.enter_argv(wrapped)
+        finally:
+            cgroup.remove()
+
+    def detached_argv(self, argv: Sequence[str], cwd: Path) -> list[str]:
+        """Like `prepared` for a background job: a pids cgroup (root only) lives until it is
+        empty, checked at the next detached start, or until kimi-code exits (then its
+        processes are killed)."""
+        self.ensure_ready()
+        wrapped = self.wrap(argv, cwd)
+        if not self.enforced or nproc_enforced():
+            return wrapped
+        _DETACHED[:] = [c for c in _DETACHED if not c.remove_if_empty()]
+        cgroup = PidsCgroup.create(self.policy.limits.max_processes)
+        _DETACHED.append(cgroup)
+        return cgroup.enter_argv(wrapped)
+
+    def describe(self) -> str:
+        """One line for logs and /status: mode, roots, network."""
+        if not self.enforced:
+            return "sandbox off (commands are not confined)"
+        roots = ", ".join(shlex.quote(str(r)) for r in self.policy.writable) or "nothing"
+        net = "network allowed" if self.policy.network else "no network"
+        return f"sandbox {self.policy.mode.value}: writable {roots}; {net}"
+
+
+def sandbox_for_workspace(workspace: Path, extra_dirs: Sequence[Path] = (),
+                          mode: SandboxMode | None = None) -> Sandbox:
+    """The agent's sandbox for a workspace: mode from the argument, else KIMI_CODE_SANDBOX,
+    else workspace-write; network from KIMI_CODE_SANDBOX_NETWORK=1."""
+    chosen = mode or mode_from_env()
+    network = os.environ.get(ENV_NETWORK, "").strip().lower() in {"1", "true", "yes"}
+    return Sandbox(SandboxPolicy.for_workspace(workspace, extra_dirs, chosen, network))

@@ -1,0 +1,3 @@
+"""Fixtures for this folder's tests: hermetic real git repositories (tests/support/git_repos.py)."""
+
+from tests.support.git_repos import hermetic_git, make_repo  # noqa: F401  (fixtures)
