@@ -1,7 +1,7 @@
 """Fan-out: run subagents (one, or hundreds from a template) on one event loop, isolated, within
 budgets, and merge coder subagents' work back into the workspace.
 
-Wiring (runtime/headless/interactive): build a `SwarmRunner`, put it in `ctx.services["swarm"]`
+Wiring (runtime/headless/interactive): build a `SwarmRunner`, put it in `ctx.swarm`
 and call `runner.attach(agent)` once the parent agent exists. The Agent/AgentSwarm tools then
 call `runner.run(...)`. Every child event is forwarded to the parent's subscribers with
 `agent_id` = the spawning tool call's id (stream-json's `parent_tool_use_id`).
@@ -105,7 +105,7 @@ class SwarmRunner:
         self.retry = agent.options.retry
         self._parent_agent_id = agent.agent_id
         agent.subscribers.append(self.observe)
-        agent.ctx.services["swarm"] = self
+        agent.ctx.swarm = self
 
     def observe(self, event: Event) -> None:
         """Remember the parent's running Agent/AgentSwarm call: its id becomes the children's
@@ -263,13 +263,11 @@ class _Child:
             r.branch, workdir = self.worktree.branch, self.worktree.path
         parent = runner.parent_ctx
         tools = ToolRegistry.builtin(stype.toolset())
-        services: dict[str, Any] = {"swarm": runner} if stype.can_spawn else {}
-        if parent is not None and parent.services.get("sandbox") is not None:
-            # Issue 10: subagents stay in the OS sandbox; a worktree becomes writable too.
-            services["sandbox"] = parent.services["sandbox"].for_root(workdir)
+        # Issue 10: subagents stay in the OS sandbox; a worktree becomes writable too.
+        sandbox = parent.sandbox.for_root(workdir) if parent and parent.sandbox else None
         self.ctx = ToolContext(workspace=workdir, extra_dirs=parent.extra_dirs if parent else (),
                                session_id=runner.session_id, env=parent.env if parent else None,
-                               services=services)
+                               sandbox=sandbox, swarm=runner if stype.can_spawn else None)
         prompt = build_system_prompt(workdir, workdir, tools=tools.names())
         if stype.prompt:
             prompt += "\n\n# Your role\n\n" + stype.prompt

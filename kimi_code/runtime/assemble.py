@@ -68,7 +68,7 @@ def build_tools(names: tuple[str, ...] | None = None) -> ToolRegistry:
 
 def tool_context(workspace: Workspace, session_id: str) -> ToolContext:
     """The tools' context. Issue 10: this process holds the API keys, so it becomes
-    non-dumpable; Bash runs in the OS sandbox (`ctx.services["sandbox"]`, mode from
+    non-dumpable; Bash runs in the OS sandbox (`ctx.sandbox`, mode from
     KIMI_CODE_SANDBOX, default workspace-write; proven by a self-test at first use)."""
     from kimi_code.safety.sandbox import sandbox_for_workspace
     from kimi_code.safety.secrets import make_non_dumpable
@@ -81,7 +81,7 @@ def tool_context(workspace: Workspace, session_id: str) -> ToolContext:
         raise ConfigError(str(exc)) from None
     return ToolContext(workspace=workspace.root, extra_dirs=workspace.extra_dirs,
                        session_id=session_id, env=child_environment(),
-                       services={"sandbox": sandbox})
+                       sandbox=sandbox)
 
 
 def initial_map(workspace: Path) -> str:

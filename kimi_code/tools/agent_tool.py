@@ -1,6 +1,6 @@
 """Agent (one subagent) and AgentSwarm (one subagent per item of a template) tools.
 
-Both hand the work to the session's SwarmRunner (`ctx.services["swarm"]`, wired by the front
+Both hand the work to the session's SwarmRunner (`ctx.swarm`, wired by the front
 end). They are marked read-only for the permission check and for concurrent start: spawning
 itself changes nothing, every tool call a subagent makes is checked against (a copy of) the
 parent's policy, and coder changes reach the workspace only through the merge. Several Agent
@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from kimi_code.tools.base import (
+    SubagentRunner,
     Tool,
     ToolArgs,
     ToolContext,
@@ -46,15 +47,15 @@ class AgentSwarmArgs(ToolArgs):
     subagent_type: str | None = Field(default=None, description="As for Agent.")
 
 
-def _runner(ctx: ToolContext) -> Any:
-    runner = ctx.services.get("swarm")
+def _runner(ctx: ToolContext) -> SubagentRunner:
+    runner = ctx.swarm
     if runner is None:
         raise ToolError("Subagents are not available here (this agent may not spawn subagents). "
                         "Do the work yourself with your other tools.")
     return runner
 
 
-def _type_name(runner: Any, name: str | None) -> str:
+def _type_name(runner: SubagentRunner, name: str | None) -> str:
     from kimi_code.agent.swarm import SwarmError
 
     try:

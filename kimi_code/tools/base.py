@@ -11,11 +11,14 @@ from abc import ABC, abstractmethod
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kimi_code.llm.base import ToolSpec
+
+if TYPE_CHECKING:  # safety pulls in the sandbox machinery; tools only need the type here
+    from kimi_code.safety.sandbox import Sandbox
 
 # The id of the tool call being executed, set by the agent's executor around `Tool.run`. A
 # context variable (not shared state) so concurrent calls each see their own id.
@@ -45,6 +48,19 @@ class ToolError(Exception):
 A = TypeVar("A", bound=ToolArgs)
 
 
+class SubagentRunner(Protocol):
+    """What the Agent/AgentSwarm tools need from the session's swarm (kimi_code.agent.swarm's
+    SwarmRunner implements it); a protocol so tools never import the agent layer."""
+
+    def resolve_type(self, name: str | None) -> Any:
+        """The subagent type called `name` (None: the default); raises on an unknown name."""
+        ...
+
+    async def run(self, specs: list[Any], parent_id: str) -> list[Any]:
+        """Run one subagent per spec under the spawning call `parent_id`; one result each."""
+        ...
+
+
 @dataclass
 class ToolContext:
     """Everything a tool may touch. Tools never read global state."""
@@ -56,9 +72,10 @@ class ToolContext:
     state: dict[str, Any] = field(default_factory=dict)
     # Environment for child processes (already stripped of secrets by the caller).
     env: dict[str, str] | None = None
-    # Set by the loop for tools that need it (Agent/AgentSwarm, index tools); typed loosely to
-    # keep tools free of agent imports.
-    services: dict[str, Any] = field(default_factory=dict)
+    # The OS sandbox Bash runs model commands in (issue 10); None runs them unconfined.
+    sandbox: Sandbox | None = None
+    # The session's subagent runner for Agent/AgentSwarm; None where spawning is not allowed.
+    swarm: SubagentRunner | None = None
 
 
 class Tool(ABC, Generic[A]):

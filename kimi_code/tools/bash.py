@@ -81,7 +81,7 @@ class BashTool(Tool[BashArgs]):
         # The OS sandbox (issue 10), set by runtime.tool_context; None runs unconfined.
         result = await run_command(args.command, cwd=ctx.workspace, env=env, timeout=timeout_s,
                                    max_output=MAX_OUTPUT_CHARS,
-                                   sandbox=ctx.services.get("sandbox"))
+                                   sandbox=ctx.sandbox)
         content = render_result(result, timeout_s)
         if notice := finished_jobs_notice(ctx):
             content += "\n" + notice

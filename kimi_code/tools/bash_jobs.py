@@ -57,7 +57,7 @@ async def start_job(command: str, ctx: ToolContext, env: Mapping[str, str]) -> B
     job_id = f"bash-{len(table) + 1}"
     log_path = log_dir(ctx) / f"{job_id}-{time.strftime('%Y%m%d-%H%M%S')}.log"
     process = await start_detached(command, cwd=ctx.workspace, env=env, log_path=log_path,
-                                   sandbox=ctx.services.get("sandbox"))  # issue 10
+                                   sandbox=ctx.sandbox)  # issue 10
     job = BackgroundJob(job_id, command, process.pid, log_path, time.time(), process)
     job.waiter = asyncio.create_task(_watch(job))
     table[job_id] = job

@@ -23,7 +23,7 @@ BUILTIN_TOOLS: dict[str, str] = {
     "RepoMap": "kimi_code.tools.repo_map:RepoMapTool",
     "FindSymbol": "kimi_code.tools.find_symbol:FindSymbolTool",
     "FindReferences": "kimi_code.tools.find_references:FindReferencesTool",
-    # Subagents (issue 6): need ctx.services["swarm"], wired by the front ends.
+    # Subagents (issue 6): need ctx.swarm, wired by the front ends.
     "Agent": "kimi_code.tools.agent_tool:AgentTool",
     "AgentSwarm": "kimi_code.tools.agent_tool:AgentSwarmTool",
 }
