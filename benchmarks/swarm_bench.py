@@ -44,7 +44,7 @@ def routes(agents: int, steps: int, latency: float) -> dict:
 
 
 def _serve(route_table: dict, conn: object) -> None:
-    from tests.swarm.routed_server import RoutedServer
+    from tests.support.routed_server import RoutedServer
 
     server = RoutedServer(route_table).start()
     conn.send(server.base_url_openai)  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ import pytest
 from kimi_engine.synthetic import INT4_QUANTIZATION_CONFIG, KIMI_K26_TEXT_CONFIG, TINY_TEXT_CONFIG
 
 from kimi_code.app.doctor import FAIL, OK, WARN, Gpu, model_fit_check
-from tests.agent.conftest import base_env, run_kimi
+from tests.support.cli_runs import base_env, run_kimi
 
 GIB = 1 << 30
 

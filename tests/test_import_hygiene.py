@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.agent.conftest import base_env
+from tests.support.cli_runs import base_env
 from tests.support.scripted_server import ScriptedServer
 
 HEAVY = ("textual", "torch", "triton", "kimi_engine", "transformers")

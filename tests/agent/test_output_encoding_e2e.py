@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.conftest import KIMI, base_env, run_kimi
+from tests.support.cli_runs import KIMI, base_env, run_kimi
 from tests.support.scripted_server import ScriptedServer
 
 TEXT = "half an emoji \ud83d, then 修复 done"

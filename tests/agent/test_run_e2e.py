@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.agent.conftest import base_env, run_kimi
+from tests.support.cli_runs import base_env, run_kimi
 from tests.support.scripted_server import ScriptedServer
 
 

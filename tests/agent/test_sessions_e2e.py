@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from kimi_code.session.store import SessionStore
-from tests.agent.conftest import KIMI, base_env, run_kimi
+from tests.support.cli_runs import KIMI, base_env, run_kimi
 from tests.support.scripted_server import ScriptedServer
 
 

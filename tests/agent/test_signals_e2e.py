@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.agent.conftest import KIMI, base_env, run_kimi
+from tests.support.cli_runs import KIMI, base_env, run_kimi
 from tests.support.scripted_server import ScriptedServer
 
 

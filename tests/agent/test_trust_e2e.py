@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kimi_code.safety import trust
-from tests.agent.conftest import base_env, run_kimi
+from tests.support.cli_runs import base_env, run_kimi
 from tests.support.scripted_server import ScriptedServer
 
 PROJECT_CONFIG = """

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.agent.conftest import base_env, run_kimi
+from tests.support.cli_runs import base_env, run_kimi
 from tests.support.scripted_server import ScriptedServer
 
 

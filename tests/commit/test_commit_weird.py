@@ -10,8 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.commit.test_commit_command import hook, last_message, main, prompt_of
-from tests.commit.test_commit_command import model_env as model_env  # noqa: F401 - the fixture
+from tests.support.commit_cli import hook, last_message, main, prompt_of
 from tests.support.git_repos import git
 
 LINES = "".join(f"line {i}\n" for i in range(1, 21))
@@ -281,7 +280,7 @@ def test_many_small_files_are_summarised_in_a_few_requests(make_repo, model_env,
 
 def test_worktree_whose_main_repository_moved_is_explained(make_repo, tmp_path, model_env,
                                                            monkeypatch, capsys):
-    from tests.review.test_review_command import review
+    from tests.support.review_cli import review
 
     root = make_repo({"a.txt": "a\n"})
     linked = tmp_path / "linked"

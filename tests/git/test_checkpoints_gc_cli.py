@@ -21,7 +21,7 @@ from kimi_code.config import ConfigError, parse_config
 from kimi_code.git.checkpoints.auto import STAMP_NAME, schedule_auto_gc
 from kimi_code.git.checkpoints.io import GC_MARKER
 from kimi_code.git.checkpoints.store import CheckpointStore, store_dir
-from tests.git.test_checkpoints_gc import (
+from tests.support.checkpoint_stores import (
     assert_store_sound,
     digest_tree,
     make_session,

@@ -10,7 +10,7 @@ from pathlib import Path
 from kimi_code.index import scan
 from kimi_code.index.cache import db_path_for
 from kimi_code.index.repo_map import RepoIndex
-from tests.index.conftest import git, write
+from tests.support.index_repos import git, write
 
 BASE = {
     "pkg/shapes.py": "class Shape:\n    def area(self):\n        return 0\n",

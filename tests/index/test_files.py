@@ -8,7 +8,7 @@ from pathlib import Path
 from kimi_code.index.ignore import parse_gitignore, walk_files
 from kimi_code.index.repo_map import RepoIndex
 from kimi_code.index.tags import MAX_FILE_BYTES
-from tests.index.conftest import write
+from tests.support.index_repos import write
 
 
 def skips(index: RepoIndex) -> dict[str, str]:

@@ -20,7 +20,7 @@ from kimi_code.index.graphdata import GraphData, empty_graph
 from kimi_code.index.rank import rank
 from kimi_code.index.repo_map import RepoIndex
 from kimi_code.index.snapshot import build_graph_data, load_graph_data
-from tests.index.conftest import write
+from tests.support.index_repos import write
 
 FILES = {
     "core/engine.py": "class Engine:\n    def start(self):\n        pass\n\n    def stop(self):\n"

@@ -13,7 +13,7 @@ from kimi_code.index.languages import (
     load_query,
 )
 from kimi_code.index.tags import DEFINITION_KINDS, REFERENCE_KINDS, extract_tags
-from tests.index.golden import SOURCES, golden_path, tags_as_json
+from tests.support.index_golden import SOURCES, golden_path, tags_as_json
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)

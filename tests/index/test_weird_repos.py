@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.index.conftest import git, write
+from tests.support.index_repos import git, write
 
 LFS = ("version https://git-lfs.github.com/spec/v1\n"
        "oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"

@@ -10,8 +10,7 @@ from kimi_code.review.findings import Finding, Refusal, ReviewReport
 from kimi_code.review.github import to_github
 from kimi_code.review.markdown import to_markdown
 from kimi_code.review.sarif import to_sarif
-
-LEVELS = {"none", "note", "warning", "error"}
+from tests.support.review_cli import check_sarif_required_structure
 
 
 def report() -> ReviewReport:
@@ -29,29 +28,6 @@ def report() -> ReviewReport:
         summary="One injection risk.")
 
 
-def check_sarif_required_structure(log: dict) -> None:
-    """The required properties of the SARIF 2.1.0 schema for what we emit."""
-    assert log["version"] == "2.1.0" and isinstance(log["runs"], list)
-    for run in log["runs"]:
-        driver = run["tool"]["driver"]
-        assert isinstance(driver["name"], str) and driver["name"]
-        rule_ids = [r["id"] for r in driver.get("rules", [])]
-        for rule in driver.get("rules", []):
-            assert isinstance(rule["id"], str)
-        for inv in run.get("invocations", []):
-            assert isinstance(inv["executionSuccessful"], bool)
-            for n in inv.get("toolExecutionNotifications", []):
-                assert "text" in n["message"] and n["level"] in LEVELS
-        for result in run["results"]:
-            assert "text" in result["message"] and result["level"] in LEVELS
-            assert result["ruleId"] in rule_ids
-            assert rule_ids[result["ruleIndex"]] == result["ruleId"]
-            for loc in result["locations"]:
-                phys = loc["physicalLocation"]
-                assert isinstance(phys["artifactLocation"]["uri"], str)
-                region = phys["region"]
-                assert region["startLine"] >= 1 and region["endLine"] >= region["startLine"]
-            assert all(isinstance(v, str) for v in result["partialFingerprints"].values())
 
 
 def test_sarif():

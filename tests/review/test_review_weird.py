@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from kimi_code.review import review as review_mod
-from tests.review.test_review_command import pr_repo, review, server, user_prompt  # noqa: F401
 from tests.support.git_repos import git
+from tests.support.review_cli import review, user_prompt
 from tests.support.scripted_server import ScriptedServer
 
 

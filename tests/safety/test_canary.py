@@ -13,7 +13,7 @@ from kimi_code.safety import sandbox_probe
 from kimi_code.safety.sandbox import Sandbox, SandboxMode, SandboxPolicy
 from kimi_code.safety.sandbox_probe import SandboxUnavailable, diagnose, find_bwrap, self_test
 from kimi_code.tools.base import ToolError
-from tests.safety.conftest import bash, make_sandbox
+from tests.support.sandboxes import bash, make_sandbox
 
 
 def test_self_test_passes_with_the_real_policy(workspace: Path, sandbox: Sandbox) -> None:

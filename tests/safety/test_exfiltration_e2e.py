@@ -10,8 +10,8 @@ import os
 import uuid
 from pathlib import Path
 
-from tests.agent.conftest import base_env, run_kimi
-from tests.safety.test_sandbox_net_proc import Listener
+from tests.support.cli_runs import base_env, run_kimi
+from tests.support.sandboxes import Listener
 from tests.support.scripted_server import ScriptedServer
 
 CANARY = "canarysecret" + uuid.uuid4().hex

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kimi_code import paths
 from kimi_code.safety.sandbox import Sandbox, SandboxMode
-from tests.safety.conftest import bash, git, make_sandbox
+from tests.support.sandboxes import bash, git, make_sandbox
 
 
 async def test_workspace_is_writable(workspace: Path, sandbox: Sandbox) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,44 +11,15 @@ from pathlib import Path
 import pytest
 
 from kimi_code.safety.sandbox import Sandbox, SandboxLimits
-from tests.safety.conftest import bash, make_sandbox
+from tests.support.sandboxes import (
+    Listener,  # noqa: F401
+    bash,
+    make_sandbox,
+)
 
 CANARY = "canary-" + uuid.uuid4().hex
 
 
-class Listener:
-    """A TCP and a UDP listener on 127.0.0.1 that record whatever reaches them."""
-
-    def __init__(self) -> None:
-        self.tcp = socket.create_server(("127.0.0.1", 0))
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", 0))
-        self.tcp.settimeout(0.2)
-        self.udp.settimeout(0.2)
-        self.hits: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.tcp.accept()
-                self.hits.append("tcp")
-                conn.close()
-            except OSError:
-                pass
-            try:
-                self.udp.recvfrom(100)
-                self.hits.append("udp")
-            except OSError:
-                pass
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.tcp.close()
-        self.udp.close()
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import pytest
 
 from kimi_code.llm.base import Message, ToolCall, Usage
 from kimi_code.session import SessionStore
-from tests.session.conftest import REPO, spawn
-from tests.session.test_processes import HOLD_LOCK, _kill
+from tests.support.session_procs import HOLD_LOCK, REPO, _kill, spawn
 
 KIMI = REPO / ".venv" / "bin" / "kimi-code"
 SHA = "3f786850e387550fdab836ed7e6dc881de23001b"

@@ -4,14 +4,13 @@ concurrent appends."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from kimi_code.session import SessionInUseError, SessionStore
-from tests.session.conftest import spawn
+from tests.support.session_procs import HOLD_LOCK, _kill, spawn
 
 APPEND_FOREVER = """
 import sys
@@ -36,22 +35,8 @@ for i in range(n):
 print("done", flush=True)
 """
 
-HOLD_LOCK = """
-import sys, time
-from kimi_code.session import SessionStore
-store = SessionStore()
-with store.lock(sys.argv[1]):
-    print("locked", flush=True)
-    time.sleep(120)
-"""
 
 
-def _kill(proc) -> None:
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    proc.stdout.close()
-    proc.stderr.close()
 
 
 def test_kill_9_during_appends_never_corrupts(store: SessionStore, workspace: Path, home: Path) -> None:

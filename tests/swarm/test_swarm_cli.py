@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from kimi_code.session.store import SessionStore
-from tests.swarm.conftest import tool_call
-from tests.swarm.routed_server import RoutedServer
+from tests.support.routed_server import RoutedServer
+from tests.support.swarm_harness import tool_call
 
 KIMI = str(Path(sys.executable).with_name("kimi-code"))
 

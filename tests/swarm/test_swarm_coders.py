@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from kimi_code.git.worktrees import leftovers, worktrees_root
-from tests.swarm.conftest import Harness, git, tool_call
-from tests.swarm.routed_server import RoutedServer
-
-
-def swarm_call(items: list[str], template: str, subagent_type: str = "coder") -> dict:
-    return {"tool_calls": [{"id": "swarm_1", **tool_call(
-        "AgentSwarm", description="fan out", prompt_template=template, items=items,
-        subagent_type=subagent_type)}]}
-
-
-def results_of(harness: Harness) -> list[dict]:
-    """The per-subagent JSON lines of the swarm's tool result, as the parent model saw them."""
-    message = next(e.message for e in harness.of("ToolMessageAdded")
-                   if e.message.tool_call_id == "swarm_1")
-    lines = message.content.splitlines()
-    return [json.loads(line) for line in lines[1:] if line.startswith("{")]
+from tests.support.routed_server import RoutedServer
+from tests.support.swarm_harness import Harness, git, results_of, swarm_call, tool_call  # noqa: F401
 
 
 async def test_32_coders_each_write_a_file_and_merge_cleanly(repo: Path, servers: list) -> None:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 from kimi_code.agent.swarm_sched import SwarmLimits
 from kimi_code.git.worktrees import leftovers, worktrees_root
-from tests.swarm.conftest import Harness, tool_call
-from tests.swarm.routed_server import RoutedServer
-from tests.swarm.test_swarm_coders import results_of, swarm_call
+from tests.support.routed_server import RoutedServer
+from tests.support.swarm_harness import Harness, results_of, swarm_call, tool_call
 
 
 def explore_routes(items: list[str], **extra: list[dict]) -> dict[str, list[dict]]:

@@ -17,7 +17,7 @@ from kimi_code.git.worktrees import (
     snapshot_base,
     worktrees_root,
 )
-from tests.swarm.conftest import git
+from tests.support.swarm_harness import git
 
 
 def test_snapshot_has_uncommitted_and_untracked_but_not_ignored(repo: Path) -> None:

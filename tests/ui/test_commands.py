@@ -10,7 +10,7 @@ from kimi_code.ui.screens.help import HelpScreen
 from kimi_code.ui.screens.picker import PickerScreen
 from kimi_code.ui.widgets.assistant_block import AssistantBlock
 from kimi_code.ui.widgets.blocks import NoticeBlock, UserBlock
-from tests.ui.conftest import (
+from tests.support.tui import (
     last_request_messages,
     make_app,
     read_edit_script,

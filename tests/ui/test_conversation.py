@@ -11,7 +11,7 @@ from kimi_code.ui.screens.approval import ApprovalScreen
 from kimi_code.ui.widgets.assistant_block import AssistantBlock, ThinkingBlock
 from kimi_code.ui.widgets.diff_view import DiffView
 from kimi_code.ui.widgets.tool_block import ToolBlock
-from tests.ui.conftest import (
+from tests.support.tui import (
     last_request_messages,
     make_app,
     read_edit_script,

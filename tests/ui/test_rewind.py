@@ -9,7 +9,7 @@ from pathlib import Path
 from kimi_code.session.store import SessionStore
 from kimi_code.ui.screens.picker import PickerScreen
 from kimi_code.ui.widgets.blocks import NoticeBlock, UserBlock
-from tests.ui.conftest import last_request_messages, make_app, read_edit_script, type_text, until
+from tests.support.tui import last_request_messages, make_app, read_edit_script, type_text, until
 
 SIZE = (100, 32)
 ORIGINAL = "def main():\n    return 1\n"

@@ -9,7 +9,7 @@ from kimi_code.tools.bash import MAX_OUTPUT_CHARS
 from kimi_code.ui.shell_context import split, wrap
 from kimi_code.ui.widgets.blocks import UserBlock
 from kimi_code.ui.widgets.tool_block import ToolBlock
-from tests.ui.conftest import last_request_messages, make_app, type_text, until
+from tests.support.tui import last_request_messages, make_app, type_text, until
 
 SIZE = (100, 32)
 

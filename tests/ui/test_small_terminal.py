@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kimi_code.ui.screens.approval import ApprovalScreen
-from tests.ui.conftest import make_app, read_edit_script, type_text, until
+from tests.support.tui import make_app, read_edit_script, type_text, until
 
 
 async def test_turn_with_approval_at_80x24(server, workspace: Path) -> None:

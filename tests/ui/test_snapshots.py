@@ -13,7 +13,7 @@ import pytest
 from kimi_code.ui.screens.approval import ApprovalScreen
 from kimi_code.ui.themes import BUNDLED_DIR
 from kimi_code.ui.widgets.tool_block import ToolBlock
-from tests.ui.conftest import make_app, read_edit_script, type_text, until
+from tests.support.tui import make_app, read_edit_script, type_text, until
 
 SIZE = (100, 34)
 ANSWER = {"thinking": "The user wants a greeting.",

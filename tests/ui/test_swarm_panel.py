@@ -22,7 +22,7 @@ from kimi_code.ui.screens.help import KEYS
 from kimi_code.ui.swarm_state import DONE_LIMIT, fold_from_result
 from kimi_code.ui.widgets.swarm_panel import MAX_ROWS
 from kimi_code.ui.widgets.tool_block import ToolBlock
-from tests.ui.conftest import make_app, type_text, until
+from tests.support.tui import make_app, type_text, until
 
 SIZE = (110, 40)
 SWARM = ToolCall("call_swarm", "AgentSwarm", json.dumps(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kimi_code.safety import trust
 from tests.support.scripted_server import ScriptedServer
-from tests.ui.conftest import make_app, until
+from tests.support.tui import make_app, until
 
 
 async def test_enter_trusts_and_project_config_loads(workspace: Path, server: ScriptedServer) -> None:

@@ -1,4 +1,4 @@
-"""Golden tags for the per-language fixtures: `python tests/index/golden.py` rewrites them
+"""Golden tags for the per-language fixtures: `python -m tests.support.index_golden` rewrites them
 (review the diff before committing: a golden file is a claim about what the query must find)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 from kimi_code.index.languages import language_for_path
 from kimi_code.index.tags import extract_tags
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "index" / "fixtures"
 SOURCES = sorted((FIXTURES / "src").iterdir())
 
 
