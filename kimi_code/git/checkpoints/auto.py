@@ -14,7 +14,6 @@ collected on its first day.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -22,19 +21,11 @@ import threading
 import time
 from pathlib import Path
 
-from kimi_code import paths
+from kimi_code.git.checkpoints.layout import LOG_NAME, STAMP_NAME, store_dir
 
 GC_INTERVAL_S = 24 * 3600
-STAMP_NAME = "last-gc"          # mtime: when gc last started; contents: its last result (JSON)
-LOG_NAME = "gc.log"             # stderr of the last automatic run (overwritten each time)
 DISABLE_ENV = "KIMI_CODE_NO_CHECKPOINT_GC"
 START_DELAY_S = 5.0             # let the session get going before the gc's Python starts
-
-
-def store_dir(workspace: Path) -> Path:
-    """Where the shadow store of `workspace` lives (not created)."""
-    digest = hashlib.sha256(str(Path(workspace).resolve()).encode("utf-8", "surrogateescape"))
-    return paths.data_dir() / "checkpoints" / digest.hexdigest()[:16]
 
 
 def gc_due(base: Path, now: float | None = None) -> bool:

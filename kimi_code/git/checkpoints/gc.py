@@ -16,7 +16,7 @@ shadow index as GIT_INDEX_FILE, so the blobs the index points at (the last snaps
 stay. A crash at any point leaves a valid store (checkpoints_io.py says how lock files a killed
 step leaves behind are recovered).
 
-The daily background run that session start launches is in checkpoints_auto.py.
+The daily background run that session start launches is in auto.py.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from kimi_code.git.checkpoints.auto import STAMP_NAME
 from kimi_code.git.checkpoints.io import (
     gc_step,
     held_flock,
@@ -35,6 +34,7 @@ from kimi_code.git.checkpoints.io import (
     store_lock,
     store_workspace,
 )
+from kimi_code.git.checkpoints.layout import STAMP_NAME
 
 SESSIONS_PREFIX = "refs/kimi/sessions/"
 LATEST_REF = "refs/kimi/latest"
