@@ -76,8 +76,7 @@ def check_git() -> Check:
 def check_sandbox() -> Check:
     """Issue 10: run the real sandbox self-test (canary write, canary connect, fork storm) and
     say why bubblewrap cannot enforce when it cannot."""
-    from kimi_code.safety.sandbox import mode_from_env
-    from kimi_code.safety.sandbox_probe import diagnose
+    from kimi_code.safety.sandbox import diagnose, mode_from_env
 
     try:
         mode = mode_from_env()

@@ -46,7 +46,7 @@ from kimi_code.safety.sandbox_probe import (
 )
 
 __all__ = ["Sandbox", "SandboxLimits", "SandboxMode", "SandboxPolicy", "SandboxUnavailable",
-           "git_protected_paths", "mode_from_env", "sandbox_for_workspace"]
+           "diagnose", "git_protected_paths", "mode_from_env", "sandbox_for_workspace"]
 
 log = logging.getLogger("kimi_code.safety.sandbox")
 ENV_MODE = "KIMI_CODE_SANDBOX"  # workspace-write | read-only | off
@@ -286,3 +286,15 @@ def sandbox_for_workspace(workspace: Path, extra_dirs: Sequence[Path] = (),
     chosen = mode or mode_from_env()
     network = os.environ.get(ENV_NETWORK, "").strip().lower() in {"1", "true", "yes"}
     return Sandbox(SandboxPolicy.for_workspace(workspace, extra_dirs, chosen, network))
+
+
+def diagnose() -> tuple[bool, str]:
+    """For `kimi-code doctor`: whether the default sandbox is enforced here, and why not."""
+    try:
+        sandbox = Sandbox(SandboxPolicy.for_workspace(Path.cwd(), mode=SandboxMode.WORKSPACE_WRITE))
+        sandbox.ensure_ready()
+    except SandboxUnavailable as exc:
+        return False, str(exc)
+    how = "RLIMIT_NPROC" if nproc_enforced() else "a pids cgroup (running as root)"
+    return True, (f"bubblewrap enforces ({sandbox.bwrap}): canary write, canary connect and "
+                  f"fork storm blocked; process limit via {how}")

@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from kimi_code.tools.base import ToolError
+from kimi_code.safety.errors import ToolError
 
 
 def refuse_hard_link_escape(path: Path) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kimi_code import paths
-from kimi_code.tools.base import ToolError
+from kimi_code.safety.errors import ToolError
 
 SELF_TEST_NPROC = 16
 _FORK_STORM = 64
@@ -249,16 +249,3 @@ class PidsCgroup:
             except (ProcessLookupError, ValueError):
                 pass
 
-
-def diagnose() -> tuple[bool, str]:
-    """For `kimi-code doctor`: whether the default sandbox is enforced here, and why not."""
-    from kimi_code.safety.sandbox import Sandbox, SandboxMode, SandboxPolicy
-
-    try:
-        sandbox = Sandbox(SandboxPolicy.for_workspace(Path.cwd(), mode=SandboxMode.WORKSPACE_WRITE))
-        sandbox.ensure_ready()
-    except SandboxUnavailable as exc:
-        return False, str(exc)
-    how = "RLIMIT_NPROC" if nproc_enforced() else "a pids cgroup (running as root)"
-    return True, (f"bubblewrap enforces ({sandbox.bwrap}): canary write, canary connect and "
-                  f"fork storm blocked; process limit via {how}")

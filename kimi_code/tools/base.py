@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kimi_code.llm.base import ToolSpec
+from kimi_code.safety.errors import ToolError  # defined below tools: safety checks raise it too
 
 if TYPE_CHECKING:  # safety pulls in the sandbox machinery; tools only need the type here
     from kimi_code.safety.sandbox import Sandbox
@@ -39,10 +40,6 @@ class ToolResult:
     is_error: bool = False
     display: dict[str, Any] = field(default_factory=dict)
     files_changed: tuple[str, ...] = ()
-
-
-class ToolError(Exception):
-    """Raised inside a tool for an expected failure; becomes an error result for the model."""
 
 
 A = TypeVar("A", bound=ToolArgs)

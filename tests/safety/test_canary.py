@@ -10,8 +10,8 @@ import pytest
 
 from kimi_code import paths
 from kimi_code.safety import sandbox_probe
-from kimi_code.safety.sandbox import Sandbox, SandboxMode, SandboxPolicy
-from kimi_code.safety.sandbox_probe import SandboxUnavailable, diagnose, find_bwrap, self_test
+from kimi_code.safety.sandbox import Sandbox, SandboxMode, SandboxPolicy, diagnose
+from kimi_code.safety.sandbox_probe import SandboxUnavailable, find_bwrap, self_test
 from kimi_code.tools.base import ToolError
 from tests.support.sandboxes import bash, make_sandbox
 
