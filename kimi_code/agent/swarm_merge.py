@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from kimi_code.agent.swarm_report import SubagentResult
+from kimi_code.tools.subagents import SubagentResult
 
 
 def _merge_one(workspace: Path, result: SubagentResult) -> None:

@@ -22,6 +22,7 @@ from kimi_code.tools.base import (
     ToolResult,
     current_call_id,
 )
+from kimi_code.tools.subagents import SubagentSpec, SwarmError, render_for_model
 
 MAX_ITEMS = 300
 ITEM_MARK = "{{item}}"
@@ -56,8 +57,6 @@ def _runner(ctx: ToolContext) -> SubagentRunner:
 
 
 def _type_name(runner: SubagentRunner, name: str | None) -> str:
-    from kimi_code.agent.swarm import SwarmError
-
     try:
         return runner.resolve_type(name).name
     except SwarmError as exc:
@@ -80,8 +79,6 @@ class AgentTool(Tool[AgentArgs]):
     async def run(self, args: AgentArgs, ctx: ToolContext) -> ToolResult:
         call_id = current_call_id.get() or str(ctx.state.get(SPAWN_CALL_KEY, ""))
         runner = _runner(ctx)
-        from kimi_code.agent.swarm_report import SubagentSpec, render_for_model
-
         spec = SubagentSpec(args.description, args.prompt, _type_name(runner, args.subagent_type))
         results = await runner.run([spec], call_id)
         result = results[0]
@@ -110,8 +107,6 @@ class AgentSwarmTool(Tool[AgentSwarmArgs]):
         if ITEM_MARK not in args.prompt_template:
             raise ToolError(f"prompt_template must contain {ITEM_MARK} (replaced by each item); "
                             "otherwise every subagent would get the same task.")
-        from kimi_code.agent.swarm_report import SubagentSpec, render_for_model
-
         stype = _type_name(runner, args.subagent_type)
         specs = [SubagentSpec(f"{args.description} [{item[:60]}]",
                               args.prompt_template.replace(ITEM_MARK, item), stype, item)

@@ -1,5 +1,8 @@
-"""What a swarm is asked to do (`SubagentSpec`) and what each subagent did (`SubagentResult`),
-rendered for the parent model (JSON) and for people (a plain table)."""
+"""The contract between the spawn tools (Agent, AgentSwarm) and the swarm that runs them: what
+a swarm is asked to do (`SubagentSpec`), what each subagent did (`SubagentResult`), the error
+for a request that cannot run (`SwarmError`), and the results rendered for the parent model
+(JSON) and for people (a plain table). It lives in the tools layer so the tools never import
+the agent layer; kimi_code.agent.swarm implements the runner."""
 
 from __future__ import annotations
 
@@ -13,6 +16,10 @@ from kimi_code.llm.base import Usage
 SUMMARY_BUDGET_CHARS = 60_000
 MIN_SUMMARY_CHARS = 300
 MAX_SUMMARY_CHARS = 8_000
+
+
+class SwarmError(Exception):
+    """A swarm request that cannot run at all (unknown type, no git repository, ...)."""
 
 
 @dataclass

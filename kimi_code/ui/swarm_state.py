@@ -216,7 +216,7 @@ class SwarmTracker:
 
 
 def parse_result(content: str) -> tuple[dict, list[SubagentView]]:
-    """An Agent/AgentSwarm tool result (swarm_report.render_for_model: an overview object, then
+    """An Agent/AgentSwarm tool result (tools.subagents.render_for_model: an overview object, then
     one object per subagent, as JSON lines) read back: (overview, rows). Lines that are not
     such objects are skipped, so any other text gives ({}, [])."""
     overview: dict = {}

@@ -218,7 +218,7 @@ async def test_a_real_swarm_runs_and_folds(server, workspace: Path) -> None:
 
 
 def test_a_stored_result_folds_with_its_merge_outcome() -> None:
-    from kimi_code.agent.swarm_report import SubagentResult, render_for_model
+    from kimi_code.tools.subagents import SubagentResult, render_for_model
 
     results = [SubagentResult(1, "sub-1", "c", "coder", "edit [a.py]", item="a.py",
                               status="success", steps=4, merge="merged",
