@@ -27,7 +27,6 @@ from typing import Any
 from kimi_code.agent.instructions import build_system_prompt
 from kimi_code.agent.loop import Agent, AgentOptions, TurnResult
 from kimi_code.agent.subagent_types import SPAWN_TOOLS, SubagentType, load_types
-from kimi_code.agent.swarm_report import SubagentResult, SubagentSpec
 from kimi_code.agent.swarm_sched import AdaptiveLimiter, Budget, GatedProvider, SwarmLimits
 from kimi_code.events import (
     AssistantMessage,
@@ -42,6 +41,7 @@ from kimi_code.events import (
 from kimi_code.llm.base import Usage
 from kimi_code.tools.base import ToolContext
 from kimi_code.tools.registry import ToolRegistry
+from kimi_code.tools.subagents import SubagentResult, SubagentSpec, SwarmError
 
 log = logging.getLogger(__name__)
 SPAWN_CALL_KEY = "_spawn_call_id"  # ctx.state key: id of the spawn call being run
@@ -58,10 +58,6 @@ async def settle(awaitable: Any) -> Any:
         except asyncio.CancelledError:
             if future.done():
                 return future.result()
-
-
-class SwarmError(Exception):
-    """A swarm request that cannot run at all (unknown type, no git repository, ...)."""
 
 
 class SwarmRunner:

@@ -130,7 +130,7 @@ class HeadlessRun:
         self._report(result, started, writer)
         if self.options.output_format == "text" and swarm.history:
             # issue 6: per-subagent summary table; stderr keeps stdout the answer alone.
-            from kimi_code.agent.swarm_report import render_table
+            from kimi_code.tools.subagents import render_table
 
             sys.stderr.write(render_table(swarm.history) + "\n")
         return exit_code_for(result)
