@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kimi_code.tools.subagents import SubagentResult
 
+if TYPE_CHECKING:  # GitPython-free at import: the worktree module loads when a swarm merges
+    from kimi_code.git.worktrees import Worktree
+
+
+def discard_worktree(wt: Worktree, *, delete_branch: bool) -> None:
+    """Remove a subagent's worktree (and its branch when asked) together with the index cache
+    its RepoMap/FindSymbol calls built, which would otherwise outlive the tree."""
+    from kimi_code.git.worktrees import remove_worktree
+    from kimi_code.index.cache import forget_cache
+
+    forget_cache(wt.path)
+    remove_worktree(wt, delete_branch=delete_branch)
+
 
 def _merge_one(workspace: Path, result: SubagentResult) -> None:
-    from kimi_code.git.worktrees import merge_into_workspace, remove_worktree
+    from kimi_code.git.worktrees import merge_into_workspace
 
     wt = result.worktree
     keep_branch = False
@@ -28,7 +42,7 @@ def _merge_one(workspace: Path, result: SubagentResult) -> None:
         result.merge, keep_branch = "not merged", True
     else:
         result.merge = "nothing"
-    remove_worktree(wt, delete_branch=not keep_branch)
+    discard_worktree(wt, delete_branch=not keep_branch)
     if not keep_branch:
         result.branch = ""
     result.worktree = None

@@ -69,7 +69,7 @@ def snapshot_base(repo: Path) -> str:
             # racy-entry check needs: with a fresh one, a same-size edit made in the same
             # second as the last `git add` would be missing from the snapshot
             shutil.copy2(git_dir / "index", index)
-        env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+        env = {"GIT_INDEX_FILE": str(index)}
         _git(["add", "-A", "--", "."], repo, env)
         tree = _git(["write-tree"], repo, env)
     if head is not None and tree == _git(["rev-parse", f"{head}^{{tree}}"], repo):
@@ -118,10 +118,9 @@ def commit_worktree(wt: Worktree, message: str) -> tuple[str, list[str]]:
 
 
 def remove_worktree(wt: Worktree, *, delete_branch: bool) -> None:
-    """Remove the worktree folder (and its branch when asked); never raises for a missing one."""
-    from kimi_code.index.cache import forget_cache
-
-    forget_cache(wt.path)  # the subagent's RepoMap/FindSymbol cache dies with its tree
+    """Remove the worktree folder (and its branch when asked); never raises for a missing one.
+    Its index cache is the caller's to drop (kimi_code.agent.swarm_merge.discard_worktree):
+    git plumbing knows nothing of the index."""
     with _admin_lock(wt.repo):
         run_git(["worktree", "remove", "--force", "--force", str(wt.path)], cwd=wt.repo,
                 check=False)

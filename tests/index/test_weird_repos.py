@@ -69,7 +69,8 @@ def test_bare_repository_and_git_dir_are_refused_with_a_reason(tmp_path: Path):
 
 
 def test_a_removed_subagent_worktree_leaves_no_index_cache(tmp_path: Path, kimi_home: Path):
-    from kimi_code.git.worktrees import create_worktree, remove_worktree, snapshot_base
+    from kimi_code.agent.swarm_merge import discard_worktree
+    from kimi_code.git.worktrees import create_worktree, snapshot_base
     from kimi_code.index.repo_map import RepoIndex
 
     repo = tmp_path / "repo"
@@ -82,7 +83,7 @@ def test_a_removed_subagent_worktree_leaves_no_index_cache(tmp_path: Path, kimi_
         index.update(workers=1)
         assert [d.name for d in index.iter_defs()] == ["a"]
     assert list((kimi_home / "cache" / "index").glob("*.sqlite"))
-    remove_worktree(wt, delete_branch=True)
+    discard_worktree(wt, delete_branch=True)
     assert not wt.path.exists()
     assert list((kimi_home / "cache" / "index").glob("*.sqlite*")) == []
 
