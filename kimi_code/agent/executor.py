@@ -75,6 +75,9 @@ class ToolExecutor:
             subject = tool.permission_subject(args, self.ctx)
         except ToolError as exc:
             return PreparedCall(call, tool, args, Decision.DENY, str(exc), raw_input)
+        except OSError as exc:  # a path changing on disk mid-resolution: this call fails only
+            return PreparedCall(call, tool, args, Decision.DENY,
+                                f"{tool.name} could not resolve its path: {exc}", raw_input)
         decision = self.policy.decide(tool.name, subject, read_only=tool.read_only)
         return PreparedCall(call, tool, args, decision, "", raw_input)
 
@@ -119,7 +122,10 @@ class ToolExecutor:
     async def _permission(self, prepared: PreparedCall) -> ToolResult | None:
         """None when the call may go ahead; otherwise the refusal result."""
         assert prepared.tool is not None and prepared.args is not None
-        subject = prepared.tool.permission_subject(prepared.args, self.ctx)
+        try:
+            subject = prepared.tool.permission_subject(prepared.args, self.ctx)
+        except (ToolError, OSError) as exc:  # the path changed since prepare(): refuse it
+            return ToolResult(str(exc), is_error=True)
         reason = "denied by a permission rule or mode"
         if prepared.decision is Decision.ASK:
             if self.approver is None:

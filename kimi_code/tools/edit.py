@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import difflib
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
 
+from kimi_code.safety.fs_beneath import BeneathEntry
 from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from kimi_code.tools.file_io import CurrentFile, open_entry, read_current, replace_file
 from kimi_code.tools.paths import (
     check_writable,
     display_path,
@@ -20,10 +23,9 @@ from kimi_code.tools.paths import (
     subject_path,
 )
 from kimi_code.tools.textfile import (
-    atomic_write,
     check_fresh,
+    decode_text,
     for_display,
-    load_text,
     record_read,
     unified_diff,
 )
@@ -49,7 +51,8 @@ def _line_of(text: str, index: int) -> int:
 
 
 def _occurrence_lines(text: str, needle: str, limit: int = 20) -> list[int]:
-    lines, start = [], 0
+    lines: list[int] = []
+    start = 0
     while len(lines) < limit and (index := text.find(needle, start)) != -1:
         lines.append(_line_of(text, index))
         start = index + len(needle)
@@ -130,26 +133,9 @@ def _normalise(doc_text: str, newline: str, old: str, new: str) -> tuple[str, st
     return doc_text, old, new, str
 
 
-def edit_file(path: Path, args: EditArgs, ctx: ToolContext) -> ToolResult:
-    """Apply one Edit to the resolved, checked `path`."""
-    shown = display_path(path, ctx)
-    if args.old_string == args.new_string:
-        raise ToolError("old_string and new_string are identical; there is nothing to change.")
-    if not path.exists():
-        if args.old_string == "":
-            return write_file(path, args.new_string, ctx)
-        raise ToolError(f"{shown} does not exist. To create a file use Write "
-                        "(or Edit with an empty old_string).")
-    if path.is_dir():
-        raise ToolError(f"{shown} is a directory; give a file path.")
-    check_fresh(ctx, path, "edit")
-    doc = load_text(path, ctx)
-    if args.old_string == "":
-        if doc.text.strip():
-            raise ToolError(f"old_string is empty but {shown} is not. Include the text to replace "
-                            "in old_string, or use Write to replace the whole file.")
-        return write_file(path, args.new_string, ctx)
-    text, old, new, restore = _normalise(doc.text, doc.newline, args.old_string, args.new_string)
+def _replace_text(text: str, args: EditArgs, old: str, new: str, shown: str
+                  ) -> tuple[str, int, int]:
+    """(new text, occurrences replaced, index of the first) or a ToolError saying why not."""
     count = text.count(old)
     if count == 0:
         raise ToolError(_missing_message(text, old, shown))
@@ -160,13 +146,27 @@ def edit_file(path: Path, args: EditArgs, ctx: ToolContext) -> ToolResult:
             "surrounding lines so it matches exactly one place, or set replace_all to true to "
             "replace every occurrence."
         )
-    first_index = text.find(old)
     new_text = text.replace(old, new) if args.replace_all else text.replace(old, new, 1)
-    try:
-        atomic_write(path, doc.encode(restore(new_text)))
-    except OSError as exc:
-        raise ToolError(f"Cannot write {shown}: {exc.strerror or exc}.") from None
-    record_read(ctx, path)
+    return new_text, count, text.find(old)
+
+
+def _edit_in(entry: BeneathEntry, current: CurrentFile, path: Path, args: EditArgs,
+             ctx: ToolContext) -> ToolResult | None:
+    """Edit the open `current` file at the verified `entry`; None when the edit is really a
+    whole-file write (empty old_string on an empty file)."""
+    shown = display_path(path, ctx)
+    check_fresh(ctx, path, current.st, "edit")
+    doc = decode_text(current.data, shown)
+    if args.old_string == "":
+        if doc.text.strip():
+            raise ToolError(f"old_string is empty but {shown} is not. Include the text to replace "
+                            "in old_string, or use Write to replace the whole file.")
+        return None
+    text, old, new, restore = _normalise(doc.text, doc.newline, args.old_string, args.new_string)
+    new_text, count, first_index = _replace_text(text, args, old, new, shown)
+    data = doc.encode(restore(new_text))
+    check_writable(path, ctx, data)
+    record_read(ctx, path, replace_file(entry, data, stat.S_IMODE(current.st.st_mode), shown))
     diff, added, removed = unified_diff(text, new_text, shown)
     replaced = f"{count} occurrences" if count > 1 else "1 occurrence"
     message = (f"Edited {shown}: replaced {replaced}. The edited region now reads:\n"
@@ -174,6 +174,30 @@ def edit_file(path: Path, args: EditArgs, ctx: ToolContext) -> ToolResult:
     display = {"path": shown, "diff": diff, "created": False, "added": added,
                "removed": removed, "replacements": count}
     return ToolResult(message, display=display, files_changed=(str(path),))
+
+
+def edit_file(path: Path, args: EditArgs, ctx: ToolContext) -> ToolResult:
+    """Apply one Edit to the resolved, checked `path`, reading and writing through one
+    verified directory fd."""
+    shown = display_path(path, ctx)
+    if args.old_string == args.new_string:
+        raise ToolError("old_string and new_string are identical; there is nothing to change.")
+    result: ToolResult | None = None
+    try:
+        with open_entry(path, ctx) as entry:
+            current = read_current(entry, shown)
+            if current is not None:
+                result = _edit_in(entry, current, path, args, ctx)
+    except FileNotFoundError:  # a parent directory is missing
+        current = None
+    except OSError as exc:
+        raise ToolError(f"Cannot edit {shown}: {exc.strerror or exc}.") from None
+    if result is not None:
+        return result
+    if current is None and args.old_string != "":
+        raise ToolError(f"{shown} does not exist. To create a file use Write "
+                        "(or Edit with an empty old_string).")
+    return write_file(path, args.new_string, ctx)
 
 
 class EditTool(Tool[EditArgs]):

@@ -3,6 +3,11 @@
 A path is absolute or relative to the workspace. It is canonicalised with every symlink resolved
 (`os.path.realpath`), so a link inside the workspace that points outside resolves to its real,
 outside location and is refused. The check happens before any read or write of the target.
+
+The canonical path is what permissions and messages see; the I/O itself re-walks it from the
+root's fd without following symlinks (`kimi_code.tools.file_io`), so a tree changed between the
+check and the open cannot redirect it. A path that fails to resolve because it is changing
+(realpath's readlink racing a swap: EINVAL, ELOOP, ENOENT) is a ToolError for that call.
 """
 
 from __future__ import annotations
@@ -11,9 +16,6 @@ import os
 from pathlib import Path
 
 from kimi_code.tools.base import ToolContext, ToolError
-
-# Directory names whose contents tools may never write: git's own database.
-PROTECTED_DIR_NAMES = frozenset({".git"})
 
 
 def _roots(ctx: ToolContext) -> list[Path]:
@@ -47,8 +49,14 @@ def resolve_path(raw: str, ctx: ToolContext, *, must_exist: bool = False) -> Pat
     candidate = Path(text).expanduser()
     if not candidate.is_absolute():
         candidate = Path(ctx.workspace) / candidate
-    resolved = Path(os.path.realpath(candidate))
-    if containing_root(resolved, ctx) is None:
+    try:
+        resolved = Path(os.path.realpath(candidate))
+        root = containing_root(resolved, ctx)
+    except OSError as exc:  # a link swapped while realpath read it, a loop appearing, ...
+        raise ToolError(f"{raw} could not be resolved ({exc.strerror or exc}); it is changing "
+                        "on disk (a symbolic link being replaced?). Try again once it is "
+                        "stable.") from None
+    if root is None:
         allowed = ", ".join(str(r) for r in _roots(ctx))
         via_link = "" if resolved == Path(os.path.normpath(candidate)) else f" (it resolves to {resolved})"
         raise ToolError(
@@ -76,27 +84,25 @@ def display_path(path: Path, ctx: ToolContext) -> str:
     return str(path)
 
 
-def check_writable(path: Path, ctx: ToolContext) -> None:
-    """Refuse writes into protected locations inside a root (git internals) and to files with
-    several hard links (issue 10: a hard link can reach outside the workspace)."""
+def check_writable(path: Path, ctx: ToolContext, data: bytes = b"") -> None:
+    """Refuse writes of `data` to git internals (every git directory, as it is now, and a write
+    that would make one: issue 15), to kimi-code's own config and data (a workspace that holds
+    them would let a Write turn on yolo mode), and to files with several hard links (issue 10:
+    a hard link can reach outside the workspace)."""
+    from kimi_code.safety.git_dirs import git_write_refusal
+    from kimi_code.safety.sandbox import agent_dirs
     from kimi_code.safety.sandbox_paths import refuse_hard_link_escape
 
     refuse_hard_link_escape(path)
-    # Whole path, not just the part under the root: a session started from inside .git has
-    # that directory as its workspace, and its hooks/ would run outside any sandbox later.
-    if any(part in PROTECTED_DIR_NAMES for part in path.parts) or _in_git_dir(path, ctx):
+    if git_write_refusal(path, data) is not None:
         raise ToolError(
             f"{display_path(path, ctx)} is inside a git directory; tools never write git "
             "internals. Use git commands through Bash instead."
         )
-
-
-def _in_git_dir(path: Path, ctx: ToolContext) -> bool:
-    """True when the root holding `path` is itself a git directory (a bare repository, or a
-    workspace opened inside .git): HEAD, objects/ and refs/ at its top."""
-    root = containing_root(path, ctx)
-    return root is not None and (root / "HEAD").is_file() and (root / "objects").is_dir() \
-        and (root / "refs").is_dir()
+    for own in agent_dirs():
+        if _inside(path, own):
+            raise ToolError(f"{display_path(path, ctx)} is in kimi-code's own configuration or "
+                            "data directory; tools never write there.")
 
 
 def subject_path(raw: str, ctx: ToolContext | None) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +11,21 @@ from typing import BinaryIO, ClassVar
 from pydantic import Field
 
 from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
-from kimi_code.tools.paths import display_path, resolve_path, safe_summary, subject_path
+from kimi_code.tools.file_io import open_entry, open_regular
+from kimi_code.tools.paths import (
+    containing_root,
+    display_path,
+    resolve_path,
+    safe_summary,
+    subject_path,
+)
 from kimi_code.tools.textfile import (
-    READ_STAMPS_KEY,
+    SNIFF_BYTES,
     FileKind,
-    file_stamp,
-    load_text,
+    decode_text,
+    record_read,
     refuse_non_text,
-    sniff,
+    sniff_head,
 )
 
 DEFAULT_LIMIT = 2000
@@ -45,9 +50,9 @@ class Page:
     stopped_for_size: bool
 
 
-def _decoded_lines(path: Path, kind: FileKind, ctx: ToolContext) -> Iterator[tuple[str, bytes]]:
+def _decoded_lines(fh: BinaryIO, shown: str) -> Iterator[tuple[str, bytes]]:
     """(line without its ending, b"") for UTF-16/32 files, decoded whole."""
-    text = load_text(path, ctx).text
+    text = decode_text(fh.read(), shown).text
     pieces = text.split("\n")
     if text.endswith("\n"):
         pieces.pop()
@@ -64,35 +69,35 @@ def _count_rest(fh: BinaryIO) -> int:
     return count if last == b"\n" else count + 1
 
 
-def _read_page(path: Path, kind: FileKind, ctx: ToolContext, start: int, limit: int) -> Page:
-    """Collect lines [start, start+limit) within the character budget and count all lines."""
+def _read_page(fh: BinaryIO, kind: FileKind, shown: str, start: int, limit: int) -> Page:
+    """Collect lines [start, start+limit) of the open file within the character budget and
+    count all lines."""
     page = Page([], 0, False)
     used = 0
-    with open(path, "rb") as fh:
-        wide = kind.encoding.startswith(("utf-16", "utf-32"))
-        source: Iterable[bytes | tuple[str, bytes]] = _decoded_lines(path, kind, ctx) if wide else fh
-        for number, raw in enumerate(source, start=1):
-            page.total = number
-            if number < start:
-                continue
-            if len(page.lines) >= limit or page.stopped_for_size:
-                if not wide:
-                    page.total = number + _count_rest(fh)
-                    break
-                continue
-            if isinstance(raw, tuple):
-                text = raw[0]
-            else:
-                if number == 1 and kind.bom:
-                    raw = raw[len(kind.bom):]
-                text = raw.rstrip(b"\n").rstrip(b"\r").decode(kind.encoding, errors="replace")
-            if len(text) > MAX_LINE_CHARS:
-                text = f"{text[:MAX_LINE_CHARS]} [... line truncated, {len(text) - MAX_LINE_CHARS} more characters]"
-            if used + len(text) > MAX_PAGE_CHARS and page.lines:
-                page.stopped_for_size = True
-                continue
-            page.lines.append((number, text))
-            used += len(text) + 8
+    wide = kind.encoding.startswith(("utf-16", "utf-32"))
+    source: Iterable[bytes | tuple[str, bytes]] = _decoded_lines(fh, shown) if wide else fh
+    for number, raw in enumerate(source, start=1):
+        page.total = number
+        if number < start:
+            continue
+        if len(page.lines) >= limit or page.stopped_for_size:
+            if not wide:
+                page.total = number + _count_rest(fh)
+                break
+            continue
+        if isinstance(raw, tuple):
+            text = raw[0]
+        else:
+            if number == 1 and kind.bom:
+                raw = raw[len(kind.bom):]
+            text = raw.rstrip(b"\n").rstrip(b"\r").decode(kind.encoding, errors="replace")
+        if len(text) > MAX_LINE_CHARS:
+            text = f"{text[:MAX_LINE_CHARS]} [... line truncated, {len(text) - MAX_LINE_CHARS} more characters]"
+        if used + len(text) > MAX_PAGE_CHARS and page.lines:
+            page.stopped_for_size = True
+            continue
+        page.lines.append((number, text))
+        used += len(text) + 8
     return page
 
 
@@ -132,22 +137,26 @@ class ReadTool(Tool[ReadArgs]):
 
     def _read(self, path: Path, args: ReadArgs, ctx: ToolContext) -> ToolResult:
         shown = display_path(path, ctx)
+        if containing_root(path, ctx) == path:
+            raise ToolError(_directory_message(shown))
+        start = max(args.offset or 1, 1)
         try:
-            st = os.stat(path)
-            if stat.S_ISDIR(st.st_mode):
-                raise ToolError(f"{shown} is a directory, not a file. Use Glob to list its files "
-                                f"(e.g. pattern \"*\" with path \"{shown}\").")
-            if not stat.S_ISREG(st.st_mode):
-                raise ToolError(f"{shown} is not a regular file (a device, socket or pipe).")
-            stamp = file_stamp(path)
-            kind = sniff(path)
-            refuse_non_text(kind, shown, st.st_size)
-            start = max(args.offset or 1, 1)
-            page = _read_page(path, kind, ctx, start, args.limit or DEFAULT_LIMIT)
+            with open_entry(path, ctx) as entry:
+                fh, st = open_regular(entry, shown, _directory_message(shown))
+            with fh:
+                kind = sniff_head(fh.read(SNIFF_BYTES))
+                refuse_non_text(kind, shown, st.st_size)
+                fh.seek(0)
+                page = _read_page(fh, kind, shown, start, args.limit or DEFAULT_LIMIT)
         except OSError as exc:
             raise ToolError(f"Cannot read {shown}: {exc.strerror or exc}.") from None
-        ctx.state.setdefault(READ_STAMPS_KEY, {})[str(path)] = stamp
+        record_read(ctx, path, st)
         display = {"path": shown, "total_lines": page.total,
                    "first_line": page.lines[0][0] if page.lines else 0,
                    "last_line": page.lines[-1][0] if page.lines else 0}
         return ToolResult(_render(page, shown, start), display=display)
+
+
+def _directory_message(shown: str) -> str:
+    return (f"{shown} is a directory, not a file. Use Glob to list its files "
+            f"(e.g. pattern \"*\" with path \"{shown}\").")

@@ -1,5 +1,6 @@
 """Text files for the file tools: sniffing (text, binary, image), decoding that round-trips the
-original bytes, atomic writes that keep the file mode, stale-read stamps, and diffs.
+original bytes, stale-read stamps (taken on the open file), and diffs. The I/O itself goes
+through `kimi_code.tools.file_io` (race-free, beneath the workspace).
 
 Encodings: UTF-8 (with or without BOM) and UTF-16/32 with a BOM are decoded as such. A file that
 is mostly UTF-8 with a few bad bytes is decoded with `surrogateescape`, so untouched bytes are
@@ -13,8 +14,6 @@ import difflib
 import json
 import os
 import re
-import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -86,10 +85,9 @@ def _guess_8bit_encoding(data: bytes) -> str:
     return "utf-8" if good >= bad else "latin-1"
 
 
-def sniff(path: Path) -> FileKind:
-    """Classify the file at `path`; binary files whose head is full of control bytes included."""
-    with open(path, "rb") as fh:
-        head = fh.read(SNIFF_BYTES)
+def sniff_head(head: bytes) -> FileKind:
+    """Classify a file from its first SNIFF_BYTES; binary files whose head is full of control
+    bytes included."""
     kind = sniff_bytes(head)
     if kind.kind == "text" and not kind.bom and len(_CONTROL.findall(head)) > len(head) * 0.1:
         return FileKind("binary")
@@ -139,13 +137,8 @@ def detect_newline(text: str) -> Literal["\n", "\r\n", "mixed"]:
     return "\r\n" if crlf else "\n"
 
 
-def load_text(path: Path, ctx: ToolContext) -> TextDoc:
-    """Read and decode a whole text file; ToolError for binary files or unreadable ones."""
-    shown = display_path(path, ctx)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ToolError(f"Cannot read {shown}: {exc.strerror or exc}.") from None
+def decode_text(data: bytes, shown: str) -> TextDoc:
+    """Decode a whole text file's bytes losslessly; ToolError for binary files."""
     kind = sniff_bytes(data[:SNIFF_BYTES])
     refuse_non_text(kind, shown, len(data))
     body = data[len(kind.bom):]
@@ -174,7 +167,7 @@ def path_for_display(path: str) -> str:
     return json.dumps(shown, ensure_ascii=False) if _CONTROL_IN_NAME.search(shown) else shown
 
 
-def _default_mode() -> int:
+def default_mode() -> int:
     """0o666 minus the process umask, read without changing it (os.umask is racy)."""
     try:
         with open("/proc/self/status", encoding="ascii") as fh:
@@ -186,50 +179,29 @@ def _default_mode() -> int:
     return 0o644
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same directory and a rename.
-
-    Keeps the permission bits of an existing file; new files get 0o666 minus the umask.
-    """
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = _default_mode()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".kimi-tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+Stamp = tuple[int, int]
 
 
-def file_stamp(path: Path) -> tuple[int, int]:
-    """(mtime in ns, size): changes whenever something rewrites the file."""
-    st = os.stat(path)
+def stamp_of(st: os.stat_result) -> Stamp:
+    """(mtime in ns, size) of a status taken on the open file: changes whenever something
+    rewrites the file."""
     return st.st_mtime_ns, st.st_size
 
 
-def record_read(ctx: ToolContext, path: Path) -> None:
-    """Remember that the model has seen `path` as it is now (Read, or our own write)."""
-    ctx.state.setdefault(READ_STAMPS_KEY, {})[str(path)] = file_stamp(path)
+def record_read(ctx: ToolContext, path: Path, st: os.stat_result) -> None:
+    """Remember that the model has seen `path` as `st` shows it (Read, or our own write)."""
+    ctx.state.setdefault(READ_STAMPS_KEY, {})[str(path)] = stamp_of(st)
 
 
-def check_fresh(ctx: ToolContext, path: Path, action: str) -> None:
-    """Refuse to modify an existing file the model never read, or one changed since it read it."""
+def check_fresh(ctx: ToolContext, path: Path, st: os.stat_result, action: str) -> None:
+    """Refuse to modify an existing file (status `st`, taken on the open file) the model never
+    read, or one changed since it read it."""
     shown = display_path(path, ctx)
     recorded = ctx.state.get(READ_STAMPS_KEY, {}).get(str(path))
     if recorded is None:
         raise ToolError(f"{shown} exists but has not been read in this session. "
                         f"Read it first, then {action} it.")
-    if file_stamp(path) != recorded:
+    if stamp_of(st) != recorded:
         raise ToolError(
             f"{shown} has changed on disk since you last read it (edited by the user, a "
             f"formatter or a command). Read it again, then {action} it."

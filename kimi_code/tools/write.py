@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
 
 from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolError, ToolResult
+from kimi_code.tools.file_io import CurrentFile, open_entry, read_current, replace_file
 from kimi_code.tools.paths import (
     check_writable,
     display_path,
@@ -17,9 +20,9 @@ from kimi_code.tools.paths import (
     subject_path,
 )
 from kimi_code.tools.textfile import (
-    atomic_write,
     check_fresh,
-    load_text,
+    decode_text,
+    default_mode,
     record_read,
     unified_diff,
 )
@@ -34,34 +37,67 @@ def _count_lines(text: str) -> int:
     return len(text.splitlines())
 
 
+def _encode_new(content: str) -> bytes:
+    try:
+        return content.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ToolError("The content contains invalid characters (lone surrogates).") from None
+
+
+def _plan(path: Path, content: str, current: CurrentFile | None, ctx: ToolContext
+          ) -> tuple[bytes, str, str] | None:
+    """(bytes to write, old text, new text) for `content`, or None when nothing changes."""
+    if current is None:
+        return _encode_new(content), "", content
+    check_fresh(ctx, path, current.st, "overwrite")
+    doc = decode_text(current.data, display_path(path, ctx))
+    if doc.newline == "\r\n" and "\r" not in content:
+        content = content.replace("\n", "\r\n")  # keep the file's CRLF convention
+    if content == doc.text:
+        return None
+    return doc.encode(content), doc.text, content
+
+
+def _write_missing_parent(path: Path, data: bytes, ctx: ToolContext) -> os.stat_result:
+    """Create the parent directories (verified one by one) and then the new file."""
+    shown = display_path(path, ctx)
+    with open_entry(path, ctx, create_parents=True) as entry:
+        if entry.lstat() is not None:
+            raise ToolError(f"{shown} appeared while it was being created; Read it, then "
+                            "write it again.")
+        return replace_file(entry, data, default_mode(), shown)
+
+
 def write_file(path: Path, content: str, ctx: ToolContext) -> ToolResult:
     """Create or overwrite `path` (already resolved and checked) with `content`."""
     shown = display_path(path, ctx)
-    if path.is_dir():
-        raise ToolError(f"{shown} is a directory; give a file path.")
-    existed = path.exists()
-    old_text = ""
-    if existed:
-        check_fresh(ctx, path, "overwrite")
-        doc = load_text(path, ctx)
-        old_text = doc.text
-        if doc.newline == "\r\n" and "\r" not in content:
-            content = content.replace("\n", "\r\n")  # keep the file's CRLF convention
-        data = doc.encode(content)
-    else:
-        try:
-            data = content.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ToolError("The content contains invalid characters (lone surrogates).") from None
-    if existed and content == old_text:
-        return ToolResult(f"{shown} already has exactly this content; nothing was written.",
-                          display={"path": shown, "diff": "", "created": False})
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data)
+        with open_entry(path, ctx) as entry:
+            current = read_current(entry, shown)
+            plan = _plan(path, content, current, ctx)
+            if plan is None:
+                return ToolResult(f"{shown} already has exactly this content; nothing was "
+                                  "written.", display={"path": shown, "diff": "", "created": False})
+            data, old_text, content = plan
+            check_writable(path, ctx, data)
+            mode = stat.S_IMODE(current.st.st_mode) if current else default_mode()
+            written = replace_file(entry, data, mode, shown)
+    except FileNotFoundError:  # a parent directory is missing: a new file
+        data, old_text, current = _encode_new(content), "", None
+        check_writable(path, ctx, data)
+        try:
+            written = _write_missing_parent(path, data, ctx)
+        except OSError as exc:
+            raise ToolError(f"Cannot write {shown}: {exc.strerror or exc}.") from None
     except OSError as exc:
         raise ToolError(f"Cannot write {shown}: {exc.strerror or exc}.") from None
-    record_read(ctx, path)
+    record_read(ctx, path, written)
+    return _result(path, old_text, content, current is not None, ctx)
+
+
+def _result(path: Path, old_text: str, content: str, existed: bool, ctx: ToolContext
+            ) -> ToolResult:
+    shown = display_path(path, ctx)
     diff, added, removed = unified_diff(old_text, content, shown)
     if existed:
         message = f"Updated {shown} (+{added} -{removed} lines)."
@@ -86,5 +122,5 @@ class WriteTool(Tool[WriteArgs]):
 
     async def run(self, args: WriteArgs, ctx: ToolContext) -> ToolResult:
         path = resolve_path(args.file_path, ctx)
-        check_writable(path, ctx)
+        check_writable(path, ctx, args.content.encode("utf-8", "surrogatepass"))
         return await asyncio.to_thread(write_file, path, args.content, ctx)
