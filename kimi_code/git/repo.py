@@ -1,103 +1,26 @@
 """Small, safe helpers for talking to git.
 
-Every git invocation goes through `run_git` with an argument *list* (never a shell string), so a
-branch or file name can never be interpreted by a shell. The user's repository is opened with
-GitPython (`open_repo`); plumbing that needs stdin or a private environment (the checkpoint
-store) uses `run_git` directly.
+Every git process goes through the one runner (`kimi_code.git.runner`): an argument *list*
+(never a shell string), no program the repository's configuration names, no secret in its
+environment. The user's repository is opened with GitPython (`open_repo`), whose git processes
+go through the same runner; plumbing that needs stdin or its own GIT_DIR (the checkpoint store)
+uses `run_git` directly.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import git
 
-# What kimi-code's own git calls switch off: repository-local hooks, fsmonitor daemons, pagers
-# and ssh commands are all ways for a cloned repository's configuration to run code when we
-# merely look at it. Passed as GIT_CONFIG_* environment (git >= 2.31) so GitPython calls get it
-# too. `kimi-code commit` is the one place the user's commit hooks are meant to run.
-_SAFE_CONFIG: tuple[tuple[str, str], ...] = (
-    ("core.fsmonitor", "false"),
-    ("core.pager", "cat"),
-    ("core.sshCommand", "false"),
-    ("core.askPass", ""),
-)
-
-
-# Output settings a user's configuration may change but our parsers rely on: an empty context
-# line printed as "" instead of " " (suppressBlankEmpty) shifts every line number after it and
-# makes `git apply` reject the patches `commit --plan` builds; signature output would land
-# inside `git log --format` text.
-_STABLE_OUTPUT: tuple[tuple[str, str], ...] = (
-    ("diff.suppressBlankEmpty", "false"),
-    ("diff.noprefix", "false"),
-    ("diff.mnemonicPrefix", "false"),
-    ("log.showSignature", "false"),
-    ("color.ui", "never"),
-)
-
-
-def safe_git_env(base: Mapping[str, str] | None = None, *, hooks: bool = False) -> dict[str, str]:
-    """`base` (default os.environ) plus the configuration that keeps git from running
-    repository-controlled programs. With `hooks=True` the repository's hooks stay enabled."""
-    env = dict(os.environ if base is None else base)
-    pairs = [*_SAFE_CONFIG, *_STABLE_OUTPUT]
-    if not hooks:
-        pairs.append(("core.hooksPath", os.devnull))
-    start = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
-    for offset, (key, value) in enumerate(pairs):
-        env[f"GIT_CONFIG_KEY_{start + offset}"] = key
-        env[f"GIT_CONFIG_VALUE_{start + offset}"] = value
-    env["GIT_CONFIG_COUNT"] = str(start + len(pairs))
-    env.update(GIT_PAGER="cat", PAGER="cat", GIT_TERMINAL_PROMPT="0")
-    return env
-
-
-class GitError(Exception):
-    """A git command failed; `stderr` holds git's own explanation."""
-
-    def __init__(self, message: str, stderr: str = "", returncode: int | None = None) -> None:
-        super().__init__(message)
-        self.stderr = stderr
-        self.returncode = returncode
+from kimi_code.git.gitpython import HookedRepo, SafeRepo
+from kimi_code.git.runner import GitError, git_environment, run_git
 
 
 class NotARepositoryError(GitError):
     """The directory is not inside a git work tree."""
-
-
-def run_git(
-    args: Sequence[str],
-    *,
-    cwd: Path,
-    env: Mapping[str, str] | None = None,
-    input: bytes | None = None,
-    check: bool = True,
-    hooks: bool = False,
-    pass_fds: tuple[int, ...] = (),
-) -> subprocess.CompletedProcess[bytes]:
-    """Run `git *args` in `cwd` and return the completed process (stdout/stderr as bytes).
-
-    `env` replaces the environment entirely when given (callers build it from `os.environ`);
-    either way the safe configuration of `safe_git_env` is added (hooks off unless `hooks`).
-    Raises GitError naming the command and git's message when `check` and git fails.
-    `pass_fds`: descriptors git inherits (a held flock stays held while git runs, even if we die).
-    """
-    try:
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, env=safe_git_env(env, hooks=hooks), input=input,
-            capture_output=True, check=False, pass_fds=pass_fds,
-        )
-    except FileNotFoundError:
-        raise GitError("git is not installed or not on PATH; install git and retry.") from None
-    if check and proc.returncode != 0:
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        raise GitError(f"git {args[0]} failed: {err or 'exit ' + str(proc.returncode)}",
-                       stderr=err, returncode=proc.returncode)
-    return proc
 
 
 def find_repo_root(path: Path) -> Path | None:
@@ -117,13 +40,12 @@ def workspace_root(path: Path | None = None) -> Path:
 
 def open_repo(path: Path | None = None, *, hooks: bool = False) -> git.Repo:
     """Open the user's repository containing `path` (default cwd) with GitPython; its git calls
-    run with `safe_git_env` (repository hooks only with `hooks=True`, for `kimi-code commit`)."""
+    go through the safe runner (repository hooks only with `hooks=True`, for `kimi-code
+    commit`)."""
     start = (path or Path.cwd()).resolve()
+    kind = HookedRepo if hooks else SafeRepo
     try:
-        repo = git.Repo(start, search_parent_directories=True)
-        safe = safe_git_env(None, hooks=hooks)
-        repo.git.update_environment(**safe)
-        return repo
+        return kind(start, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         broken = broken_gitfile(start)
         if broken:
@@ -188,10 +110,11 @@ def head_commit(repo: git.Repo) -> git.Commit | None:
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """os.environ without GIT_* variables that would redirect git (GIT_DIR, GIT_INDEX_FILE...),
-    plus `extra`. Used so that a caller's environment cannot make us write the wrong repository."""
-    redirecting = {"GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-                   "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE"}
-    env = {k: v for k, v in os.environ.items() if k not in redirecting}
-    env.update(extra or {})
-    return env
+    """The safe git environment (no secrets, none of our GIT_* redirections) plus `extra`.
+    Kept for callers that build an environment first; `run_git(env=...)` does the same."""
+    return git_environment(extra)
+
+
+__all__ = ["GitError", "NotARepositoryError", "run_git", "find_repo_root", "workspace_root",
+           "open_repo", "broken_gitfile", "git_dir", "operation_in_progress", "head_commit",
+           "clean_env"]

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kimi_code.git.repo import clean_env, run_git
+from kimi_code.git.runner import run_git
 
 GC_MARKER = "gc-in-progress"   # exists while a gc changes the store; found later = it was killed
 
@@ -25,9 +25,8 @@ GC_MARKER = "gc-in-progress"   # exists while a gc changes the store; found late
 def git_env(base: Path) -> dict[str, str]:
     """Environment for plumbing on the store at `base`: its repository and its own index (so
     gc and prune count the index's blobs as reachable), never the user's configuration."""
-    return clean_env({"GIT_DIR": str(base / "repo"), "GIT_INDEX_FILE": str(base / "index"),
-                      "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-                      "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
+    return {"GIT_DIR": str(base / "repo"), "GIT_INDEX_FILE": str(base / "index"),
+            "GIT_CONFIG_GLOBAL": os.devnull, "LC_ALL": "C"}
 
 
 # The fds of the flocks this process holds now (store lock, gc lock). Git children inherit

@@ -29,7 +29,7 @@ from pathlib import Path
 from kimi_code import paths
 from kimi_code.git.checkpoints.auto import store_dir
 from kimi_code.git.checkpoints.io import held_fds, store_lock
-from kimi_code.git.repo import clean_env, run_git
+from kimi_code.git.runner import run_git
 
 MAX_FILE_BYTES = 10 * 1024 * 1024       # a single file above this is not snapshotted
 MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024  # new content hashed by one snapshot, at most
@@ -122,15 +122,14 @@ class CheckpointStore:
         self.base = store_dir(workspace)
         self.gitdir = self.base / "repo"
         self.ref = _ref_for(session_id)
-        self._env = clean_env({
+        self._env = {  # added to the runner's safe environment (no secrets, no GIT_* of ours)
             "GIT_DIR": str(self.gitdir), "GIT_WORK_TREE": str(workspace),
-            "GIT_INDEX_FILE": str(self.base / "index"), "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0",
+            "GIT_INDEX_FILE": str(self.base / "index"), "GIT_CONFIG_GLOBAL": os.devnull,
             "GIT_AUTHOR_NAME": "kimi-code", "GIT_AUTHOR_EMAIL": "checkpoints@kimi-code.invalid",
             "GIT_COMMITTER_NAME": "kimi-code",
             "GIT_COMMITTER_EMAIL": "checkpoints@kimi-code.invalid",
             "LC_ALL": "C",
-        })
+        }
         self._ready = False
 
     # ---- plumbing -----------------------------------------------------------------------
@@ -149,7 +148,7 @@ class CheckpointStore:
         paths.ensure_dir(self.base)
         if not (self.gitdir / "HEAD").exists():
             run_git(["init", "--bare", "-q", str(self.gitdir)], cwd=self.base,
-                    env=clean_env({"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}))
+                    env={"GIT_CONFIG_GLOBAL": os.devnull})
             for key, value in _SHADOW_CONFIG:
                 self._git("config", key, value)
             self._git("symbolic-ref", "HEAD", "refs/kimi/latest")
@@ -164,7 +163,7 @@ class CheckpointStore:
         work tree: .git/info/exclude and the global excludes file. Our own store is excluded too
         when it sits inside the workspace (e.g. KIMI_CODE_HOME in the repo)."""
         parts: list[str] = []
-        env = clean_env()
+        env = None  # the user's repository as git finds it, through the safe runner
         common = run_git(["rev-parse", "--git-common-dir"], cwd=self.workspace, env=env, check=False)
         if common.returncode == 0:
             gdir = Path(common.stdout.decode("utf-8", "surrogateescape").strip())

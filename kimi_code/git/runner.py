@@ -1,0 +1,313 @@
+"""The one way kimi-code runs git.
+
+A repository's configuration (and that of a nested or newly created repository, or of any
+file it includes) can name programs git runs: fsmonitor daemons, hooks, clean/smudge/process
+filters, textconv and external diff drivers, merge drivers, pagers, editors, credential helpers,
+ssh commands, signing programs. kimi-code's own git calls (file listings, status, checkpoints,
+the swarm's snapshots and worktrees, review's export and diffs, commit's diffs) must run none of
+them, and must not hand git the agent's environment (API keys). So every git process goes
+through `git_invocation` (argv + environment) or `run_git` built on it:
+
+- fixed `-c` overrides switch off every single-key program setting (command-line config wins
+  over every file, and git passes it on to the git processes it starts itself);
+- driver settings are per name (`filter.<name>.clean`, `diff.<name>.textconv`, ...), so the
+  names defined in every configuration file git could read here are found and each is
+  neutralised (`driver_names`);
+- `--no-ext-diff --no-textconv` go after `diff`/`log`/`show`, and status/diff never descend
+  into submodules' work trees (their configuration is not ours to read);
+- the environment is the agent's child allowlist (no secrets) with every GIT_* variable dropped
+  except identity and the global-config pointer; callers add their own (GIT_DIR, GIT_INDEX_FILE)
+  explicitly.
+
+The one exception is `hooks=True`, for `kimi-code commit`'s own `git commit`: the user's commit
+hooks run there (they are the user's), everything else stays off.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from kimi_code.safety.secrets import child_env
+
+# Single-key settings that name a program, switched off for every call. `false` where git
+# needs something to run (it runs /bin/false: nothing of the repository's), empty where empty
+# means "none".
+_NO_PROGRAMS: tuple[tuple[str, str], ...] = (
+    ("core.fsmonitor", "false"),
+    ("core.pager", "cat"),
+    ("core.editor", "false"),
+    ("sequence.editor", "false"),
+    ("core.sshCommand", "false"),
+    ("core.askPass", ""),
+    ("credential.helper", ""),          # an empty value resets the helper list
+    ("protocol.allow", "never"),        # no transport at all: ext::, file://, ssh, http
+    ("diff.external", ""),              # and --no-ext-diff on diff/log/show
+    ("gpg.program", "gpg"),             # signing (user commits) only with the standard tools
+    ("gpg.openpgp.program", "gpg"),
+    ("gpg.x509.program", "gpgsm"),
+    ("gpg.ssh.program", "ssh-keygen"),
+    ("gpg.ssh.defaultKeyCommand", ""),
+    ("submodule.recurse", "false"),
+    ("diff.ignoreSubmodules", "dirty"),  # never run git inside a submodule's work tree
+    ("gc.auto", "0"),                   # no background `git gc --auto` children
+    ("maintenance.auto", "false"),
+)
+_NO_HOOKS: tuple[tuple[str, str], ...] = (("core.hooksPath", os.devnull),)
+
+# Output settings our parsers rely on and a user's configuration may change: an empty context
+# line printed as "" (suppressBlankEmpty) shifts line numbers and breaks `git apply`; signature
+# output would land inside `git log --format` text.
+_STABLE_OUTPUT: tuple[tuple[str, str], ...] = (
+    ("diff.suppressBlankEmpty", "false"),
+    ("diff.noprefix", "false"),
+    ("diff.mnemonicPrefix", "false"),
+    ("log.showSignature", "false"),
+    ("color.ui", "never"),
+)
+
+# Per-driver keys and the value that disables each (merge: `false` makes a conflict instead of
+# silently keeping "ours").
+_DRIVER_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "filter": (("clean", ""), ("smudge", ""), ("process", "")),
+    "diff": (("textconv", ""), ("command", "")),
+    "merge": (("driver", "false"),),
+}
+# Porcelain that would run textconv or external diff drivers unless told not to.
+_DIFF_PORCELAIN = frozenset({"diff", "log", "show"})
+_STATUS_FLAGS = ("--ignore-submodules=dirty",)
+
+# GIT_* variables of kimi-code's own environment that git may see: identity and the pointer
+# to the user's global configuration. Everything else (GIT_DIR, GIT_EXTERNAL_DIFF, GIT_SSH*,
+# GIT_CONFIG_PARAMETERS/COUNT, GIT_EXEC_PATH, GIT_TRACE*, ...) is dropped.
+_KEPT_GIT_VARS = frozenset({
+    "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE",
+    "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE", "GIT_CONFIG_GLOBAL",
+})
+_FIXED_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat",
+              "PAGER": "cat"}
+
+_HEADER = re.compile(rb"\[\s*(filter|diff|merge)\s*(?:\"((?:[^\"\\\n]|\\.)*)\"|\.([^\]\s]+))\s*\]",
+                     re.IGNORECASE)
+_INCLUDE = re.compile(rb"\[\s*include", re.IGNORECASE)
+_MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+class GitError(Exception):
+    """A git command failed; `stderr` holds git's own explanation."""
+
+    def __init__(self, message: str, stderr: str = "", returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.stderr = stderr
+        self.returncode = returncode
+
+
+def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every git child: the agent's allowlisted child environment (no API
+    keys), no GIT_* of ours beyond identity and the global-config pointer, plus `extra`."""
+    env = {k: v for k, v in child_env().items()
+           if not k.startswith("GIT_") or k in _KEPT_GIT_VARS}
+    env.update(_FIXED_ENV)
+    env.update(extra or {})
+    return env
+
+
+def _gitdir_files(gitdir: Path) -> list[Path]:
+    """The configuration files a git directory contributes (its own, and its common dir's)."""
+    files = [gitdir / "config", gitdir / "config.worktree"]
+    try:
+        common = (gitdir / "commondir").read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return files
+    if common:
+        root = Path(common) if Path(common).is_absolute() else gitdir / common
+        files += [root / "config", root / "config.worktree"]
+    return files
+
+
+def _dotgit_target(dotgit: Path) -> Path | None:
+    """Where a `.git` file (worktree, submodule) points."""
+    try:
+        first = dotgit.read_text(encoding="utf-8", errors="replace").splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    target = first.removeprefix("gitdir:").strip()
+    if not first.startswith("gitdir:") or not target:
+        return None
+    return Path(target) if Path(target).is_absolute() else dotgit.parent / target
+
+
+def config_files(cwd: Path, env: Mapping[str, str]) -> list[Path]:
+    """Every file git could read configuration from for a call in `cwd` with `env` (system
+    config is off). Over-approximates on purpose: every ancestor that is or holds a git
+    directory counts, whichever git's discovery would stop at."""
+    files: list[Path] = []
+    for name in ("GIT_DIR", "GIT_COMMON_DIR"):
+        if env.get(name):
+            files += _gitdir_files(Path(cwd, env[name]))
+    if env.get("GIT_CONFIG_GLOBAL"):
+        files.append(Path(env["GIT_CONFIG_GLOBAL"]))
+    else:
+        home = Path(env.get("HOME") or Path.home())
+        xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+        files += [home / ".gitconfig", xdg / "git" / "config"]
+    starts = {Path(os.path.abspath(cwd))}
+    try:
+        starts.add(Path(cwd).resolve())
+    except (OSError, RuntimeError):
+        pass
+    for start in starts:
+        for directory in (start, *start.parents):
+            if os.path.isfile(directory / "HEAD"):  # a bare repository or a git directory
+                files += _gitdir_files(directory)
+            dotgit = directory / ".git"
+            if dotgit.is_dir():
+                files += _gitdir_files(dotgit)
+            elif dotgit.is_file():
+                target = _dotgit_target(dotgit)
+                if target is not None:
+                    files += _gitdir_files(target)
+    return list(dict.fromkeys(files))
+
+
+def _scan(path: Path) -> tuple[set[tuple[str, str]], bool]:
+    """(driver (section, name) pairs defined in `path`, whether it needs git's own reading):
+    includes, or a file that is not a plain readable one (a FIFO, huge), need git."""
+    if str(path) == os.devnull:
+        return set(), False
+    try:
+        st = os.stat(path)
+    except OSError:
+        return set(), False
+    if not os.path.isfile(path) or st.st_size > _MAX_CONFIG_BYTES:
+        return set(), True
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return set(), True
+    found = set()
+    for match in _HEADER.finditer(data):
+        section = match.group(1).decode().lower()
+        if match.group(2) is not None:  # [filter "Name"]: case kept, \x means x
+            name = re.sub(rb"\\(.)", rb"\1", match.group(2)).decode("utf-8", "surrogateescape")
+        else:  # legacy [filter.Name]: git lower-cases it
+            name = match.group(3).decode("utf-8", "surrogateescape").lower()
+        found.add((section, name))
+    return found, _INCLUDE.search(data) is not None
+
+
+def _names_from_git(cwd: Path, env: Mapping[str, str]) -> set[tuple[str, str]]:
+    """Driver names as git itself reads the configuration (includes followed)."""
+    argv = ["git", "--no-pager", *_config_args(hooks=False), "config", "-z", "--name-only",
+            "--get-regexp", r"^(filter|diff|merge)\."]
+    try:
+        proc = subprocess.run(argv, cwd=cwd, env=dict(env), capture_output=True,
+                              stdin=subprocess.DEVNULL, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise GitError(f"cannot read the git configuration safely: {exc}") from None
+    found = set()
+    for key in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
+        section, _, rest = key.partition(".")
+        name, dot, _ = rest.rpartition(".")
+        if dot and section in _DRIVER_KEYS:
+            found.add((section, name))
+    return found
+
+
+def driver_names(cwd: Path, env: Mapping[str, str]) -> set[tuple[str, str]]:
+    """Every (section, name) of a filter/diff/merge driver git could find for a call in `cwd`:
+    the configuration files read here, and git's own reading when one has includes."""
+    names: set[tuple[str, str]] = set()
+    needs_git = False
+    for path in config_files(cwd, env):
+        found, includes = _scan(path)
+        names |= found
+        needs_git = needs_git or includes
+    if needs_git:
+        names |= _names_from_git(cwd, env)
+    return names
+
+
+def _config_args(*, hooks: bool) -> list[str]:
+    pairs = [*_NO_PROGRAMS, *_STABLE_OUTPUT, *(() if hooks else _NO_HOOKS)]
+    return [arg for key, value in pairs for arg in ("-c", f"{key}={value}")]
+
+
+def _driver_env(names: set[tuple[str, str]], *, strict: bool) -> dict[str, str]:
+    """GIT_CONFIG_COUNT pairs that neutralise each driver (names may hold '=' or spaces, which
+    `-c` could not carry). `strict`: a required filter then fails loudly instead of letting an
+    unfiltered file be committed (git-lfs in `kimi-code commit`)."""
+    pairs = []
+    for section, name in sorted(names):
+        pairs += [(f"{section}.{name}.{key}", value) for key, value in _DRIVER_KEYS[section]]
+        if section == "filter":
+            pairs.append((f"filter.{name}.required", "true" if strict else "false"))
+    env = {"GIT_CONFIG_COUNT": str(len(pairs))}
+    for i, (key, value) in enumerate(pairs):
+        env[f"GIT_CONFIG_KEY_{i}"] = key
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
+    return env
+
+
+def _split_subcommand(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(leading `-c k=v` options, subcommand and the rest). Other global options are refused:
+    a caller names the directory with `cwd` and the repository with env (GIT_DIR)."""
+    leading: list[str] = []
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        if args[i] != "-c" or i + 1 >= len(args):
+            raise ValueError(f"run_git: global option {args[i]!r} is not allowed; use cwd/env")
+        leading += args[i:i + 2]
+        i += 2
+    return leading, list(args[i:])
+
+
+def git_invocation(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
+                   hooks: bool = False) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) for running `git *args` in `cwd` safely. `env` adds variables (the
+    repository: GIT_DIR, GIT_INDEX_FILE, ...) to the safe environment; it never replaces it."""
+    leading, rest = _split_subcommand(args)
+    if rest and rest[0] in _DIFF_PORCELAIN:
+        rest[1:1] = ["--no-ext-diff", "--no-textconv"]
+    elif rest and rest[0] == "status":
+        rest[1:1] = list(_STATUS_FLAGS)
+    full_env = git_environment(env)
+    full_env.update(_driver_env(driver_names(Path(cwd), full_env), strict=hooks))
+    return ["git", "--no-pager", *_config_args(hooks=hooks), *leading, *rest], full_env
+
+
+def run_git(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    check: bool = True,
+    hooks: bool = False,
+    pass_fds: tuple[int, ...] = (),
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `git *args` in `cwd` through the safe invocation and return the completed process
+    (stdout/stderr as bytes). `env` adds variables to the safe environment. Raises GitError
+    naming the command and git's message when `check` and git fails. `pass_fds`: descriptors
+    git inherits (a held flock stays held while git runs, even if we die)."""
+    argv, full_env = git_invocation(args, cwd=cwd, env=env, hooks=hooks)
+    try:
+        proc = subprocess.run(argv, cwd=cwd, env=full_env, input=input, capture_output=True,
+                              stdin=subprocess.DEVNULL if input is None else None, check=False,
+                              pass_fds=pass_fds, timeout=timeout)
+    except FileNotFoundError:
+        raise GitError("git is not installed or not on PATH; install git and retry.") from None
+    if check and proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        name = _split_subcommand(args)[1][:1] or ["?"]
+        raise GitError(f"git {name[0]} failed: {err or 'exit ' + str(proc.returncode)}",
+                       stderr=err, returncode=proc.returncode)
+    return proc
+
+
+__all__ = ["GitError", "config_files", "driver_names", "git_environment", "git_invocation",
+           "run_git"]
