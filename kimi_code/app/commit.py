@@ -19,14 +19,14 @@ from pathlib import Path
 
 import git
 
+from kimi_code.commit import message as C
 from kimi_code.commit.convention import Convention, learn_convention
 from kimi_code.commit.plan import apply_plan, format_plan, make_plan, make_units, working_changes
 from kimi_code.commit.secret_guard import SecretHit, scan_diff
-from kimi_code.commit import message as C
 from kimi_code.git.diffparse import parse_diff
 from kimi_code.git.repo import GitError, NotARepositoryError, head_commit, open_repo
 from kimi_code.llm.base import ChatProvider, ProviderError
-from kimi_code.review.untrusted import fence
+from kimi_code.safety.untrusted import fence
 
 Ask = Callable[[str], str]
 

@@ -17,13 +17,13 @@ import git
 from kimi_code.agent.retry import RetryPolicy
 from kimi_code.commit.convention import Convention
 from kimi_code.git.diffparse import DiffFile, parse_diff
+from kimi_code.git.diffs import diff_args, diff_budget_chars, empty_tree
 from kimi_code.git.repo import git_dir, head_commit, operation_in_progress
 from kimi_code.llm.base import ChatProvider, Message, ProviderError, TextChunk
-from kimi_code.review.untrusted import fence, model_safe
 from kimi_code.safety.redact import known_secrets, redact
+from kimi_code.safety.untrusted import fence, model_safe
 
 PROMPTS = Path(__file__).with_name("prompts")
-CHARS_PER_TOKEN = 3.5  # conservative for code; we only need to know when a diff will not fit
 SUMMARY_CONCURRENCY = 4
 
 
@@ -41,11 +41,6 @@ class CommitResult:
 
 def load_prompt(name: str) -> str:
     return (PROMPTS / f"{name}.md").read_text(encoding="utf-8").strip()
-
-
-def diff_args() -> list[str]:
-    """Options for diffs we parse: stable, plain, with exact paths."""
-    return ["--no-color", "--no-ext-diff", "--no-renames", "--src-prefix=a/", "--dst-prefix=b/"]
 
 
 def check_can_commit(repo: git.Repo, *, amend: bool = False) -> None:
@@ -67,11 +62,6 @@ def check_can_commit(repo: git.Repo, *, amend: bool = False) -> None:
 def staged_diff(repo: git.Repo) -> str:
     """The staged change (against the empty tree in a repository without commits)."""
     return repo.git.diff("--cached", *diff_args(), strip_newline_in_stdout=False)
-
-
-def empty_tree(repo: git.Repo) -> str:
-    """The id of the empty tree (what a repository without commits is compared with)."""
-    return repo.git.hash_object("-t", "tree", "/dev/null")
 
 
 def tracked_diff(repo: git.Repo) -> str:
@@ -136,11 +126,6 @@ def clean_message(text: str) -> str:
 def strip_comments(text: str) -> str:
     """Drop `#` comment lines (as git does for an edited message)."""
     return "\n".join(line for line in text.splitlines() if not line.startswith("#")).strip()
-
-
-def diff_budget_chars(context_window: int) -> int:
-    """How much diff fits in one request next to the instructions and the answer."""
-    return int(max(1024, context_window * 0.6 - 3000) * CHARS_PER_TOKEN)
 
 
 def _style_block(conv: Convention) -> str:

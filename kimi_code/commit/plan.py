@@ -8,10 +8,7 @@ commits made so far stay, and everything not yet committed is still in the work 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,15 +20,15 @@ from kimi_code.commit.message import (
     CommitResult,
     clean_message,
     complete,
-    diff_args,
-    diff_budget_chars,
     load_prompt,
     run_commit,
 )
-from kimi_code.git.diffparse import DiffFile, parse_diff
-from kimi_code.git.repo import GitError, head_commit, run_git
+from kimi_code.git.diffparse import DiffFile
+from kimi_code.git.diffs import diff_budget_chars
+from kimi_code.git.diffs import working_changes as git_working_changes
+from kimi_code.git.repo import head_commit, run_git
 from kimi_code.llm.base import ChatProvider
-from kimi_code.review.untrusted import fence
+from kimi_code.safety.untrusted import fence
 
 
 @dataclass
@@ -75,42 +72,7 @@ def working_changes(repo: git.Repo, base: str = "HEAD") -> list[DiffFile]:
     if base == "HEAD" and head_commit(repo) is None:
         raise CommitError("--plan needs at least one commit to build on; make the first commit "
                           "with `kimi-code commit` (or git) first.")
-    untracked = [p for p in repo.git.ls_files("--others", "--exclude-standard", "-z")
-                 .split("\0") if p]
-    if not untracked:
-        return parse_diff(repo.git.diff(base, *diff_args(), strip_newline_in_stdout=False))
-    try:
-        return parse_diff(_diff_with_intent_to_add(repo, untracked, base))
-    except (GitError, OSError):
-        pass  # an index git will not copy (split index...): the slow, file-by-file way
-    text = repo.git.diff(base, *diff_args(), strip_newline_in_stdout=False)
-    for path in untracked:
-        _, out, _ = repo.git.execute(
-            ["git", "diff", "--no-index", *diff_args(), "--", "/dev/null", path],
-            with_extended_output=True, with_exceptions=False, strip_newline_in_stdout=False)
-        text += out if out.endswith("\n") else out + "\n"
-    return parse_diff(text)
-
-
-def _diff_with_intent_to_add(repo: git.Repo, untracked: list[str], base: str) -> str:
-    """`git diff HEAD` in which untracked files show as new files, in two git calls whatever
-    their number: they are marked intent-to-add in a private copy of the index (the user's own
-    index is never written)."""
-    root = Path(repo.working_tree_dir or ".")
-    index = Path(repo.git.rev_parse("--git-path", "index"))
-    index = index if index.is_absolute() else root / index
-    with tempfile.TemporaryDirectory(prefix="kimi-plan-") as temp:
-        private = Path(temp) / "index"
-        if index.exists():
-            # copy2 keeps the index's mtime: git's racy-entry check compares it with each
-            # file's; a fresh mtime would make a same-size edit made in the same second as
-            # the last `git add` look unchanged (and leave it out of the plan).
-            shutil.copy2(index, private)
-        env = {**os.environ, "GIT_INDEX_FILE": str(private)}
-        run_git(["add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"],
-                cwd=root, env=env, input="\0".join(untracked).encode("utf-8", "surrogateescape"))
-        proc = run_git(["diff", base, *diff_args()], cwd=root, env=env)
-    return proc.stdout.decode("utf-8", "surrogateescape")
+    return git_working_changes(repo, base)
 
 
 def make_units(files: list[DiffFile]) -> list[Unit]:

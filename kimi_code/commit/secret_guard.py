@@ -8,13 +8,12 @@ in history is not reported on every commit.
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from kimi_code.git.diffparse import DiffFile, Hunk
+from kimi_code.safety.secret_patterns import TOKEN_PATTERNS, looks_random
 
 SECRET_FILENAMES = {
     ".env": "environment file (.env) usually holds credentials",
@@ -29,17 +28,6 @@ SECRET_SUFFIXES = {".pem": "PEM key/certificate", ".key": "private key file",
                    ".jks": "Java key store", ".keystore": "key store", ".ppk": "PuTTY private key"}
 SAFE_ENV_SUFFIXES = (".example", ".sample", ".template", ".dist", ".defaults")
 
-TOKEN_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("private key block", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
-    ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{50,})\b")),
-    ("GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b")),
-    ("Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
-    ("OpenAI-style API key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{32,}\b")),
-    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("Stripe secret key", re.compile(r"\b[rs]k_live_[0-9A-Za-z]{20,}\b")),
-    ("JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}")),
-]
 ASSIGNMENT_RE = re.compile(
     r"(?i)(?:api[_-]?key|secret|token|passw(?:or)?d|auth|credential|private[_-]?key)[\w.-]*"
     r"\s*[:=]\s*['\"]?(?P<value>[A-Za-z0-9+/_\-.=]{16,})")
@@ -56,23 +44,6 @@ class SecretHit:
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.reason}"
-
-
-def shannon_entropy(text: str) -> float:
-    """Bits per character of `text`."""
-    if not text:
-        return 0.0
-    counts = Counter(text)
-    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values())
-
-
-def looks_random(value: str) -> bool:
-    """A token long and random enough to be a credential (hex needs more length: lower entropy)."""
-    if len(value) < 20 or value.isdigit() or value.isalpha():
-        return False
-    if re.fullmatch(r"[0-9a-fA-F]+", value):
-        return len(value) >= 32 and shannon_entropy(value) > 3.3
-    return shannon_entropy(value) > 4.0
 
 
 def filename_reason(path: str) -> str | None:

@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
-from kimi_code.commit.secret_guard import TOKEN_PATTERNS, looks_random
 from kimi_code.git.diffparse import DiffFile, Hunk
+from kimi_code.safety.secret_patterns import TOKEN_PATTERNS, looks_random
 
 SEVERITIES = ("error", "warning", "note")
 CATEGORIES = ("bug", "security", "performance", "correctness", "style", "tests", "docs")

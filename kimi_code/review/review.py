@@ -21,11 +21,10 @@ from pathlib import Path
 
 import git
 
-from kimi_code.commit.message import diff_args, empty_tree
-from kimi_code.commit.plan import working_changes
 from kimi_code.git.diffparse import DiffFile, parse_diff
+from kimi_code.git.diffs import diff_args, diff_budget_chars, empty_tree, working_changes
 from kimi_code.git.repo import head_commit
-from kimi_code.review.untrusted import fence, model_safe
+from kimi_code.safety.untrusted import fence, model_safe
 
 INSTRUCTION_FILES = ("AGENTS.md", "KIMI.md", "CLAUDE.md", "REVIEW.md", ".github/REVIEW.md")
 DEFAULT_BASES = ("origin/HEAD", "main", "master", "origin/main", "origin/master")
@@ -274,8 +273,6 @@ def _last_new_line(shown: str) -> int:
 def file_diff_budget(context_window: int) -> int:
     """How much of one file's diff a reviewer is shown: half of what fits the model's context
     next to the instructions, at most MAX_FILE_DIFF_CHARS."""
-    from kimi_code.commit.message import diff_budget_chars
-
     return min(MAX_FILE_DIFF_CHARS, diff_budget_chars(context_window) // 2)
 
 
