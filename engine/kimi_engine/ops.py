@@ -5,9 +5,12 @@ The torch paths here are the reference and the CPU path. On devices where
 KIMI_ENGINE_TRITON_ON_CPU=1 + TRITON_INTERPRET=1 for tests; never with KIMI_ENGINE_TORCH_OPS=1)
 the calls go to the Triton kernels instead. The model itself only ever calls these three names:
 
-  int4_linear(x, packed, scale, shape)                     y = x @ dequant(W).T
-  moe_experts(x, topk_ids, topk_weights, experts)          routed-expert mixture
-  mla_decode_attention(q_latent, q_pe, kv, pe, scale)      absorbed MLA attention for one step
+  int4_linear(x, packed, scale, shape)                            y = x @ dequant(W).T
+  moe_experts(x, topk_ids, topk_weights, experts)                 routed-expert mixture
+  mla_absorbed_attention(q_latent, q_pe, kv, pe, lengths, scale)  absorbed MLA attention
+
+The MLA torch path is kernels/reference.py's mla_decode_reference, the same function the kernel's
+tests compare against (one definition of the absorbed softmax).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .kernels import dispatch
-from .quant import dequantize_int4
+from kimi_engine.kernels import dispatch
+from kimi_engine.kernels.reference import mla_decode_reference
+from kimi_engine.quant import dequantize_int4
 
 
 @dataclass
@@ -104,27 +108,28 @@ def moe_experts(
     return out.to(x.dtype)
 
 
-def mla_decode_attention(
+def mla_absorbed_attention(
     q_latent: torch.Tensor,
     q_pe: torch.Tensor,
     kv_latent: torch.Tensor,
     k_pe: torch.Tensor,
+    lengths: torch.Tensor,
     scale: float,
 ) -> torch.Tensor:
-    """Weight-absorbed MLA attention of one new token per sequence over its latent cache.
+    """Weight-absorbed MLA attention of Sq query positions per row over its latent cache.
 
-    q_latent [B, Hn, C]  (q_nope already multiplied into the latent space by W_UK)
-    q_pe     [B, Hn, R]  (rotated)
-    kv_latent [B, T, C]  normalised compressed KV of all T visible tokens (C = kv_lora_rank)
-    k_pe      [B, T, R]  rotated shared rope key of all T tokens
-    Returns the attention output in latent space [B, Hn, C] (the caller applies W_UV, o_proj).
+    q_latent  [B, Sq, Hn, C]  q_nope already multiplied into the latent space by W_UK
+    q_pe      [B, Sq, Hn, R]  rotated
+    kv_latent [B, T, C]       normalised compressed KV of the cache rows (C = kv_lora_rank)
+    k_pe      [B, T, R]       rotated shared rope key of the cache rows
+    lengths   int [B, Sq]     query (b, q) sees rows 0..lengths[b, q]-1 (later rows may be padding)
+    Returns the attention output in latent space [B, Sq, Hn, C] (the caller applies W_UV, o_proj).
+    Single-token decodes (Sq == 1) go through dispatch (the Triton kernel where selected); longer
+    query runs (prefill in "absorb" mode) use the torch reference, there is no prefill kernel.
     """
-    if dispatch.use_triton(q_latent.device):
-        b, t = kv_latent.shape[:2]
-        lengths = torch.full((b,), t, dtype=torch.int32, device=q_latent.device)
-        return dispatch.mla_decode(q_latent, q_pe.to(q_latent.dtype), kv_latent.to(q_latent.dtype),
-                                   k_pe.to(q_latent.dtype), lengths, scale)
-    scores = torch.einsum("bhc,btc->bht", q_latent.float(), kv_latent.float())
-    scores = scores + torch.einsum("bhr,btr->bht", q_pe.float(), k_pe.float())
-    probs = torch.softmax(scores * scale, dim=-1)
-    return torch.einsum("bht,btc->bhc", probs, kv_latent.float()).to(q_latent.dtype)
+    if q_latent.shape[1] != 1:
+        return mla_decode_reference(q_latent, q_pe, kv_latent, k_pe, lengths, scale)
+    dtype = q_latent.dtype
+    out = dispatch.mla_decode(q_latent[:, 0], q_pe[:, 0].to(dtype), kv_latent.to(dtype), k_pe.to(dtype),
+                              lengths[:, 0].contiguous(), scale)
+    return out[:, None]

@@ -51,13 +51,27 @@ def mla_decode_reference(
     lengths: torch.Tensor,
     softmax_scale: float,
 ) -> torch.Tensor:
-    """Torch reference in fp32 (shapes in the module docstring) -> [B, Hq, L] in q_latent.dtype."""
+    """The one definition of weight-absorbed MLA attention (what kernels/mla_decode.py computes).
+
+    Decode form (the kernel's), one new token per row:
+        q_latent [B, Hq, L], q_rope [B, Hq, R], lengths int [B]          -> [B, Hq, L]
+    Prefill form (attention.MLA in "absorb" mode), Sq query positions per row:
+        q_latent [B, Sq, Hq, L], q_rope [B, Sq, Hq, R], lengths int [B, Sq] -> [B, Sq, Hq, L]
+    Both read c_kv [B, S, L] (normalised latents, also the values) and k_rope [B, S, R] (rotated
+    rope keys, shared by all heads); a query sees cache rows 0..length-1 (rows past it may be
+    padding; a length of 0 gives zeros). out = softmax(scale * (q_latent.c_kv + q_rope.k_rope))
+    @ c_kv, computed in fp32 and returned in q_latent's dtype; the caller applies W_UV, o_proj.
+    """
+    if q_latent.dim() == 3:  # decode form: one query position per row
+        out = mla_decode_reference(q_latent[:, None], q_rope[:, None], c_kv, k_rope, lengths[:, None],
+                                   softmax_scale)
+        return out[:, 0]
     ckv = c_kv.to(torch.float32)
-    scores = torch.einsum("bhl,bsl->bhs", q_latent.to(torch.float32), ckv)
-    scores = scores + torch.einsum("bhr,bsr->bhs", q_rope.to(torch.float32), k_rope.to(torch.float32))
+    scores = torch.einsum("bqhl,bsl->bqhs", q_latent.to(torch.float32), ckv)
+    scores = scores + torch.einsum("bqhr,bsr->bqhs", q_rope.to(torch.float32), k_rope.to(torch.float32))
     scores = scores * softmax_scale
     pos = torch.arange(c_kv.shape[1], device=c_kv.device)
-    valid = pos[None, :] < lengths.to(c_kv.device)[:, None]  # [B, S]
-    scores = scores.masked_fill(~valid[:, None, :], float("-inf"))
+    valid = pos[None, None, :] < lengths.to(c_kv.device)[:, :, None]  # [B, Sq, S]
+    scores = scores.masked_fill(~valid[:, :, None, :], float("-inf"))
     probs = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # empty rows -> 0, not NaN
-    return torch.einsum("bhs,bsl->bhl", probs, ckv).to(q_latent.dtype)
+    return torch.einsum("bqhs,bsl->bqhl", probs, ckv).to(q_latent.dtype)
