@@ -22,7 +22,7 @@ from typing import Any
 
 import anthropic
 
-from kimi_code.llm import errors, sse
+from kimi_code.llm import errors, scrub, sse
 from kimi_code.llm.anthropic_wire import (  # noqa: F401 - re-exported for callers and tests
     CACHE,
     assistant_blocks,
@@ -220,6 +220,9 @@ class AnthropicProvider:
                  temperature: float | None = None, timeout: float = 600.0,
                  streaming: bool = True, thinking_budget: int | None = None,
                  prompt_caching: bool = True) -> None:
+        # Errors built from now on never show the key or the base URL's password.
+        scrub.register_secret(api_key)
+        scrub.register_url(base_url)
         self.model = model
         self.context_window = context_window
         self.max_tokens = max_tokens

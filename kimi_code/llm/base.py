@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from kimi_code.llm.scrub import scrub
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -195,7 +197,8 @@ StreamEvent = TextChunk | ThinkingChunk | ThinkingBlockDone | ToolCallDone | Str
 
 class ProviderError(Exception):
     """A failure talking to the model. `retryable` says whether the loop may try again;
-    `retry_after` is the server's hint in seconds, when it gave one."""
+    `retry_after` is the server's hint in seconds, when it gave one. The message is scrubbed of
+    credentials here, once for every provider (issue 15: servers echo the Authorization header)."""
 
     def __init__(
         self,
@@ -205,7 +208,7 @@ class ProviderError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(scrub(message))
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after

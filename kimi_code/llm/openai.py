@@ -33,7 +33,7 @@ from typing import Any
 import openai
 
 from kimi_code.config import MAX_TOKENS_PARAMS
-from kimi_code.llm import errors, sse
+from kimi_code.llm import errors, scrub, sse
 from kimi_code.llm.base import (
     Message,
     ProviderError,
@@ -276,6 +276,9 @@ class OpenAIProvider:
                  streaming: bool = True, echo_reasoning: bool = True,
                  extra_body: dict[str, Any] | None = None,
                  max_tokens_param: str = "auto") -> None:
+        # Errors built from now on never show the key or the base URL's password.
+        scrub.register_secret(api_key)
+        scrub.register_url(base_url)
         self.model = model
         self.max_tokens_fields = max_tokens_fields(max_tokens_param, model, base_url)
         self.context_window = context_window

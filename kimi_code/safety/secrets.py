@@ -7,6 +7,12 @@ only variables a build or test needs (PATH, HOME, locale, toolchain locations), 
 are dropped when their name looks secret (*_KEY, *_TOKEN, *_SECRET, ...). Users widen the
 allowlist with KIMI_CODE_ENV_ALLOW="NAME1,NAME2,PREFIX_*"; secret-looking names stay out even
 then (put such values in a file the command reads instead).
+
+Names are not enough (issue 15): an allowlisted variable can carry a credential in its value.
+`*_PROXY=http://user:pass@proxy` loses its user-info; git's environment configuration
+(GIT_CONFIG_PARAMETERS, GIT_CONFIG_COUNT/KEY_n/VALUE_n: how CI passes `http.extraheader` with a
+token) never passes; and any other value holding a token shape or the value of a secret-named
+variable is dropped.
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ import ctypes
 import ctypes.util
 import fnmatch
 import os
+import re
 import resource
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+from kimi_code.llm.scrub import URL_USERINFO, VENDOR_KEYS
 
 ENV_ALLOW = "KIMI_CODE_ENV_ALLOW"
 
@@ -44,6 +53,9 @@ SECRET_PATTERNS = (
     "*API_KEY*", "*ACCESS_KEY*", "*SECRET*", "*PASSWORD*", "*TOKEN*", "*PRIVATE*",
     "SSH_AUTH_SOCK", "SSH_AGENT_PID", "GPG_AGENT_INFO", "KRB5CCNAME", "DATABASE_URL",
     "*_DSN", "DBUS_SESSION_BUS_ADDRESS", "*ASKPASS*",
+    # git configuration from the environment: extraheaders with tokens, credential helpers.
+    "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_*", "GIT_CONFIG_VALUE_*",
+    "GIT_CREDENTIAL*", "*_COOKIE*", "*_AUTHORIZATION*",
 )
 SAFE_DEFAULTS = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
@@ -75,10 +87,41 @@ def child_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """
     source = os.environ if environ is None else environ
     extra = _user_allow(source)
-    env = {k: v for k, v in source.items() if is_allowed_name(k, extra)}
+    secret_values = _secret_values(source)
+    env: dict[str, str] = {}
+    for name, value in source.items():
+        if is_allowed_name(name, extra):
+            cleaned = clean_value(value, secret_values)
+            if cleaned is not None:
+                env[name] = cleaned
     for name, value in SAFE_DEFAULTS.items():
         env.setdefault(name, value)
     return env
+
+
+_MIN_SECRET_VALUE = 8  # shorter values of secret-named variables ("1", "yes") are no secret
+_AUTH_WORD = re.compile(r"(?i)\b(?:bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}")
+
+
+def _secret_values(environ: Mapping[str, str]) -> list[str]:
+    """Values of the secret-named variables: a copy of one under an allowed name leaks it."""
+    return [v for k, v in environ.items() if is_secret_name(k) and len(v) >= _MIN_SECRET_VALUE]
+
+
+def clean_value(value: str, secret_values: Sequence[str] = ()) -> str | None:
+    """An allowed variable's value made safe for a child, or None to drop the variable.
+
+    URL user-info is removed (`http://u:p@proxy:3128` -> `http://proxy:3128`: the proxy then
+    asks for credentials instead of receiving ours); a value that holds a token shape, an
+    Authorization-style credential or another variable's secret is dropped whole.
+    """
+    if any(secret in value for secret in secret_values):
+        return None
+    if VENDOR_KEYS.search(value) or _AUTH_WORD.search(value):
+        return None
+    if "@" in value and "://" in value:
+        value = URL_USERINFO.sub("", value)
+    return value
 
 
 PR_SET_DUMPABLE = 4
