@@ -1,8 +1,11 @@
 """Permission policy: modes and `Tool(glob)` rules. Policy only: enforcement (the OS sandbox)
-lives in sandbox.py. A deny rule is a convenience, not a security boundary.
+lives in sandbox.py. A rule decides when to ask; it is not a security boundary.
 
-Precedence: deny > ask > allow, then the mode's default. Shell commands are split on control
-operators so that an allow rule for `git status*` never approves `git status; rm -rf ~`.
+Precedence: deny > ask > allow, then the mode's default. Shell commands are parsed with
+tree-sitter-bash (bash_parse.py): an allow rule approves a command only when every simple
+command in it (lists, pipelines, substitutions, `bash -c` strings, wrapped commands) matches an
+allow rule; deny and ask rules match any simple command after normalisation (command_rules.py);
+a command that cannot be judged statically is never auto-allowed. See docs/permissions.md.
 """
 
 from __future__ import annotations
@@ -13,29 +16,35 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from kimi_code.safety.bash_parse import CommandAnalysis, CommandUse, analyse, split_commands
+from kimi_code.safety.command_rules import (
+    allow_matches,
+    deny_could_match,
+    deny_matches,
+    destructive_git,
+    use_shape,
+)
+
 MODES = ("ask", "accept-edits", "yolo", "read-only")
 EDIT_TOOLS = frozenset({"Write", "Edit"})
 _RULE = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*(?:\((.*)\))?\s*$", re.S)
 
 
-# Git operations that destroy work or rewrite shared history: always asked, whatever the mode
-# or allow rules say (a deny rule still wins). Without anyone to ask (headless), they are denied.
-_ALWAYS_ASK_GIT = re.compile(
-    r"^\s*git\b(?:\s+-[Cc]\s+\S+)*\s+(?:"
-    r"push\b.*(?:\s--force\b|\s--force-with-lease\b|\s-f\b|\s\+\S)"
-    r"|reset\b.*\s--hard\b"
-    r"|branch\b.*\s(?:-D|-d|--delete)\b"
-    r"|clean\b"
-    r"|checkout\b.*\s(?:--force\b|-f\b|--\s+\.)"
-    r"|restore\b"
-    r"|stash\s+(?:drop|clear)\b"
-    r")"
-)
-
-
 def always_asks(command: str) -> bool:
-    """True for a shell command containing a destructive git operation."""
-    return any(_ALWAYS_ASK_GIT.search(part) for part in split_command(command))
+    """True for a shell command containing a destructive git operation (git push --force,
+    reset --hard, clean, restore, branch -D, checkout -- path, stash drop/clear), seen through
+    git's global options and wrappers. Always asked, whatever the mode or allow rules say (a
+    deny rule still wins); without anyone to ask (headless), denied."""
+    return any(destructive_git(use) for use in analyse(command).commands)
+
+
+def unjudgeable(analysis: CommandAnalysis) -> list[str]:
+    """Why a parsed command cannot be judged statically (empty when it can)."""
+    reasons = list(analysis.opaque)
+    for use in analysis.commands:
+        if use.argv and use.argv[0] is not None and (why := use_shape(use).opaque):
+            reasons.append(why)
+    return reasons
 
 
 class Decision(StrEnum):
@@ -69,59 +78,52 @@ class Rule:
             return False
         if self.pattern is None or self.pattern in ("", "*"):
             return True
-        if tool == "Bash":
-            return _command_matches(self.pattern, subject)
+        if tool == "Bash":  # as an allow rule: it covers every command in the line
+            commands = analyse(subject).commands if subject else ()
+            return bool(commands) and all(all_allowed([self], use) for use in commands)
         return fnmatch.fnmatchcase(subject, self.pattern)
 
     def __str__(self) -> str:
         return self.tool if self.pattern is None else f"{self.tool}({self.pattern})"
 
 
-_SPLIT = re.compile(r"\s*(?:&&|\|\||;|\||\n|&(?!>))\s*")
-
-
 def split_command(command: str) -> list[str]:
-    """Split a shell command line on control operators (quotes respected, roughly)."""
-    parts: list[str] = []
-    buf: list[str] = []
-    quote = ""
-    i = 0
-    while i < len(command):
-        ch = command[i]
-        if quote:
-            buf.append(ch)
-            if ch == quote:
-                quote = ""
-            elif ch == "\\" and quote == '"' and i + 1 < len(command):
-                buf.append(command[i + 1])
-                i += 1
-        elif ch in "'\"":
-            quote = ch
-            buf.append(ch)
-        else:
-            match = _SPLIT.match(command, i)
-            redirect = ch == "&" and i > 0 and command[i - 1] in "<>"  # 2>&1, >&2
-            if match and not redirect and match.end() > i and match.group().strip():
-                parts.append("".join(buf))
-                buf = []
-                i = match.end()
-                continue
-            buf.append(ch)
-        i += 1
-    parts.append("".join(buf))
-    return [p.strip() for p in parts if p.strip()]
+    """The simple commands of a shell command line, as written (parsed, not split by regex)."""
+    return split_commands(command)
 
 
 def has_substitution(command: str) -> bool:
-    """Command substitution or process substitution hides commands from rule matching."""
+    """Command substitution or process substitution in the command line."""
     return "$(" in command or "`" in command or "<(" in command or ">(" in command
 
 
-def _command_matches(pattern: str, command: str) -> bool:
-    # A legacy "prefix:*" form is accepted as "prefix *".
-    if pattern.endswith(":*"):
-        pattern = pattern[:-2] + "*"
-    return fnmatch.fnmatchcase(command.strip(), pattern)
+def all_allowed(rules: list[Rule], use: CommandUse) -> bool:
+    """Whether allow `rules` cover one simple command (a transparent wrapper is covered by
+    what it runs, which is checked on its own)."""
+    if use.transparent:
+        return True
+    for rule in rules:
+        if rule.tool != "Bash":
+            continue
+        if rule.pattern is None or rule.pattern in ("", "*") or allow_matches(rule.pattern, use):
+            return True
+    return False
+
+
+def _bash_rule_hits(rules: list[Rule], analysis: CommandAnalysis) -> bool:
+    for rule in rules:
+        if rule.tool != "Bash":
+            continue
+        if rule.pattern is None or rule.pattern in ("", "*"):
+            return True
+        if any(deny_matches(rule.pattern, use) for use in analysis.commands):
+            return True
+    return False
+
+
+def _bash_rule_maybe(rules: list[Rule], analysis: CommandAnalysis) -> bool:
+    return any(rule.tool == "Bash" and rule.pattern and deny_could_match(rule.pattern, use)
+               for rule in rules for use in analysis.commands)
 
 
 @dataclass
@@ -144,24 +146,39 @@ class PermissionPolicy:
 
     def decide(self, tool: str, subject: str, *, read_only: bool) -> Decision:
         """The decision for one call of `tool` whose rule subject is `subject`."""
-        subjects = split_command(subject) if tool == "Bash" and subject else [subject]
-        if any(r.matches(tool, s) for r in self.deny for s in subjects) or any(
-            r.matches(tool, subject) for r in self.deny
-        ):
+        if tool == "Bash" and subject:
+            return self._decide_bash(subject)
+        if any(r.matches(tool, subject) for r in self.deny):
             return Decision.DENY
         if self.mode == "read-only" and not read_only:
             return Decision.DENY
-        if any(r.matches(tool, s) for r in self.ask for s in subjects):
-            return Decision.ASK
-        if tool == "Bash" and always_asks(subject):
+        if any(r.matches(tool, subject) for r in self.ask):
             return Decision.ASK
         if read_only or self.mode == "yolo":
             return Decision.ALLOW
         if self.mode == "accept-edits" and tool in EDIT_TOOLS:
             return Decision.ALLOW
-        if tool == "Bash" and has_substitution(subject):
-            return Decision.ASK  # rules cannot see inside $(...)
-        if subjects and all(any(r.matches(tool, s) for r in self.allow) for s in subjects):
+        if any(r.matches(tool, subject) for r in self.allow):
+            return Decision.ALLOW
+        return Decision.ASK
+
+    def _decide_bash(self, command: str) -> Decision:
+        analysis = analyse(command)
+        if _bash_rule_hits(self.deny, analysis):
+            return Decision.DENY
+        if self.mode == "read-only":
+            return Decision.DENY  # Bash can write (redirections, any program): never read-only
+        if _bash_rule_hits(self.ask, analysis) or _bash_rule_maybe(self.deny, analysis):
+            return Decision.ASK
+        if any(destructive_git(use) for use in analysis.commands):
+            return Decision.ASK
+        if unjudgeable(analysis) or analysis.asks:
+            return Decision.ASK  # never auto-allowed, in any mode: rules cannot see it
+        if self.mode == "yolo":
+            return Decision.ALLOW
+        if analysis.network or (analysis.writes and self.mode == "ask"):
+            return Decision.ASK  # in ask mode a file write is asked, as an Edit would be
+        if analysis.commands and all(all_allowed(self.allow, use) for use in analysis.commands):
             return Decision.ALLOW
         return Decision.ASK
 
@@ -173,9 +190,22 @@ class PermissionPolicy:
 def suggest_rule(tool: str, subject: str) -> str:
     """An editable 'allow always' proposal: `Bash(pytest *)` for `pytest -x tests/`."""
     if tool == "Bash" and subject:
-        first = split_command(subject)[0].split()
+        first = _first_command_words(subject)
+        if not first:
+            return "Bash"
         head = " ".join(first[:2]) if len(first) > 1 and not first[1].startswith("-") else first[0]
         return f"Bash({head} *)" if len(first) > 1 else f"Bash({head})"
     if subject:
         return f"{tool}({subject})"
     return tool
+
+
+def _first_command_words(command: str) -> list[str]:
+    """The words of the first command that is not a transparent wrapper (`timeout 5 pytest`
+    suggests `pytest`), as written."""
+    for use in analyse(command).commands:
+        if use.transparent or not use.argv:
+            continue
+        return [*use.assignments, *use.texts]
+    parts = command.split()
+    return parts[:2]

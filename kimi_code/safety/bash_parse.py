@@ -1,0 +1,254 @@
+"""Parse a Bash tool command the way bash will run it, for the permission rules.
+
+tree-sitter-bash builds the tree; this module walks it and lists every simple command that can
+run: in lists, pipelines, subshells, groups, loops, functions, `$(...)`, `<(...)`, heredoc-fed
+shells, `bash -c` / `eval` / `trap` strings (parsed in turn), and commands run by wrappers
+(`sudo`, `env`, `timeout`, `xargs`, `find -exec`, ...). What cannot be judged statically — a
+parse error, a command name known only at run time, a shell reading a pipe, a word the grammar
+reads differently from bash — is recorded as a reason; such a command is never auto-allowed.
+File redirections are recorded as writes.
+
+Rules are policy (they decide when to ask); the OS sandbox is the security boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from tree_sitter import Language, Node, Parser
+
+from kimi_code.safety.bash_words import Misread, word_value
+from kimi_code.safety.command_wrappers import Argv, unwrap
+
+MAX_COMMAND_CHARS = 256 * 1024
+MAX_DEPTH = 8  # nested shell strings (bash -c "bash -c '...'") before giving up
+_NOT_WRITES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero"})
+_OUTPUT_OPS = frozenset({">", ">>", "&>", "&>>", ">|", "<>", ">&", "&>|"})
+_DECLARATIONS = frozenset({"declaration_command", "unset_command"})
+
+
+@dataclass(frozen=True)
+class CommandUse:
+    """One simple command that can run. `argv` holds static values (None: known only at run
+    time); `texts` the same words as written; `assignments` the NAME=VALUE words before it."""
+
+    argv: Argv
+    texts: tuple[str, ...]
+    assignments: tuple[str, ...] = ()
+    raw: str = ""  # its source text, redirections included
+    transparent: bool = False  # a wrapper that only runs its inner command (timeout, env)
+
+
+@dataclass(frozen=True)
+class CommandAnalysis:
+    commands: tuple[CommandUse, ...]
+    opaque: tuple[str, ...] = ()  # why the command cannot be judged statically
+    asks: tuple[str, ...] = ()  # analysable, but never auto-allowed (eval)
+    writes: tuple[str, ...] = ()  # files written by redirections (as written)
+    network: tuple[str, ...] = ()  # /dev/tcp and /dev/udp redirections
+
+
+@dataclass
+class _Collector:
+    commands: list[CommandUse] = field(default_factory=list)
+    opaque: list[str] = field(default_factory=list)
+    asks: list[str] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+    network: list[str] = field(default_factory=list)
+
+    def result(self) -> CommandAnalysis:
+        return CommandAnalysis(tuple(self.commands), tuple(dict.fromkeys(self.opaque)),
+                               tuple(dict.fromkeys(self.asks)), tuple(self.writes),
+                               tuple(self.network))
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Parser:
+    import tree_sitter_bash  # the grammar wheel; loaded on the first Bash permission check
+
+    return Parser(Language(tree_sitter_bash.language()))
+
+
+@lru_cache(maxsize=512)
+def analyse(command: str) -> CommandAnalysis:
+    """Every simple command `command` can run, and what keeps it from being judged."""
+    out = _Collector()
+    if len(command) > MAX_COMMAND_CHARS:
+        out.opaque.append("the command is too long to analyse")
+        return out.result()
+    if any(ord(ch) < 32 and ch not in "\t\n" or ord(ch) == 127 for ch in command):
+        out.opaque.append("the command holds control characters")
+    _analyse_text(command, out, 0, ())
+    if "\\\n" in command:
+        # tree-sitter splits a word at a backslash-newline; bash joins it (`r\<newline>m` is
+        # rm). Judge the joined reading too: rules must hold for both.
+        _analyse_text(command.replace("\\\n", ""), out, 0, ())
+    return out.result()
+
+
+def _analyse_text(text: str, out: _Collector, depth: int, inherited: tuple[str, ...]) -> None:
+    if depth > MAX_DEPTH:
+        out.opaque.append("shell strings nested too deeply")
+        return
+    root = _parser().parse(text.encode("utf-8", errors="surrogateescape")).root_node
+    if root.has_error:
+        out.opaque.append("the command does not parse cleanly")
+    _Walker(out, depth, inherited).walk(root)
+
+
+class _Walker:
+    def __init__(self, out: _Collector, depth: int, inherited: tuple[str, ...]) -> None:
+        self.out, self.depth, self.inherited = out, depth, inherited
+
+    def walk(self, root: Node) -> None:
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            kind = node.type
+            if kind == "command":
+                self._command(node)
+            elif kind == "variable_assignment" and node.parent is not None \
+                    and node.parent.type not in ("command", "declaration_command"):
+                text = _text(node)
+                self.out.commands.append(CommandUse((), (), (*self.inherited, text), text))
+            elif kind in _DECLARATIONS:
+                self._declaration(node)
+            elif kind == "file_redirect":
+                self._redirect(node)
+            stack.extend(reversed(node.children))
+
+    def _declaration(self, node: Node) -> None:
+        words = [_text(child) for child in node.children]
+        self.out.commands.append(CommandUse(tuple(words), tuple(words), self.inherited,
+                                            _text(node)))
+
+    def _command(self, node: Node) -> None:
+        assignments = tuple(_text(c) for c in node.children if c.type == "variable_assignment")
+        name = node.child_by_field_name("name")
+        raw = _statement_text(node)
+        if name is None:
+            self.out.commands.append(CommandUse((), (), (*self.inherited, *assignments), raw))
+            return
+        word_nodes = [name.named_children[0] if name.named_children else name,
+                      *node.children_by_field_name("argument")]
+        try:
+            argv = tuple(word_value(w) for w in word_nodes)
+        except Misread as exc:
+            self.out.opaque.append(f"bash reads this differently from the parser: {exc}")
+            return
+        texts = tuple(_text(w) for w in word_nodes)
+        self._use(argv, texts, (*self.inherited, *assignments), raw, node)
+
+    def _use(self, argv: Argv, texts: tuple[str, ...], assignments: tuple[str, ...],
+             raw: str, node: Node | None) -> None:
+        if argv[0] is None:
+            self.out.opaque.append(f"the command name {texts[0]!r} is known only at run time")
+            self.out.commands.append(CommandUse(argv, texts, assignments, raw))
+            return
+        wrapped = unwrap(argv)
+        transparent = wrapped is not None and wrapped.transparent and not wrapped.opaque
+        self.out.commands.append(CommandUse(argv, texts, assignments, raw, transparent))
+        if wrapped is None:
+            return
+        if wrapped.opaque:
+            self.out.opaque.append(wrapped.opaque)
+        if wrapped.ask:
+            self.out.asks.append(wrapped.ask)
+        inner_env = (*assignments, *wrapped.assignments) if wrapped.transparent else ()
+        for inner in wrapped.inners:
+            inner_texts = tuple(texts[len(argv) - len(inner):]) if _is_tail(argv, inner) \
+                else tuple(w if w is not None else "$?" for w in inner)
+            self._use(inner, inner_texts, inner_env, " ".join(inner_texts), None)
+        if wrapped.shell is not None:
+            _analyse_text(wrapped.shell, self.out, self.depth + 1, inner_env)
+        if wrapped.reads_stdin:
+            self._stdin_script(node, inner_env)
+
+    def _stdin_script(self, node: Node | None, env: tuple[str, ...]) -> None:
+        """A shell reading its commands from stdin: a heredoc or here-string is parsed; a
+        pipe (or anything else we cannot see) is opaque."""
+        script = _stdin_text(node) if node is not None else None
+        if script is None:
+            if node is None or _in_pipeline(node):
+                self.out.opaque.append("a shell reads its commands from a pipe")
+            return
+        if script == "":
+            self.out.opaque.append("a shell reads its commands from a dynamic here-string")
+            return
+        _analyse_text(script, self.out, self.depth + 1, env)
+
+    def _redirect(self, node: Node) -> None:
+        operator = next((c.type for c in node.children if not c.is_named), "")
+        target = node.child_by_field_name("destination") or (
+            node.named_children[-1] if node.named_children else None)
+        if target is None or target.type in ("process_substitution", "file_descriptor"):
+            return
+        try:
+            value = word_value(target)
+        except Misread as exc:
+            self.out.opaque.append(f"bash reads this differently from the parser: {exc}")
+            return
+        shown = value if value is not None else _text(target)
+        if value is not None and value.startswith(("/dev/tcp/", "/dev/udp/")):
+            self.out.network.append(value)
+            return
+        if operator not in _OUTPUT_OPS:
+            return
+        if operator in (">&", "<&") and (shown.isdigit() or shown == "-"):
+            return  # 2>&1, >&-: a descriptor, not a file
+        if value is not None and (value in _NOT_WRITES or value.startswith("/dev/fd/")):
+            return
+        self.out.writes.append(shown)
+
+
+def _is_tail(argv: Argv, inner: Argv) -> bool:
+    return len(inner) <= len(argv) and argv[len(argv) - len(inner):] == inner
+
+
+def _text(node: Node) -> str:
+    return (node.text or b"").decode("utf-8", errors="surrogateescape")
+
+
+def _statement_text(node: Node) -> str:
+    """The command with its own redirections (`make 2>&1`), as written."""
+    parent = node.parent
+    if parent is not None and parent.type == "redirected_statement" \
+            and parent.child_by_field_name("body") == node:
+        return _text(parent)
+    return _text(node)
+
+
+def _stdin_text(node: Node) -> str | None:
+    """The script a heredoc or here-string feeds this command: None when there is none, ""
+    when its value is dynamic."""
+    for child in node.children:
+        if child.type == "herestring_redirect" and child.named_children:
+            try:
+                value = word_value(child.named_children[-1])
+            except Misread:
+                return ""
+            return value if value is not None else ""
+    parent = node.parent
+    if parent is not None and parent.type == "redirected_statement":
+        for child in parent.children:
+            if child.type == "heredoc_redirect":
+                body = next((c for c in child.children if c.type == "heredoc_body"), None)
+                return _text(body) if body is not None else " "
+    return None
+
+
+def _in_pipeline(node: Node) -> bool:
+    current: Node | None = node
+    while current is not None and current.type not in ("program", "command_substitution",
+                                                       "process_substitution", "subshell"):
+        if current.type in ("pipeline", "heredoc_redirect"):
+            return True
+        current = current.parent
+    return False
+
+
+def split_commands(command: str) -> list[str]:
+    """The source text of each simple command, in order (redirections kept)."""
+    analysis = analyse(command)
+    return [use.raw.strip() for use in analysis.commands if use.raw.strip()]
