@@ -24,7 +24,7 @@ from kimi_code.commit.convention import Convention, learn_convention
 from kimi_code.commit.plan import apply_plan, format_plan, make_plan, make_units, working_changes
 from kimi_code.commit.secret_guard import SecretHit, scan_diff
 from kimi_code.git.diffparse import parse_diff
-from kimi_code.git.repo import GitError, NotARepositoryError, head_commit, open_repo
+from kimi_code.git.repo import GitError, NotARepositoryError, head_commit, open_repo, run_git
 from kimi_code.llm.base import ChatProvider, ProviderError
 from kimi_code.safety.untrusted import fence
 
@@ -51,13 +51,26 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)  # stderr escapes what it cannot encode
 
 
-def edit_in_editor(repo: git.Repo, message: str) -> str:
-    """Open the message in the user's editor ($GIT_EDITOR, core.editor, $VISUAL, $EDITOR, vi,
-    as git resolves it) and return the edited text without comment lines."""
+def user_editor(repo: git.Repo) -> str:
+    """The editor command the user chose: $GIT_EDITOR, core.editor of the user's global
+    configuration (read with --global: the repository's file is not consulted), $VISUAL,
+    $EDITOR, else vi."""
+    if os.environ.get("GIT_EDITOR"):
+        return os.environ["GIT_EDITOR"]
+    root = Path(repo.working_tree_dir or repo.git_dir)
     try:
-        editor = repo.git.var("GIT_EDITOR")
-    except git.GitCommandError:
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        proc = run_git(["config", "--global", "--get", "core.editor"], cwd=root, check=False)
+        configured = proc.stdout.decode("utf-8", "replace").strip()
+    except GitError:
+        configured = ""
+    return configured or os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+
+
+def edit_in_editor(repo: git.Repo, message: str) -> str:
+    """Open the message in the user's editor ($GIT_EDITOR, the user's global core.editor,
+    $VISUAL, $EDITOR, vi) and return the edited text without comment lines. Never the
+    repository's own core.editor: that is a program a cloned repository would choose."""
+    editor = user_editor(repo)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix="COMMIT_EDITMSG-",
                                      delete=False, encoding="utf-8") as handle:
         handle.write(message + "\n\n# Edit the message. Lines starting with '#' are ignored;\n"

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -87,6 +88,15 @@ _KEPT_GIT_VARS = frozenset({
     "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE",
     "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE", "GIT_CONFIG_GLOBAL",
 })
+# What callers may add: the repository they mean (checkpoints' shadow store, a private index),
+# identity, locale. Anything else in `extra` is dropped, so a caller that passes
+# {**os.environ, ...} still hands git no API key and no GIT_EXTERNAL_DIFF.
+_CALLER_VARS = frozenset({
+    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_OPTIONAL_LOCKS", "GIT_CONFIG_GLOBAL",
+    "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_NAME",
+    "GIT_COMMITTER_EMAIL", "GIT_COMMITTER_DATE", "LC_ALL", "LANG", "LANGUAGE",
+})
 _FIXED_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat",
               "PAGER": "cat"}
 
@@ -105,87 +115,111 @@ class GitError(Exception):
         self.returncode = returncode
 
 
-def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of every git child: the agent's allowlisted child environment (no API
-    keys), no GIT_* of ours beyond identity and the global-config pointer, plus `extra`."""
+_base_cache: list[tuple[tuple[tuple[str, str], ...], dict[str, str]]] = []
+
+
+def _base_environment() -> dict[str, str]:
+    """child_env() without our GIT_* variables, computed again only when os.environ changed
+    (the allowlist's pattern matching costs milliseconds; git runs often)."""
+    raw = getattr(os.environ, "_data", None)  # bytes on POSIX: no decoding per call
+    key = tuple((raw if isinstance(raw, dict) else os.environ).items())
+    if _base_cache and _base_cache[0][0] == key:
+        return _base_cache[0][1]
     env = {k: v for k, v in child_env().items()
            if not k.startswith("GIT_") or k in _KEPT_GIT_VARS}
-    env.update(_FIXED_ENV)
-    env.update(extra or {})
+    _base_cache[:] = [(key, env)]
     return env
 
 
-def _gitdir_files(gitdir: Path) -> list[Path]:
+def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every git child: the agent's allowlisted child environment (no API
+    keys), no GIT_* of ours beyond identity and the global-config pointer, plus the repository
+    variables of `extra` (others in it are dropped)."""
+    env = dict(_base_environment())
+    env.update(_FIXED_ENV)
+    env.update({k: v for k, v in (extra or {}).items() if k in _CALLER_VARS})
+    return env
+
+
+def _gitdir_files(gitdir: str) -> list[str]:
     """The configuration files a git directory contributes (its own, and its common dir's)."""
-    files = [gitdir / "config", gitdir / "config.worktree"]
+    files = [os.path.join(gitdir, "config"), os.path.join(gitdir, "config.worktree")]
     try:
-        common = (gitdir / "commondir").read_text(encoding="utf-8", errors="replace").strip()
+        with open(os.path.join(gitdir, "commondir"), encoding="utf-8", errors="replace") as f:
+            common = f.read().strip()
     except OSError:
         return files
     if common:
-        root = Path(common) if Path(common).is_absolute() else gitdir / common
-        files += [root / "config", root / "config.worktree"]
+        root = os.path.join(gitdir, common)  # join keeps an absolute `common` as it is
+        files += [os.path.join(root, "config"), os.path.join(root, "config.worktree")]
     return files
 
 
-def _dotgit_target(dotgit: Path) -> Path | None:
+def _dotgit_target(dotgit: str) -> str | None:
     """Where a `.git` file (worktree, submodule) points."""
     try:
-        first = dotgit.read_text(encoding="utf-8", errors="replace").splitlines()[0]
-    except (OSError, IndexError):
+        with open(dotgit, encoding="utf-8", errors="replace") as f:
+            first = f.readline().rstrip("\r\n")
+    except OSError:
         return None
     target = first.removeprefix("gitdir:").strip()
     if not first.startswith("gitdir:") or not target:
         return None
-    return Path(target) if Path(target).is_absolute() else dotgit.parent / target
+    return os.path.join(os.path.dirname(dotgit), target)
 
 
-def config_files(cwd: Path, env: Mapping[str, str]) -> list[Path]:
+def _ancestors(start: str) -> list[str]:
+    out = [start]
+    while (parent := os.path.dirname(out[-1])) != out[-1]:
+        out.append(parent)
+    return out
+
+
+def config_files(cwd: Path, env: Mapping[str, str]) -> list[str]:
     """Every file git could read configuration from for a call in `cwd` with `env` (system
     config is off). Over-approximates on purpose: every ancestor that is or holds a git
     directory counts, whichever git's discovery would stop at."""
-    files: list[Path] = []
+    files: list[str] = []
     for name in ("GIT_DIR", "GIT_COMMON_DIR"):
         if env.get(name):
-            files += _gitdir_files(Path(cwd, env[name]))
+            files += _gitdir_files(os.path.join(cwd, env[name]))
     if env.get("GIT_CONFIG_GLOBAL"):
-        files.append(Path(env["GIT_CONFIG_GLOBAL"]))
+        files.append(env["GIT_CONFIG_GLOBAL"])
     else:
-        home = Path(env.get("HOME") or Path.home())
-        xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
-        files += [home / ".gitconfig", xdg / "git" / "config"]
-    starts = {Path(os.path.abspath(cwd))}
-    try:
-        starts.add(Path(cwd).resolve())
-    except (OSError, RuntimeError):
-        pass
-    for start in starts:
-        for directory in (start, *start.parents):
-            if os.path.isfile(directory / "HEAD"):  # a bare repository or a git directory
-                files += _gitdir_files(directory)
-            dotgit = directory / ".git"
-            if dotgit.is_dir():
-                files += _gitdir_files(dotgit)
-            elif dotgit.is_file():
-                target = _dotgit_target(dotgit)
-                if target is not None:
-                    files += _gitdir_files(target)
+        home = env.get("HOME") or os.path.expanduser("~")
+        xdg = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+        files += [os.path.join(home, ".gitconfig"), os.path.join(xdg, "git", "config")]
+    literal = os.path.abspath(cwd)
+    real = os.path.realpath(literal)
+    for directory in dict.fromkeys([*_ancestors(literal), *_ancestors(real)]):
+        if os.path.isfile(os.path.join(directory, "HEAD")):  # a bare repository or git dir
+            files += _gitdir_files(directory)
+        dotgit = os.path.join(directory, ".git")
+        try:
+            mode = os.stat(dotgit).st_mode
+        except OSError:
+            continue
+        if stat.S_ISDIR(mode):
+            files += _gitdir_files(dotgit)
+        elif stat.S_ISREG(mode) and (target := _dotgit_target(dotgit)) is not None:
+            files += _gitdir_files(target)
     return list(dict.fromkeys(files))
 
 
-def _scan(path: Path) -> tuple[set[tuple[str, str]], bool]:
+def _scan(path: str) -> tuple[set[tuple[str, str]], bool]:
     """(driver (section, name) pairs defined in `path`, whether it needs git's own reading):
     includes, or a file that is not a plain readable one (a FIFO, huge), need git."""
-    if str(path) == os.devnull:
+    if path == os.devnull:
         return set(), False
     try:
         st = os.stat(path)
     except OSError:
         return set(), False
-    if not os.path.isfile(path) or st.st_size > _MAX_CONFIG_BYTES:
+    if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_CONFIG_BYTES:
         return set(), True
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError:
         return set(), True
     found = set()

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+from kimi_code.git.runner import GitError, run_git
 from kimi_code.index.cache import IndexCache
 from kimi_code.index.ignore import walk_files
 from kimi_code.index.languages import BY_NAME, language_for_path, needs_shebang_probe, query_version
@@ -65,13 +66,10 @@ class ScanResult:
 
 def list_files(root: Path) -> tuple[list[str], bool]:
     """Files under `root` as sorted POSIX relative paths, and whether git listed them."""
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
-             "--exclude-standard"],
-            capture_output=True, timeout=60, check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+    try:  # the safe runner: no fsmonitor or other program of the repository's, no secrets
+        proc = run_git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                       cwd=root, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired, GitError):
         proc = None
     if proc is not None and proc.returncode == 0:
         names = {p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p}
@@ -100,9 +98,8 @@ def check_indexable(root: Path) -> None:
 
 def _inside_git_dir(root: Path) -> bool:
     try:
-        proc = subprocess.run(["git", "-C", str(root), "rev-parse", "--is-inside-git-dir"],
-                              capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+        proc = run_git(["rev-parse", "--is-inside-git-dir"], cwd=root, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired, GitError):
         return False
     return proc.returncode == 0 and proc.stdout.strip() == b"true"
 

@@ -18,12 +18,10 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from kimi_code.tools.process import capture
+from kimi_code.git.runner import GitError, git_invocation
+from kimi_code.tools.process import Captured, capture
 
 MAX_BRACE_EXPANSIONS = 256
-_GIT_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_CEILING_DIRECTORIES")
-
-
 def _split_top_level(body: str) -> list[str]:
     parts, depth, current, i = [], 0, [], 0
     while i < len(body):
@@ -167,19 +165,19 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
-def _git_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _GIT_ENV_DROP}
-    env["GIT_OPTIONAL_LOCKS"] = "0"
-    return env
+async def _git(base: Path, *args: str) -> Captured:
+    """`git *args` in `base` through the safe runner's argv and environment (no fsmonitor or
+    other repository program, no secrets, none of our GIT_* redirections)."""
+    argv, env = git_invocation(list(args), cwd=base, env={"GIT_OPTIONAL_LOCKS": "0"})
+    return await capture(argv, cwd=base, env=env)
 
 
 async def git_files(base: Path) -> list[str] | None:
     """Files under `base` per git (relative, '/'-separated), or None when not in a work tree."""
     try:
-        result = await capture(["git", "ls-files", "-co", "--exclude-standard", "-z"],
-                               cwd=base, env=_git_env())
-    except FileNotFoundError:
-        return None  # git is not installed
+        result = await _git(base, "ls-files", "-co", "--exclude-standard", "-z")
+    except (FileNotFoundError, GitError):
+        return None  # git is not installed, or its configuration cannot be read safely
     if result.returncode != 0:
         return None
     names = dict.fromkeys(n for n in result.stdout.decode("utf-8", "surrogateescape").split("\0") if n)
@@ -188,7 +186,10 @@ async def git_files(base: Path) -> list[str] | None:
 
 async def git_ignores(base: Path) -> bool:
     """Whether git ignores the directory `base` itself (e.g. a build/ or node_modules/ dir)."""
-    result = await capture(["git", "check-ignore", "-q", "."], cwd=base, env=_git_env())
+    try:
+        result = await _git(base, "check-ignore", "-q", ".")
+    except (FileNotFoundError, GitError):
+        return False
     return result.returncode == 0
 
 

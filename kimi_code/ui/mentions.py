@@ -8,6 +8,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from kimi_code.git.runner import GitError, run_git
+
 MAX_FILES = 50_000
 _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", "dist",
               "build", ".tox", ".ruff_cache", ".pytest_cache"}
@@ -17,12 +19,11 @@ MENTION = re.compile(r"(?:^|(?<=\s))@([^\s@]*)$")
 def list_files(root: Path) -> list[str]:
     """Workspace-relative paths, tracked files first."""
     try:
-        out = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root, capture_output=True, timeout=10, check=True).stdout
+        out = run_git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                      cwd=root, timeout=10).stdout  # the safe runner (no repository programs)
         files = [f for f in out.decode("utf-8", "replace").split("\0") if f]
         return sorted(dict.fromkeys(files))[:MAX_FILES]
-    except (OSError, subprocess.SubprocessError):
+    except (OSError, subprocess.SubprocessError, GitError):
         return _walk(root)
 
 

@@ -8,10 +8,12 @@ import asyncio
 import json
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kimi_code import paths
 from kimi_code.config import ConfigError
+from kimi_code.git.runner import GitError, git_invocation
 from kimi_code.ui import shell_context
 from kimi_code.ui import themes as theme_data
 from kimi_code.ui.screens.picker import Choice, PickerScreen
@@ -186,8 +188,10 @@ class SessionActions:
         root = str(self.session.workspace.root)
 
         async def git(*args: str) -> tuple[int, str]:
+            # the safe runner's argv and environment: no repository program, no secrets
+            argv, env = git_invocation(list(args), cwd=Path(root))
             proc = await asyncio.create_subprocess_exec(
-                "git", "-C", root, *args, stdout=asyncio.subprocess.PIPE,
+                *argv, cwd=root, env=env, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL, stdin=asyncio.subprocess.DEVNULL)
             out, _ = await proc.communicate()
             return proc.returncode or 0, out.decode("utf-8", "replace").strip()
@@ -197,6 +201,6 @@ class SessionActions:
             if code != 0:
                 return
             _, dirty = await git("status", "--porcelain", "--untracked-files=normal")
-        except OSError:
+        except (OSError, GitError):
             return
         self.status.set(branch=branch, dirty=bool(dirty))
