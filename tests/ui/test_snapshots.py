@@ -22,9 +22,15 @@ ANSWER = {"thinking": "The user wants a greeting.",
           "usage": {"input_tokens": 1200, "output_tokens": 48}}
 
 
-async def freeze(app) -> None:
+async def freeze(pilot, *, prompt_focused: bool = True) -> None:
     """Make the screen deterministic: git state known, fixed durations, no cursor blink."""
+    app = pilot.app
     await app.refresh_git()
+    # The baselines show the prompt focused with a steady cursor. Focus can still be on its way
+    # back to the prompt when a turn ends on a loaded machine: set it and wait for it.
+    if prompt_focused:
+        app.set_focus(app.prompt)
+        await until(pilot, lambda: app.prompt.has_focus, "prompt focused")
     app.prompt.cursor_blink = False
     # A blink tick already under way when blinking is paused can still hide the cursor (seen
     # under load): stop the timer for good and show the cursor, as the baselines have it.
@@ -34,6 +40,10 @@ async def freeze(app) -> None:
         if isinstance(block, ToolBlock) and block.state.duration_ms is not None:
             block.state.duration_ms = 42
             block._refresh_parts()
+    # TextArea's line cache is keyed without focus when the cursor does not blink, so a line drawn
+    # before focus came back would be reused without its cursor: drop it before the screenshot.
+    app.prompt._line_cache.clear()
+    app.prompt.refresh()
 
 
 async def run_turn(pilot, prompt: str) -> None:
@@ -43,7 +53,7 @@ async def run_turn(pilot, prompt: str) -> None:
     await type_text(pilot, prompt)
     await pilot.press("enter")
     await until(pilot, lambda: app.turns_done == done + 1, "turn end")
-    await freeze(app)
+    await freeze(pilot)
     await pilot.pause()
 
 
@@ -75,7 +85,7 @@ def test_approval_modal(server, snap_compare) -> None:
         await type_text(pilot, "write notes")
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ApprovalScreen), "approval modal")
-        await freeze(app)
+        await freeze(pilot, prompt_focused=False)
         await pilot.pause()
 
     assert snap_compare(make_app(mode="ask"), run_before=before, terminal_size=SIZE)
