@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from kimi_code.git.diffparse import DiffFile, Hunk
-from kimi_code.safety.secret_patterns import TOKEN_PATTERNS, looks_random
+from kimi_code.safety.redact import redact as redact_text
+from kimi_code.safety.secret_patterns import looks_random
 
 SEVERITIES = ("error", "warning", "note")
 CATEGORIES = ("bug", "security", "performance", "correctness", "style", "tests", "docs")
@@ -151,11 +152,10 @@ def configured_secrets(env: dict[str, str], extra: Iterable[str | None] = ()) ->
 
 
 def redact(text: str, secrets: list[str]) -> str:
-    """Replace configured secrets, well-known token shapes and high-entropy tokens."""
-    for value in secrets:
-        text = text.replace(value, REDACTED)
-    for _, pattern in TOKEN_PATTERNS:
-        text = pattern.sub(REDACTED, text)
+    """Replace configured secrets (whole or split by separators), credential shapes and
+    high-entropy tokens (kimi_code.safety.redact), and random tokens from 24 characters on
+    (review output is posted publicly: stricter than the transcripts' 32)."""
+    text = redact_text(text, secrets)
     return re.sub(r"[A-Za-z0-9+/_\-=]{24,}",
                   lambda m: REDACTED if looks_random(m.group()) else m.group(), text)
 

@@ -2,7 +2,9 @@
 
 Two layers: exact configured secret values (API keys from the config and the environment), then
 patterns for things that look like credentials: vendor key formats, `Bearer` tokens, private key
-blocks, `*_TOKEN=` / `password = "..."` style assignments, and long high-entropy strings.
+blocks, `*_TOKEN=` / `password = "..."` style assignments, and long high-entropy strings. Keys
+and configured secrets split by spaces, line breaks, Markdown or zero-width characters are
+glued back before matching (safety/split_tokens.py).
 False positives are kept low on ordinary code: identifiers, paths, UUIDs, git SHAs (40 hex) and
 labelled hashes (sha256:..., md5 sums) are left alone.
 """
@@ -16,26 +18,15 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-REDACTED = "[REDACTED]"
+from kimi_code.llm.scrub import REDACTED, VENDOR_KEYS, scrub
+from kimi_code.safety.split_tokens import redact_split
+
 MIN_SECRET_LEN = 6  # shorter configured "secrets" would blank out ordinary words
 
 _PRIVATE_KEY = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY((?: BLOCK)?)-----.*?(?:-----END \1PRIVATE KEY\2-----|\Z)",
     re.DOTALL)
-_VENDOR_KEYS = re.compile(
-    r"""(?<![A-Za-z0-9_-])(?:
-        sk-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_-]{20,}     # OpenAI, Anthropic, Moonshot, Stripe
-      | (?:rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}             # Stripe restricted/publishable
-      | gh[pousr]_[A-Za-z0-9]{30,}                           # GitHub tokens
-      | github_pat_[A-Za-z0-9_]{40,}
-      | glpat-[A-Za-z0-9_-]{20,}                             # GitLab
-      | (?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}             # AWS access key ids
-      | xox[abposr]-[A-Za-z0-9-]{10,}                        # Slack
-      | AIza[0-9A-Za-z_-]{35}                                # Google API keys
-      | hf_[A-Za-z0-9]{30,}                                  # Hugging Face
-      | npm_[A-Za-z0-9]{36}
-      | eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}  # JWT
-    )""", re.VERBOSE)
+_VENDOR_KEYS = VENDOR_KEYS  # one definition, in llm/scrub.py (provider errors use it too)
 _BEARER = re.compile(r"(?i)\b(bearer|authorization:\s*(?:token|basic))(\s+)([A-Za-z0-9._~+/=-]{12,})")
 _BASIC_AUTH_URL = re.compile(r"(?<=://)([^/\s:@]+):([^/\s@]{3,})@")
 # key = value where the key names a secret: GITHUB_TOKEN=..., api_key: "...", "password": "..."
@@ -110,9 +101,10 @@ def _redact_assignment(match: re.Match[str]) -> str:
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Replace configured secret values and credential-looking strings with [REDACTED]."""
-    for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len,
-                         reverse=True):
+    values = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True)
+    for secret in values:
         text = text.replace(secret, REDACTED)
+    text = redact_split(text, values, REDACTED)
     text = _PRIVATE_KEY.sub(REDACTED, text)
     text = _VENDOR_KEYS.sub(REDACTED, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}"
@@ -159,3 +151,12 @@ def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     except Exception:  # noqa: BLE001 - a bad config must not block redaction
         pass
     return sorted(found)
+
+
+def redact_error(text: str, secrets: Iterable[str] | None = None) -> str:
+    """An error message for stderr, a result object or a log: provider-error scrubbing (keys,
+    Authorization echoes, URL passwords) plus `redact` with this machine's known secrets."""
+    if not text:
+        return text
+    values = known_secrets() if secrets is None else list(secrets)
+    return redact(scrub(text, values), values)
