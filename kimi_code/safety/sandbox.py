@@ -36,6 +36,12 @@ from enum import StrEnum
 from pathlib import Path
 
 from kimi_code import paths
+from kimi_code.config import ConfigError, SandboxConfig, load_config
+from kimi_code.safety import seccomp
+from kimi_code.safety.bundled_tools import locate_bwrap
+from kimi_code.safety.git_dirs import protected_git_paths
+from kimi_code.safety.sandbox_hide import plan_hidden
+from kimi_code.safety.sandbox_mounts import mount_args
 from kimi_code.safety.sandbox_probe import (
     SELF_TEST_NPROC,
     PidsCgroup,
@@ -75,6 +81,21 @@ class SandboxLimits:
     max_processes: int = 512  # processes + threads of the command tree
     max_output_bytes: int = 64 * 1024 * 1024  # the command is killed past this much output
     max_file_bytes: int = 4 * 1024 * 1024 * 1024  # largest file it may write (ulimit -f)
+    # Data memory per process (RLIMIT_DATA, ulimit -d: heap and private writable mappings, not
+    # the address space that node, Go and Java reserve up front); 0 = half the machine's RAM.
+    max_memory_bytes: int = 0
+
+    def memory_bytes(self) -> int:
+        """The memory limit in force (the default resolved against this machine)."""
+        return self.max_memory_bytes or default_memory_bytes()
+
+
+def default_memory_bytes() -> int:
+    """Half of physical memory: one runaway process cannot take the machine down."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError):
+        return 8 * 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -86,13 +107,16 @@ class SandboxPolicy:
     protected: tuple[Path, ...] = ()  # read-only even when inside a writable root
     network: bool = False
     limits: SandboxLimits = field(default_factory=SandboxLimits)
+    hide: tuple[str, ...] = ()  # hidden on top of sandbox_hide's defaults ([sandbox] hide)
+    unhide: tuple[str, ...] = ()  # defaults left visible ([sandbox] unhide)
 
     @classmethod
     def for_workspace(cls, workspace: Path, extra_dirs: Sequence[Path] = (),
                       mode: SandboxMode = SandboxMode.WORKSPACE_WRITE, network: bool = False,
-                      limits: SandboxLimits | None = None) -> SandboxPolicy:
+                      limits: SandboxLimits | None = None, hide: Sequence[str] = (),
+                      unhide: Sequence[str] = ()) -> SandboxPolicy:
         """The agent's policy: the workspace and extra dirs writable (in workspace-write),
-        their git internals and kimi-code's own directories protected."""
+        their git internals and kimi-code's own directories protected (and hidden)."""
         roots = tuple(Path(os.path.realpath(p)) for p in (workspace, *extra_dirs))
         protected: list[Path] = []
         for root in roots:
@@ -100,7 +124,7 @@ class SandboxPolicy:
         protected.extend(agent_dirs())
         return cls(mode=mode, writable=roots if mode is SandboxMode.WORKSPACE_WRITE else (),
                    protected=_dedupe(protected), network=network,
-                   limits=limits or SandboxLimits())
+                   limits=limits or SandboxLimits(), hide=tuple(hide), unhide=tuple(unhide))
 
     def with_root(self, root: Path) -> SandboxPolicy:
         """This policy plus `root` as a writable root (a subagent's worktree), its git
@@ -213,12 +237,23 @@ class Sandbox:
         assert self._bwrap is not None, "call ensure_ready() before wrap()"
         limits = self.policy.limits
         # RLIMIT_NPROC caps processes for a non-root user (root is exempt: the pids cgroup
-        # covers it). bash names it -u, dash -p; in sh mode both count -f in 512-byte blocks.
+        # covers it). bash names it -u, dash -p; in sh mode both count -f in 512-byte blocks;
+        # -d (RLIMIT_DATA) counts KiB.
         n = limits.max_processes
         prologue = (f"{{ ulimit -u {n} || ulimit -p {n}; }} 2>/dev/null; "
-                    f"ulimit -f {limits.max_file_bytes // 512} 2>/dev/null; exec \"$@\"")
-        return [*self._base_args(self._bwrap, Path(os.path.realpath(cwd))),
-                "/bin/sh", "-c", prologue, "sh", *argv]
+                    f"ulimit -f {limits.max_file_bytes // 512} 2>/dev/null; "
+                    f"ulimit -d {limits.memory_bytes() // 1024} 2>/dev/null; exec \"$@\"")
+        inner = ["/bin/sh", "-c", prologue, "sh", *argv]
+        base = self._base_args(self._bwrap, Path(os.path.realpath(cwd)))
+        try:
+            # With network shared, the host's abstract sockets are reachable: no AF_UNIX.
+            filter_path = seccomp.filter_file(deny_unix_sockets=self.policy.network)
+        except seccomp.SeccompUnsupported as exc:
+            log.warning("%s: running without the seccomp layer", exc)
+            return [*base, *inner]
+        # bwrap reads the filter from an fd: a shell opens it as fd 3 and execs bwrap.
+        return ["/bin/sh", "-c", 'exec "$@" 3<"$0"', str(filter_path), *base,
+                "--seccomp", "3", *inner]
 
     def _base_args(self, bwrap: str, cwd: Path, network: bool | None = None) -> list[str]:
         policy = self.policy
@@ -227,15 +262,13 @@ class Sandbox:
         if policy.network if network is None else network:
             args.append("--share-net")
         args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+        # Re-evaluated per call: credential stores, sockets and nested .git dirs come and go.
+        plan = plan_hidden(policy.hide, policy.unhide, keep_visible=policy.writable)
+        protected = [*policy.protected]
         for root in policy.writable:
-            args += ["--bind", str(root), str(root)]
-        for path in policy.protected:
-            if os.path.lexists(path):
-                args += ["--ro-bind", str(path), str(path)]
-        # A cwd hidden by the private /tmp (outside every root) is re-exposed read-only.
-        if not any(cwd == r or r in cwd.parents for r in policy.writable) and cwd.is_dir():
-            args += ["--ro-bind", str(cwd), str(cwd)]
-        return [*args, "--chdir", str(cwd)]
+            protected.extend(protected_git_paths(root))
+        mounts, chdir = mount_args(plan, policy.writable, _dedupe(protected), cwd)
+        return [*args, *mounts, "--chdir", str(chdir)]
 
     @contextmanager
     def prepared(self, argv: Sequence[str], cwd: Path) -> Iterator[list[str]]:
@@ -280,12 +313,22 @@ class Sandbox:
 
 
 def sandbox_for_workspace(workspace: Path, extra_dirs: Sequence[Path] = (),
-                          mode: SandboxMode | None = None) -> Sandbox:
+                          mode: SandboxMode | None = None,
+                          settings: SandboxConfig | None = None) -> Sandbox:
     """The agent's sandbox for a workspace: mode from the argument, else KIMI_CODE_SANDBOX,
-    else workspace-write; network from KIMI_CODE_SANDBOX_NETWORK=1."""
+    else workspace-write; network from KIMI_CODE_SANDBOX_NETWORK=1; hiding and the memory
+    limit from `settings`, else the user's config file ([sandbox]; a project's never counts).
+    ValueError for a bad mode or config."""
     chosen = mode or mode_from_env()
     network = os.environ.get(ENV_NETWORK, "").strip().lower() in {"1", "true", "yes"}
-    return Sandbox(SandboxPolicy.for_workspace(workspace, extra_dirs, chosen, network))
+    if settings is None:
+        try:
+            settings = load_config().sandbox
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+    limits = SandboxLimits(max_memory_bytes=settings.memory_mb * 1024 * 1024)
+    return Sandbox(SandboxPolicy.for_workspace(workspace, extra_dirs, chosen, network, limits,
+                                               hide=settings.hide, unhide=settings.unhide))
 
 
 def diagnose() -> tuple[bool, str]:
@@ -296,5 +339,8 @@ def diagnose() -> tuple[bool, str]:
     except SandboxUnavailable as exc:
         return False, str(exc)
     how = "RLIMIT_NPROC" if nproc_enforced() else "a pids cgroup (running as root)"
-    return True, (f"bubblewrap enforces ({sandbox.bwrap}): canary write, canary connect and "
-                  f"fork storm blocked; process limit via {how}")
+    found = locate_bwrap()
+    which = found.describe() if found else sandbox.bwrap
+    return True, (f"bubblewrap enforces ({which}): canary write, connect, secret "
+                  f"read, host-socket connect, setuid chmod and fork storm blocked; process "
+                  f"limit via {how}")

