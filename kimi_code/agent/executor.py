@@ -40,11 +40,14 @@ class PreparedCall:
     decision: Decision
     error: str = ""  # set when the call cannot run (unknown tool, bad arguments)
     input: dict[str, Any] = field(default_factory=dict)
+    # Set once the call has run: whether it may have changed the workspace (the agent takes a
+    # checkpoint after such a call). False for calls refused or never run.
+    mutated: bool = False
 
     @property
     def runs_freely(self) -> bool:
-        """Read-only and allowed without asking: may start early and run concurrently."""
-        return not self.error and self.tool is not None and self.tool.read_only \
+        """Concurrent-safe and allowed without asking: may start early and run concurrently."""
+        return not self.error and self.tool is not None and self.tool.concurrent_safe \
             and self.decision is Decision.ALLOW
 
 
@@ -78,7 +81,7 @@ class ToolExecutor:
         except OSError as exc:  # a path changing on disk mid-resolution: this call fails only
             return PreparedCall(call, tool, args, Decision.DENY,
                                 f"{tool.name} could not resolve its path: {exc}", raw_input)
-        decision = self.policy.decide(tool.name, subject, read_only=tool.read_only)
+        decision = self.policy.decide(tool.name, subject, read_only=not tool.asks_as_write())
         return PreparedCall(call, tool, args, decision, "", raw_input)
 
     async def execute(self, prepared: PreparedCall) -> tuple[Message, dict[str, Any]]:
@@ -104,8 +107,10 @@ class ToolExecutor:
             if refusal is not None:
                 return refusal
         token = current_call_id.set(prepared.call.id)
+        result: ToolResult | None = None
         try:
-            return await tool.run(args, self.ctx)
+            result = await tool.run(args, self.ctx)
+            return result
         except ToolError as exc:
             return ToolResult(str(exc), is_error=True)
         except asyncio.CancelledError:
@@ -116,7 +121,9 @@ class ToolExecutor:
                               is_error=True)
         finally:
             current_call_id.reset(token)
-            if not tool.read_only:
+            # a refused or crashed writing tool may still have written part of its change
+            prepared.mutated = tool.changed_workspace(result)
+            if prepared.mutated:
                 note_workspace_change()
 
     async def _permission(self, prepared: PreparedCall) -> ToolResult | None:

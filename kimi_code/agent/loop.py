@@ -257,8 +257,9 @@ class Agent:
                         arguments=call.arguments)
 
     async def _run_tools(self, outcome: _StepOutcome) -> None:
-        """Execute the step's calls: batches of free read-only calls concurrently, others in
-        order. Results enter the history in call order."""
+        """Execute the step's calls: batches of free concurrent-safe calls concurrently, others
+        in order. Results enter the history in call order; a checkpoint follows each call
+        that changed the workspace."""
         calls = list(outcome.message.tool_calls)
         stop: _StopTurn | None = None
         index = 0
@@ -273,7 +274,7 @@ class Agent:
                 for call, (message, _display) in zip(batch, results, strict=True):
                     message, stop = self._check_repeat(call, message, stop)
                     self._add_tool_message(message)
-                    if outcome.prepared[call.id].tool and not outcome.prepared[call.id].tool.read_only:
+                    if outcome.prepared[call.id].mutated:  # coder swarms that merged included
                         await self._checkpoint(f"after {call.name}")
                 index += len(batch)
         finally:

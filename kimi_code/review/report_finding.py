@@ -33,7 +33,8 @@ class ReportFindingArgs(ToolArgs):
 class ReportFindingTool(Tool[ReportFindingArgs]):
     name: ClassVar[str] = "ReportFinding"
     Args: ClassVar[type[ToolArgs]] = ReportFindingArgs
-    read_only: ClassVar[bool] = True  # writes only to the review's in-memory list
+    concurrent_safe: ClassVar[bool] = True
+    mutates_workspace: ClassVar[bool] = False  # writes only to the review's in-memory list
 
     def permission_subject(self, args: ReportFindingArgs, ctx: ToolContext | None = None) -> str:
         return args.file

@@ -1,10 +1,11 @@
 """Agent (one subagent) and AgentSwarm (one subagent per item of a template) tools.
 
 Both hand the work to the session's SwarmRunner (`ctx.swarm`, wired by the front
-end). They are marked read-only for the permission check and for concurrent start: spawning
-itself changes nothing, every tool call a subagent makes is checked against (a copy of) the
-parent's policy, and coder changes reach the workspace only through the merge. Several Agent
-calls in one step therefore run in parallel, like Claude Code's Task tool.
+end). They are concurrent-safe: several Agent calls in one step run in parallel, like Claude
+Code's Task tool. They mutate the workspace when coder subagents' changes are merged back, so
+the agent checkpoints after a call whose result names changed files; but they delegate the
+permission for those writes: every tool call a subagent makes is checked against (a copy of)
+the parent's policy, so spawning itself asks nothing.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ def _files(results: list[Any]) -> tuple[str, ...]:
 class AgentTool(Tool[AgentArgs]):
     name = "Agent"
     Args = AgentArgs
-    read_only = True
+    concurrent_safe = True
+    mutates_workspace = True
+    delegates_writes = True
     description_file: ClassVar[str] = "agent.md"
 
     def permission_subject(self, args: AgentArgs, ctx: ToolContext | None = None) -> str:
@@ -95,7 +98,9 @@ class AgentTool(Tool[AgentArgs]):
 class AgentSwarmTool(Tool[AgentSwarmArgs]):
     name = "AgentSwarm"
     Args = AgentSwarmArgs
-    read_only = True
+    concurrent_safe = True
+    mutates_workspace = True
+    delegates_writes = True
     description_file: ClassVar[str] = "agent_swarm.md"
 
     def permission_subject(self, args: AgentSwarmArgs, ctx: ToolContext | None = None) -> str:

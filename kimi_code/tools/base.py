@@ -76,14 +76,42 @@ class ToolContext:
 
 
 class Tool(ABC, Generic[A]):
-    """A tool. Subclasses set `name`, `Args`, `read_only`, and implement `run`."""
+    """A tool. Subclasses set `name`, `Args`, `concurrent_safe`, `mutates_workspace` (and
+    `delegates_writes` for the spawn tools), and implement `run`."""
 
     name: ClassVar[str]
     Args: ClassVar[type[ToolArgs]]
-    read_only: ClassVar[bool] = False
+    # May start as soon as its call has streamed in and run beside the step's other
+    # concurrent-safe calls (when allowed without asking): reads, searches, spawns.
+    concurrent_safe: ClassVar[bool] = False
+    # May change files in the workspace. Such a call is permission-checked as a write (refused
+    # in read-only mode, asked in ask mode unless a rule allows it), the agent checkpoints after
+    # it, and shared file listings begun before it are not reused. The safe default: a tool
+    # that does not say otherwise is treated as one that writes.
+    mutates_workspace: ClassVar[bool] = True
+    # The writes are made by subagents, each of whose calls is checked against (a copy of) this
+    # agent's policy, and reach the workspace only by a merge. So the spawn itself asks no
+    # permission, and a call counts as a change only when its result names changed files
+    # (coders that merged), not for every read-only explore.
+    delegates_writes: ClassVar[bool] = False
     # Description file beside the module, e.g. tools/read.md; loaded lazily and cached.
     description_file: ClassVar[str] = ""
     _description_cache: ClassVar[str | None] = None
+
+    @classmethod
+    def asks_as_write(cls) -> bool:
+        """Whether permission is decided as for a write (read-only mode refuses the call)."""
+        return cls.mutates_workspace and not cls.delegates_writes
+
+    @classmethod
+    def changed_workspace(cls, result: ToolResult | None) -> bool:
+        """Whether a call that ran may have changed the workspace; `result` is None when the
+        tool raised (then a writing tool is assumed to have written part of its change)."""
+        if not cls.mutates_workspace:
+            return False
+        if cls.delegates_writes:
+            return result is not None and bool(result.files_changed)
+        return True
 
     @classmethod
     def description(cls) -> str:

@@ -62,7 +62,7 @@ def render_result(result: CommandResult, timeout_s: float) -> str:
 class BashTool(Tool[BashArgs]):
     name: ClassVar[str] = "Bash"
     Args: ClassVar[type[ToolArgs]] = BashArgs
-    read_only: ClassVar[bool] = False
+    mutates_workspace: ClassVar[bool] = True
 
     def permission_subject(self, args: BashArgs, ctx: ToolContext | None = None) -> str:
         return args.command

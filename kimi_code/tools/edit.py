@@ -203,7 +203,7 @@ def edit_file(path: Path, args: EditArgs, ctx: ToolContext) -> ToolResult:
 class EditTool(Tool[EditArgs]):
     name: ClassVar[str] = "Edit"
     Args: ClassVar[type[ToolArgs]] = EditArgs
-    read_only: ClassVar[bool] = False
+    mutates_workspace: ClassVar[bool] = True
 
     def permission_subject(self, args: EditArgs, ctx: ToolContext | None = None) -> str:
         return subject_path(args.file_path, ctx)

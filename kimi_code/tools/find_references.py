@@ -19,7 +19,8 @@ class FindReferencesArgs(ToolArgs):
 class FindReferencesTool(Tool[FindReferencesArgs]):
     name: ClassVar[str] = "FindReferences"
     Args: ClassVar[type[ToolArgs]] = FindReferencesArgs
-    read_only: ClassVar[bool] = True
+    concurrent_safe: ClassVar[bool] = True
+    mutates_workspace: ClassVar[bool] = False
 
     def summary(self, args: FindReferencesArgs, ctx: ToolContext | None = None) -> str:
         return args.name

@@ -26,7 +26,8 @@ class FindSymbolArgs(ToolArgs):
 class FindSymbolTool(Tool[FindSymbolArgs]):
     name: ClassVar[str] = "FindSymbol"
     Args: ClassVar[type[ToolArgs]] = FindSymbolArgs
-    read_only: ClassVar[bool] = True
+    concurrent_safe: ClassVar[bool] = True
+    mutates_workspace: ClassVar[bool] = False
 
     def summary(self, args: FindSymbolArgs, ctx: ToolContext | None = None) -> str:
         return args.name + (f" ({args.kind})" if args.kind else "")

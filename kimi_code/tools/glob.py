@@ -59,7 +59,8 @@ async def glob_files(pattern: str, base: Path) -> list[tuple[str, float]]:
 class GlobTool(Tool[GlobArgs]):
     name: ClassVar[str] = "Glob"
     Args: ClassVar[type[ToolArgs]] = GlobArgs
-    read_only: ClassVar[bool] = True
+    concurrent_safe: ClassVar[bool] = True
+    mutates_workspace: ClassVar[bool] = False
 
     def permission_subject(self, args: GlobArgs, ctx: ToolContext | None = None) -> str:
         return args.pattern

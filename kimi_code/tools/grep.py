@@ -138,7 +138,8 @@ def build_spec(args: GrepArgs, base: Path) -> SearchSpec:
 class GrepTool(Tool[GrepArgs]):
     name: ClassVar[str] = "Grep"
     Args: ClassVar[type[ToolArgs]] = GrepArgs
-    read_only: ClassVar[bool] = True
+    concurrent_safe: ClassVar[bool] = True
+    mutates_workspace: ClassVar[bool] = False
     # "auto": ripgrep when on PATH; tests force "python" or "ripgrep".
     engine: Literal["auto", "ripgrep", "python"] = "auto"
 

@@ -100,7 +100,9 @@ def check_writable(path: Path, ctx: ToolContext, data: bytes = b"") -> None:
             "internals. Use git commands through Bash instead."
         )
     for own in agent_dirs():
-        if _inside(path, own):
+        # A coder subagent's workspace is a worktree under the data directory: inside its own
+        # tree it writes like anywhere else; the rest of the directory stays refused.
+        if _inside(path, own) and not (_inside(ctx.workspace, own) and _inside(path, ctx.workspace)):
             raise ToolError(f"{display_path(path, ctx)} is in kimi-code's own configuration or "
                             "data directory; tools never write there.")
 

@@ -119,7 +119,8 @@ def _render(page: Page, shown: str, start: int) -> str:
 class ReadTool(Tool[ReadArgs]):
     name: ClassVar[str] = "Read"
     Args: ClassVar[type[ToolArgs]] = ReadArgs
-    read_only: ClassVar[bool] = True
+    concurrent_safe: ClassVar[bool] = True
+    mutates_workspace: ClassVar[bool] = False
 
     def permission_subject(self, args: ReadArgs, ctx: ToolContext | None = None) -> str:
         return subject_path(args.file_path, ctx)

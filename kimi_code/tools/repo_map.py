@@ -31,7 +31,8 @@ class RepoMapArgs(ToolArgs):
 class RepoMapTool(Tool[RepoMapArgs]):
     name: ClassVar[str] = "RepoMap"
     Args: ClassVar[type[ToolArgs]] = RepoMapArgs
-    read_only: ClassVar[bool] = True
+    concurrent_safe: ClassVar[bool] = True
+    mutates_workspace: ClassVar[bool] = False
 
     def summary(self, args: RepoMapArgs, ctx: ToolContext | None = None) -> str:
         focus = (args.focus_files or []) + (args.focus_symbols or [])

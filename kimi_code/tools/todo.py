@@ -39,7 +39,8 @@ class TodoWriteTool(Tool[TodoWriteArgs]):
     name: ClassVar[str] = "TodoWrite"
     Args: ClassVar[type[ToolArgs]] = TodoWriteArgs
     # Touches only session state, never files: allowed in read-only mode and safe to run freely.
-    read_only: ClassVar[bool] = True
+    concurrent_safe: ClassVar[bool] = True
+    mutates_workspace: ClassVar[bool] = False  # the todo list is session state, not files
 
     @classmethod
     def _build_spec(cls) -> ToolSpec:

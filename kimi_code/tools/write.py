@@ -112,7 +112,7 @@ def _result(path: Path, old_text: str, content: str, existed: bool, ctx: ToolCon
 class WriteTool(Tool[WriteArgs]):
     name: ClassVar[str] = "Write"
     Args: ClassVar[type[ToolArgs]] = WriteArgs
-    read_only: ClassVar[bool] = False
+    mutates_workspace: ClassVar[bool] = True
 
     def permission_subject(self, args: WriteArgs, ctx: ToolContext | None = None) -> str:
         return subject_path(args.file_path, ctx)

@@ -56,7 +56,8 @@ class SlowLookup(Tool[SlowArgs]):
 
     name = "Lookup"
     Args = SlowArgs
-    read_only = True
+    concurrent_safe = True
+    mutates_workspace = False
     log: list[tuple[str, str]] = []
 
     async def run(self, args: SlowArgs, ctx: ToolContext) -> ToolResult:
@@ -69,7 +70,7 @@ class SlowLookup(Tool[SlowArgs]):
 class Blocker(Tool[SlowArgs]):
     name = "Block"
     Args = SlowArgs
-    read_only = False
+    mutates_workspace = True
 
     async def run(self, args: SlowArgs, ctx: ToolContext) -> ToolResult:
         await asyncio.sleep(30)
@@ -186,7 +187,7 @@ class Touch(Tool[SlowArgs]):
 
     name = "Touch"
     Args = SlowArgs
-    read_only = False
+    mutates_workspace = True
 
     async def run(self, args: SlowArgs, ctx: ToolContext) -> ToolResult:
         return ToolResult("touched")
@@ -214,7 +215,8 @@ class Undecodable(Tool[SlowArgs]):
 
     name = "Undecodable"
     Args = SlowArgs
-    read_only = True
+    concurrent_safe = True
+    mutates_workspace = False
 
     async def run(self, args: SlowArgs, ctx: ToolContext) -> ToolResult:
         return ToolResult(b"caf\xe9.txt".decode("utf-8", "surrogateescape"))

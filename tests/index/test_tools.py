@@ -39,7 +39,7 @@ def test_registry_lists_the_index_tools():
     assert registry.names() == ["RepoMap", "FindSymbol", "FindReferences"]
     for spec in registry.specs():
         assert spec.description  # the .md beside the module was found
-    assert all(registry.get(n).read_only for n in registry.names())
+    assert all(not registry.get(n).mutates_workspace for n in registry.names())
 
 
 async def test_find_symbol(ctx):
