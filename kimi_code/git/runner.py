@@ -80,6 +80,8 @@ _DRIVER_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
 # Porcelain that would run textconv or external diff drivers unless told not to.
 _DIFF_PORCELAIN = frozenset({"diff", "log", "show"})
 _STATUS_FLAGS = ("--ignore-submodules=dirty",)
+# What `kimi-code commit` stages with: there a filtered file must not go in unfiltered.
+_STAGING = frozenset({"add", "commit", "stash", "update-index"})
 
 # GIT_* variables of kimi-code's own environment that git may see: identity and the pointer
 # to the user's global configuration. Everything else (GIT_DIR, GIT_EXTERNAL_DIFF, GIT_SSH*,
@@ -273,7 +275,7 @@ def _config_args(*, hooks: bool) -> list[str]:
 def _driver_env(names: set[tuple[str, str]], *, strict: bool) -> dict[str, str]:
     """GIT_CONFIG_COUNT pairs that neutralise each driver (names may hold '=' or spaces, which
     `-c` could not carry). `strict`: a required filter then fails loudly instead of letting an
-    unfiltered file be committed (git-lfs in `kimi-code commit`)."""
+    unfiltered file be committed (git-lfs in `kimi-code commit`'s staging commands)."""
     pairs = []
     for section, name in sorted(names):
         pairs += [(f"{section}.{name}.{key}", value) for key, value in _DRIVER_KEYS[section]]
@@ -309,7 +311,8 @@ def git_invocation(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | N
     elif rest and rest[0] == "status":
         rest[1:1] = list(_STATUS_FLAGS)
     full_env = git_environment(env)
-    full_env.update(_driver_env(driver_names(Path(cwd), full_env), strict=hooks))
+    strict = hooks and bool(rest) and rest[0] in _STAGING
+    full_env.update(_driver_env(driver_names(Path(cwd), full_env), strict=strict))
     return ["git", "--no-pager", *_config_args(hooks=hooks), *leading, *rest], full_env
 
 
