@@ -2,10 +2,11 @@
 head-side files, the commit messages, the PR text, and the project's review instructions taken
 from the base side (a pull request cannot rewrite the rules it is reviewed by).
 
-The head side is read from the repository itself when head is what is checked out and the
-changed files are clean (the usual CI checkout); otherwise head is exported with `git archive`
-into a temporary directory, so the review never reads the wrong version and never touches the
-user's work tree, index or branches.
+The head side is always an export in a temporary directory (review/head_tree.py): `git archive`
+of the head commit, or for --uncommitted a copy of the work tree's reviewable files. The
+reviewers' tools never see the repository itself: a CI checkout's `.git/config` holds the job's
+token, and a pull request can add a symlink to it (issue 15). The review never reads the wrong
+version and never touches the user's work tree, index or branches.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,7 @@ import git
 from kimi_code.git.diffparse import DiffFile, parse_diff
 from kimi_code.git.diffs import diff_args, diff_budget_chars, empty_tree, working_changes
 from kimi_code.git.repo import head_commit
+from kimi_code.review.head_tree import export_worktree, new_export_dir
 from kimi_code.safety.untrusted import fence, model_safe
 
 INSTRUCTION_FILES = ("AGENTS.md", "KIMI.md", "CLAUDE.md", "REVIEW.md", ".github/REVIEW.md")
@@ -134,7 +135,7 @@ def _in_tree_only(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
 
 
 def _export(repo: git.Repo, commit: str) -> Path:
-    temp = Path(tempfile.mkdtemp(prefix="kimi-review-"))
+    temp, _ = new_export_dir()
     try:
         archive = temp / "head.tar"
         with open(archive, "wb") as handle:
@@ -147,16 +148,6 @@ def _export(repo: git.Repo, commit: str) -> Path:
         shutil.rmtree(temp, ignore_errors=True)
         raise
     return root
-
-
-def _head_is_checked_out_clean(repo: git.Repo, head: str, files: list[DiffFile]) -> bool:
-    current = head_commit(repo)
-    if repo.bare or current is None or current.hexsha != head:
-        return False  # (a bare repository has no files to read: always export)
-    paths = [f.path for f in files if f.status != "deleted"]
-    if not paths:
-        return True
-    return repo.git.status("--porcelain", "--", *paths) == ""
 
 
 def _no_merge_base(repo: git.Repo, base: str, head: str) -> str:
@@ -188,6 +179,8 @@ def resolve_target(repo: git.Repo, base: str | None, head: str, uncommitted: boo
         files = working_changes(repo, base_sha)
         target = ReviewTarget(base=base_sha, head="working tree", files=files, root=root,
                               pr_text=pr_text)
+        if files:
+            target.temp_dir, target.root = export_worktree(repo)
     else:
         head_sha = _rev(repo, head)
         base_sha = _rev(repo, base) if base else default_base(repo)
@@ -199,10 +192,9 @@ def resolve_target(repo: git.Repo, base: str | None, head: str, uncommitted: boo
         files = parse_diff(diff)
         log = repo.git.log("--format=%B%x00", f"{merge_base}..{head_sha}")
         commits = [m.strip() for m in log.split("\x00") if m.strip()]
-        clean = _head_is_checked_out_clean(repo, head_sha, files)
         target = ReviewTarget(base=merge_base, head=head_sha, files=files, root=root,
                               commits=commits, pr_text=pr_text)
-        if files and not clean:
+        if files:  # always exported, even for a clean checkout (module docstring)
             target.root = _export(repo, head_sha)
             target.temp_dir = target.root.parent
         base_sha = merge_base

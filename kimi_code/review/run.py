@@ -17,6 +17,7 @@ from pathlib import Path
 from kimi_code.events import Event, PermissionDenied, ToolCallFinished
 from kimi_code.git.diffparse import DiffFile
 from kimi_code.llm.base import ChatProvider
+from kimi_code.review.confined_tools import CONFINED_TOOLS, REFUSAL_MARK
 from kimi_code.review.findings import (
     Refusal,
     ReviewReport,
@@ -65,7 +66,7 @@ def _refusal_from(event: Event, allowed: set[str]) -> Refusal | None:
         if name not in allowed:
             return Refusal(name, event.call.arguments[:300], "not available in review mode "
                            "(read-only tools only)")
-        if "outside the workspace" in content:
+        if "outside the workspace" in content or REFUSAL_MARK in content:
             return Refusal(name, event.call.arguments[:300], content.splitlines()[0][:300])
     return None
 
@@ -74,6 +75,8 @@ def _registry():  # type: ignore[no-untyped-def]
     from kimi_code.tools.registry import READ_ONLY_TOOLSET, ToolRegistry
 
     tools = ToolRegistry.builtin(READ_ONLY_TOOLSET)
+    for confined in CONFINED_TOOLS:  # Read/Glob/Grep see only the head tree (issue 15)
+        tools.add(confined())
     tools.add(ReportFindingTool())
     return tools
 
@@ -139,6 +142,7 @@ async def run_review(provider: ChatProvider, target: ReviewTarget,
     redact_findings(report.findings, secrets)
     report.summary = redact(" ".join(p.summary for p in parts if p.summary), secrets)
     report.notes = [redact(n, secrets) for n in report.notes]
+    report.errors = [redact(e, secrets) for e in report.errors]
     for r in report.refused:
         r.input, r.reason = redact(r.input, secrets), redact(r.reason, secrets)
     return report
