@@ -3,10 +3,14 @@ ranked map (--map), the summary as JSON (--json) or every definition as JSON lin
 
 Progress and tables go to stderr when stdout carries machine output or the map, so that
 `kimi-code index --map > map.txt` and `--json | jq` stay clean.
+
+`python -m kimi_code.app.index` runs the same without the Typer app, plus `--defs` (every
+definition as JSON lines) for scripts and benchmarks.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -189,3 +193,21 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kimi_code.app.index")
+    parser.add_argument("path", nargs="?", type=Path, default=Path.cwd())
+    parser.add_argument("--map", action="store_true", help="print the ranked repo map")
+    parser.add_argument("--tokens", type=int, default=1024, help="token budget for --map")
+    parser.add_argument("--focus", action="append", default=[], help="focus file (repeatable)")
+    parser.add_argument("--json", action="store_true", help="summary as JSON")
+    parser.add_argument("--defs", action="store_true",
+                        help='every definition as JSON lines {"path","name","kind","line","end_line"}')
+    args = parser.parse_args(argv)
+    return index_main(args.path, show_map=args.map, tokens=args.tokens, focus=args.focus,
+                      as_json=args.json, defs=args.defs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -170,7 +170,7 @@ def test_two_processes_at_once(make_repo):
 
     repo = make_repo({f"m/mod{i}.py": f"class C{i}:\n    def m{i}(self):\n        pass\n"
                       for i in range(60)})
-    cmd = [sys.executable, "-m", "kimi_code.index", str(repo), "--json"]
+    cmd = [sys.executable, "-m", "kimi_code.app.index", str(repo), "--json"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ)
              for _ in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]

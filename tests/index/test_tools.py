@@ -108,7 +108,7 @@ def test_cli_json_map_and_errors(make_repo):
 
 def test_defs_json_lines(make_repo):
     repo = make_repo(FILES)
-    proc = subprocess.run([sys.executable, "-m", "kimi_code.index", str(repo), "--defs"],
+    proc = subprocess.run([sys.executable, "-m", "kimi_code.app.index", str(repo), "--defs"],
                           capture_output=True, text=True, env=os.environ, timeout=120)
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert rows[0] == {"path": "pkg/geometry.py", "name": "compute_area", "kind": "function",
