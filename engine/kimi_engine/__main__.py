@@ -1,5 +1,5 @@
 """python -m kimi_engine == kimi-engine."""
 
-from .cli import main
+from kimi_engine.cli import main
 
 raise SystemExit(main())

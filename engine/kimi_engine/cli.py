@@ -73,8 +73,8 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .plan import GIB, fit, format_fit
+    from kimi_engine.config import load_config
+    from kimi_engine.plan import GIB, fit, format_fit
 
     cfg = load_config(args.model)
     visible: list[int] = []  # free bytes of each visible CUDA GPU
@@ -120,7 +120,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .launch import ServeOptions, serve_main
+    from kimi_engine.launch import ServeOptions, serve_main
 
     opts = ServeOptions(device=args.device, dtype=args.dtype, max_seq_len=args.max_seq_len, cache_gb=args.cache_gb,
                         block_size=args.block_size, max_batch=args.max_batch, max_queue=args.max_queue,
@@ -132,8 +132,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .config import load_config
-    from .plan import describe
+    from kimi_engine.config import load_config
+    from kimi_engine.plan import describe
 
     print(describe(load_config(args.path), gpu_gb=args.gpu_gb))
     return 0
@@ -142,8 +142,8 @@ def _info(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     import torch
 
-    from .engine import Engine, Finish
-    from .sampling import SamplingParams
+    from kimi_engine.engine import Engine, Finish
+    from kimi_engine.sampling import SamplingParams
 
     dtype = getattr(torch, args.dtype) if args.dtype else None
     start = time.perf_counter()
@@ -177,7 +177,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from .convert import convert_int4
+    from kimi_engine.convert import convert_int4
 
     n = convert_int4(args.src, args.dst, progress=lambda m: print(m, file=sys.stderr))
     print(f"quantised {n} expert weights to INT4 into {args.dst}")
@@ -185,7 +185,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from .synthetic import (
+    from kimi_engine.synthetic import (
         TINY_TEXT_CONFIG,
         quantize_experts,
         random_state_dict,

@@ -17,10 +17,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .config import load_config
-from .quant import quantize_int4
-from .synthetic import INT4_QUANTIZATION_CONFIG
-from .weights import shard_map
+from kimi_engine.config import load_config
+from kimi_engine.quant import quantize_int4
+from kimi_engine.synthetic import INT4_QUANTIZATION_CONFIG
+from kimi_engine.weights import shard_map
 
 _EXPERT = re.compile(r"model\.layers\.(\d+)\.mlp\.experts\.\d+\.(gate|up|down)_proj\.weight$")
 

@@ -15,11 +15,11 @@ from typing import Any, Literal
 
 import torch
 
-from .chat_template import render_segments
-from .model import KimiForCausalLM, load_model
-from .parsers import Delta, ParsedMessage, StreamParser
-from .sampling import SamplingParams, sample
-from .tokenizer import StreamDecoder, Tokenizer
+from kimi_engine.chat_template import render_segments
+from kimi_engine.model import KimiForCausalLM, load_model
+from kimi_engine.parsers import Delta, ParsedMessage, StreamParser
+from kimi_engine.sampling import SamplingParams, sample
+from kimi_engine.tokenizer import StreamDecoder, Tokenizer
 
 FinishReason = Literal["stop", "length", "tool_calls"]
 
@@ -61,6 +61,15 @@ class StopMatcher:
         return out
 
 
+def generation_eos_ids(path: str | Path) -> list[int]:
+    """The eos_token_id(s) of the checkpoint's generation_config.json ([] without one)."""
+    gen_cfg = Path(path) / "generation_config.json"
+    if not gen_cfg.is_file():
+        return []
+    eos = json.loads(gen_cfg.read_text()).get("eos_token_id")
+    return list(eos) if isinstance(eos, list) else ([eos] if isinstance(eos, int) else [])
+
+
 class Engine:
     def __init__(self, model: KimiForCausalLM, tokenizer: Tokenizer, max_seq_len: int = 4096,
                  extra_stop_ids: Sequence[int] = ()) -> None:
@@ -81,12 +90,7 @@ class Engine:
             dtype = torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
         model = load_model(path, device=device, dtype=dtype)
         tokenizer = Tokenizer.from_pretrained(path)
-        extra: list[int] = []
-        gen_cfg = Path(path) / "generation_config.json"
-        if gen_cfg.is_file():
-            eos = json.loads(gen_cfg.read_text()).get("eos_token_id")
-            extra = list(eos) if isinstance(eos, list) else ([eos] if isinstance(eos, int) else [])
-        return cls(model, tokenizer, max_seq_len, extra)
+        return cls(model, tokenizer, max_seq_len, generation_eos_ids(path))
 
     @property
     def device(self) -> torch.device:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from .openai_api import APIError
+from kimi_engine.openai_api import APIError
 
 
 @dataclass

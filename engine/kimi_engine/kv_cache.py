@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import ModelConfig
+from kimi_engine.config import ModelConfig
 
 
 class CacheFullError(RuntimeError):

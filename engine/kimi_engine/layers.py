@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig, RopeConfig, yarn_mscale
+from kimi_engine.config import ModelConfig, RopeConfig, yarn_mscale
 
 
 class RMSNorm(nn.Module):

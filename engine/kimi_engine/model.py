@@ -11,11 +11,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .attention import ATTENTION_MODES, MLA
-from .config import ModelConfig
-from .kv_cache import KVCache
-from .layers import MLP, RMSNorm, Rotary
-from .moe import MoE
+from kimi_engine.attention import ATTENTION_MODES, MLA
+from kimi_engine.config import ModelConfig
+from kimi_engine.kv_cache import KVCache
+from kimi_engine.layers import MLP, RMSNorm, Rotary
+from kimi_engine.moe import MoE
 
 
 class Block(nn.Module):
@@ -117,8 +117,8 @@ def load_model(
 ) -> KimiForCausalLM:
     """Load a Hugging Face Kimi K2.x / DeepSeek-V3 directory: config, then every tensor straight
     from the mmap'd safetensors shards into its preallocated destination on `device`."""
-    from .config import load_config
-    from .weights import load_weights
+    from kimi_engine.config import load_config
+    from kimi_engine.weights import load_weights
 
     cfg = load_config(path)
     model = build_meta_model(cfg, dtype)

@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import ops
-from .config import ModelConfig
-from .layers import MLP
+from kimi_engine import ops
+from kimi_engine.config import ModelConfig
+from kimi_engine.layers import MLP
 
 
 class Router(nn.Module):

@@ -15,10 +15,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .engine import StopMatcher
-from .parsers import ARG_BEGIN, CALL_BEGIN, SECTION_BEGIN, THINK_CLOSE, Delta, StreamParser
-from .sampling import SamplingParams
-from .tokenizer import StreamDecoder, Tokenizer
+from kimi_engine.engine import StopMatcher
+from kimi_engine.parsers import (
+    ARG_BEGIN,
+    CALL_BEGIN,
+    SECTION_BEGIN,
+    THINK_CLOSE,
+    Delta,
+    StreamParser,
+)
+from kimi_engine.sampling import SamplingParams
+from kimi_engine.tokenizer import StreamDecoder, Tokenizer
 
 MAX_STOP, MAX_STOP_CHARS = 16, 256
 

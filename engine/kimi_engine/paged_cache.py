@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import ModelConfig
+from kimi_engine.config import ModelConfig
 
 
 class OutOfBlocksError(RuntimeError):

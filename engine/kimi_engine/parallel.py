@@ -18,8 +18,9 @@ experts: rank r owns experts [r*E/N, (r+1)*E/N) whole (16-bit or INT4, any group
 only those; it computes its experts' contributions for every token (zero rows for tokens routed
 elsewhere), and the MLP's existing all-reduce sums them together with the TP-split shared expert.
 Attention stays tensor parallel (it is already split and reduced; nothing new to communicate).
-Each rank reads only its slices (weights.load_weights' slicer). Rank 0 runs the scheduler and the
-HTTP server and broadcasts each step's chunks; the other ranks replay them.
+Each rank reads only its slices (weights.load_weights' slicer). Serving over the ranks (rank 0 runs
+the scheduler and the HTTP server and broadcasts each step's chunks; the other ranks replay them)
+lives in launch.py: this module is model code and never imports serving code.
 Per-rank routed-expert memory is the same either way (1/N); expert parallel trades the many thin
 per-expert slices of TP for whole experts (fewer, larger GEMMs, no group-size constraint).
 Not done yet: no all-to-all token dispatch (every rank already holds every token after attention's
@@ -34,19 +35,21 @@ import dataclasses
 import os
 import re
 import socket
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 
-from .config import ModelConfig, load_config
-from .layers import MLP
-from .model import KimiForCausalLM, build_meta_model
-from .moe import Experts
-from .paged_cache import PagedLatentCache
-from .runner import Chunk, forward_chunks
+from kimi_engine.config import ModelConfig, load_config
+from kimi_engine.layers import MLP
+from kimi_engine.model import KimiForCausalLM, build_meta_model
+from kimi_engine.moe import Experts
+from kimi_engine.paged_cache import PagedLatentCache
+from kimi_engine.runner import Chunk, forward_chunks
+
+if TYPE_CHECKING:
+    from kimi_engine.weights import Slicer
 
 _SPLIT = r"\.(weight|weight_packed|weight_scale)$"  # 16-bit weights and INT4 words/scales alike
 _ROWS = re.compile(r"(q_b_proj|q_proj|kv_b_proj|gate_proj|up_proj)" + _SPLIT)
@@ -79,7 +82,7 @@ def shard_config(cfg: ModelConfig, world: int, expert_parallel: bool = False) ->
                                moe_intermediate_size=cfg.moe_intermediate_size // world)
 
 
-def slicer_for(rank: int, world: int, expert_parallel: bool = False):  # type: ignore[no-untyped-def]
+def slicer_for(rank: int, world: int, expert_parallel: bool = False) -> Slicer:
     """weights.Slicer: this rank's rows or columns of the split tensors, None for replicated ones
     (and, under expert parallel, for routed experts: a rank holds its own experts whole)."""
     def part(n: int) -> slice:
@@ -115,7 +118,7 @@ def expert_parallel_experts(model: KimiForCausalLM, full: ModelConfig, rank: int
 def load_shard(path: str | Path, rank: int, world: int, device: torch.device, dtype: torch.dtype,
                expert_parallel: bool = False) -> KimiForCausalLM:
     """This rank's slice of the model, read straight from the shards."""
-    from .weights import load_weights
+    from kimi_engine.weights import load_weights
 
     full = load_config(path)
     local = shard_config(full, world, expert_parallel)
@@ -136,17 +139,20 @@ def load_shard(path: str | Path, rank: int, world: int, device: torch.device, dt
 
 
 def all_reduce(x: torch.Tensor) -> torch.Tensor:
+    """Sum x over all ranks in place (the runner's AllReduce under tensor parallel); returns x."""
     dist.all_reduce(x)
     return x
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for the process group's rendezvous)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _init(rank: int, world: int, port: int, device_type: str) -> torch.device:
+def init_rank(rank: int, world: int, port: int, device_type: str) -> torch.device:
+    """Join the process group (NCCL for "cuda", else gloo) and return this rank's device."""
     backend = "nccl" if device_type == "cuda" else "gloo"
     dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     if device_type == "cuda":
@@ -155,33 +161,9 @@ def _init(rank: int, world: int, port: int, device_type: str) -> torch.device:
     return torch.device("cpu")
 
 
-class BroadcastStep:
-    """Rank 0's step function: send the chunks to every rank, then run its own shard."""
-
-    def __init__(self, model: KimiForCausalLM, cache: PagedLatentCache) -> None:
-        self.model, self.cache = model, cache
-
-    def __call__(self, chunks: Sequence[Chunk]) -> torch.Tensor:
-        dist.broadcast_object_list([list(chunks)], src=0)
-        return forward_chunks(self.model, self.cache, chunks, all_reduce)
-
-    def stop(self) -> None:
-        dist.broadcast_object_list([None], src=0)
-
-
-def follow(model: KimiForCausalLM, cache: PagedLatentCache) -> None:
-    """Ranks > 0: replay rank 0's steps until it sends None."""
-    while True:
-        box: list[Any] = [None]
-        dist.broadcast_object_list(box, src=0)
-        if box[0] is None:
-            return
-        forward_chunks(model, cache, box[0], all_reduce)
-
-
 def _forward_rank(rank: int, world: int, port: int, path: str, steps: list[list[Chunk]], blocks: int,
                   block_size: int, out: str, expert_parallel: bool) -> None:
-    device = _init(rank, world, port, "cpu")
+    device = init_rank(rank, world, port, "cpu")
     try:
         model = load_shard(path, rank, world, device, torch.float32, expert_parallel)
         cache = PagedLatentCache(model.config, blocks, block_size)
@@ -207,51 +189,3 @@ def tp_forward_cpu(path: str | Path, world: int, steps: list[list[Chunk]], block
         args = (world, free_port(), str(path), steps, blocks, block_size, out, expert_parallel)
         mp.spawn(_forward_rank, args=args, nprocs=world, join=True)
         return torch.load(out)
-
-
-def _serve_rank(rank: int, world: int, port: int, path: str, host: str, http_port: int, opts: Any) -> None:
-    from .engine import Engine
-    from .launch import build_cache, build_server, run_forever
-    from .tokenizer import Tokenizer
-
-    device_type = "cuda" if (opts.device or "").startswith("cuda") or (opts.device is None and torch.cuda.is_available()) else "cpu"
-    device = _init(rank, world, port, device_type)
-    dtype = getattr(torch, opts.dtype) if opts.dtype else (torch.bfloat16 if device_type == "cuda" else torch.float32)
-    model = load_shard(path, rank, world, device, dtype, bool(getattr(opts, "expert_parallel", False)))
-    engine = Engine(model, Tokenizer.from_pretrained(path), opts.max_seq_len, _extra_eos(path))
-    try:
-        if rank == 0:
-            cache = build_cache(engine, opts)
-            dist.broadcast_object_list([cache.num_blocks], src=0)
-            step = BroadcastStep(model, cache)
-            server = build_server(path, opts, engine=engine, step_fn=step, cache=cache)
-            try:
-                run_forever(server, host, http_port, grace=opts.shutdown_grace)
-            finally:
-                step.stop()
-        else:
-            box: list[Any] = [None]
-            dist.broadcast_object_list(box, src=0)
-            follow(model, PagedLatentCache(model.config, box[0], opts.block_size, device, dtype))
-    finally:
-        dist.destroy_process_group()
-
-
-def _extra_eos(path: str | Path) -> list[int]:
-    import json
-
-    gen = Path(path) / "generation_config.json"
-    eos = json.loads(gen.read_text()).get("eos_token_id") if gen.is_file() else None
-    return list(eos) if isinstance(eos, list) else ([eos] if isinstance(eos, int) else [])
-
-
-def serve_tensor_parallel(path: str | Path, host: str, port: int, world: int, opts: Any) -> int:
-    """`serve --gpus N [--expert-parallel]`: spawn N ranks (no torchrun needed); rank 0 serves HTTP."""
-    import torch.multiprocessing as mp
-
-    shard_config(load_config(path), world, bool(getattr(opts, "expert_parallel", False)))  # fail before spawning
-
-    if opts.device and opts.device.startswith("cuda") and torch.cuda.device_count() < world:
-        raise ValueError(f"--gpus {world} but only {torch.cuda.device_count()} CUDA devices are visible")
-    mp.spawn(_serve_rank, args=(world, free_port(), str(path), host, port, opts), nprocs=world, join=True)
-    return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import ModelConfig
+from kimi_engine.config import ModelConfig
 
 BF16 = 2
 GIB = 1 << 30

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .paged_cache import PagedLatentCache
-from .runner import Chunk
-from .sampling import SamplingParams, sample
+from kimi_engine.paged_cache import PagedLatentCache
+from kimi_engine.runner import Chunk
+from kimi_engine.sampling import SamplingParams, sample
 
 Emit = Callable[[int | None, str | None], None]  # (token or None, finish reason or None)
 StepFn = Callable[[Sequence[Chunk]], torch.Tensor]  # chunks -> logits [n, V]

@@ -22,10 +22,10 @@ import threading
 from dataclasses import asdict
 from typing import Any
 
-from .engine import Engine
-from .httpio import HTTPRequest, ReadAborted, linger, read_request
-from .openai_api import APIError, Assembler, ChatRequest, parse_request, sse, usage
-from .scheduler import QueueFullError, Request, RequestTooLargeError, Scheduler
+from kimi_engine.engine import Engine
+from kimi_engine.httpio import HTTPRequest, ReadAborted, linger, read_request
+from kimi_engine.openai_api import APIError, Assembler, ChatRequest, parse_request, sse, usage
+from kimi_engine.scheduler import QueueFullError, Request, RequestTooLargeError, Scheduler
 
 log = logging.getLogger("kimi_engine.server")
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",

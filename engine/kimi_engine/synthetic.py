@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from .quant import dequantize_int4, quantize_int4
+from kimi_engine.quant import dequantize_int4, quantize_int4
 
 TINY_TEXT_CONFIG: dict[str, Any] = {
     "vocab_size": 320,

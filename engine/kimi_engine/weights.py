@@ -30,7 +30,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-from .config import ModelConfig
+from kimi_engine.config import ModelConfig
 
 Slicer = Callable[[str, tuple[int, ...]], "tuple[slice, ...] | None"]
 

@@ -21,7 +21,7 @@ import logging
 
 import torch
 
-from ._checks import (
+from kimi_engine.kernels._checks import (
     ACTIVATION_DTYPES,
     check_int4_weight,
     check_mla_inputs,
@@ -30,8 +30,12 @@ from ._checks import (
     torch_ops_forced,
     triton_on_cpu_requested,
 )
-from .experts import Int4Experts, check_moe_inputs
-from .reference import fused_moe_reference, int4_matmul_reference, mla_decode_reference
+from kimi_engine.kernels.experts import Int4Experts, check_moe_inputs
+from kimi_engine.kernels.reference import (
+    fused_moe_reference,
+    int4_matmul_reference,
+    mla_decode_reference,
+)
 
 __all__ = ["Int4Experts", "fused_moe", "int4_linear", "mla_decode", "use_triton"]
 
@@ -80,7 +84,7 @@ def int4_linear(
     lead = x.shape[:-1]
     x2 = x.reshape(-1, k)
     if use_triton(x.device):
-        from .int4_matmul import int4_matmul
+        from kimi_engine.kernels.int4_matmul import int4_matmul
 
         if x2.stride(-1) != 1:
             x2 = x2.contiguous()
@@ -105,7 +109,7 @@ def fused_moe(
     routed scaling factor already applied, shared_output [T, H] or None. See fused_moe.py.
     """
     if use_triton(hidden.device):
-        from .fused_moe import fused_moe_triton
+        from kimi_engine.kernels.fused_moe import fused_moe_triton
 
         return fused_moe_triton(hidden, topk_ids, topk_weights, experts, shared_output)
     check_moe_inputs(hidden, topk_ids, topk_weights, experts, shared_output)
@@ -122,7 +126,7 @@ def mla_decode(
 ) -> torch.Tensor:
     """Absorbed MLA decode attention -> [B, Hq, kv_lora] (see mla_decode.py for shapes)."""
     if use_triton(q_latent.device):
-        from .mla_decode import mla_decode_triton
+        from kimi_engine.kernels.mla_decode import mla_decode_triton
 
         return mla_decode_triton(q_latent, q_rope, c_kv, k_rope, lengths, softmax_scale)
     check_mla_inputs(q_latent, q_rope, c_kv, k_rope, lengths)

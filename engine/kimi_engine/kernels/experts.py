@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import (
+from kimi_engine.kernels._checks import (
     ACTIVATION_DTYPES,
     INDEX_DTYPES,
     SCALE_DTYPES,

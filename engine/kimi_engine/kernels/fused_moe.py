@@ -14,17 +14,17 @@ import torch
 import triton
 from triton.runtime.interpreter import InterpretedFunction
 
-from . import configs
-from ._checks import require_runnable
-from .experts import Int4Experts, check_moe_inputs
-from .fused_moe_kernels import (
+from kimi_engine.kernels import configs
+from kimi_engine.kernels._checks import require_runnable
+from kimi_engine.kernels.experts import Int4Experts, check_moe_inputs
+from kimi_engine.kernels.fused_moe_kernels import (
     moe_down_decode_kernel,
     moe_down_grouped_kernel,
     moe_gate_up_decode_kernel,
     moe_gate_up_grouped_kernel,
 )
-from .moe_align import moe_align
-from .reference import fused_moe_reference
+from kimi_engine.kernels.moe_align import moe_align
+from kimi_engine.kernels.reference import fused_moe_reference
 
 __all__ = ["DECODE_MAX_TOKENS", "Int4Experts", "fused_moe_reference", "fused_moe_triton"]
 

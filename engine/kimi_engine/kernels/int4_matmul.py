@@ -19,16 +19,16 @@ import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
-from . import configs
-from ._checks import (
+from kimi_engine.kernels import configs
+from kimi_engine.kernels._checks import (
     ACTIVATION_DTYPES,
     check_int4_weight,
     check_tensor,
     require_runnable,
     same_device,
 )
-from ._int4 import dot_acc, int4_gemv_tile, int4_tile_t, load_x_words
-from .reference import int4_matmul_reference
+from kimi_engine.kernels._int4 import dot_acc, int4_gemv_tile, int4_tile_t, load_x_words
+from kimi_engine.kernels.reference import int4_matmul_reference
 
 __all__ = ["GEMV_MAX_M", "int4_matmul", "int4_matmul_reference"]
 

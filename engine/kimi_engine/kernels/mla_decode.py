@@ -26,9 +26,9 @@ import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
-from . import configs
-from ._checks import check_mla_inputs, require_runnable
-from .reference import mla_decode_reference
+from kimi_engine.kernels import configs
+from kimi_engine.kernels._checks import check_mla_inputs, require_runnable
+from kimi_engine.kernels.reference import mla_decode_reference
 
 __all__ = ["mla_decode_reference", "mla_decode_triton"]
 

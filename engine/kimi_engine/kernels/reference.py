@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from ..quant import dequantize_int4
-from .experts import Int4Experts
+from kimi_engine.kernels.experts import Int4Experts
+from kimi_engine.quant import dequantize_int4
 
 
 def int4_matmul_reference(
