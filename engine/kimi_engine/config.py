@@ -86,9 +86,11 @@ class ModelConfig:
 
     @property
     def qk_head_dim(self) -> int:
+        """Per-head query/key width: the no-rope part plus the rope part."""
         return self.qk_nope_head_dim + self.qk_rope_head_dim
 
     def is_moe_layer(self, layer: int) -> bool:
+        """Whether decoder layer `layer` has routed experts (the first k layers stay dense)."""
         return layer >= self.first_k_dense_replace and self.n_routed_experts > 0
 
     @property

@@ -51,6 +51,7 @@ class KVCache:
         return self.length
 
     def reset(self) -> None:
+        """Forget every cached position (the tensors are overwritten, not cleared)."""
         self.length = 0
 
     @staticmethod

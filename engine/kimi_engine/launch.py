@@ -36,6 +36,8 @@ from kimi_engine.tokenizer import Tokenizer
 
 @dataclass
 class ServeOptions:
+    """What `kimi-engine serve` (and `kimi-code serve`) configure: device, cache, batching, auth."""
+
     device: str | None = "cpu"  # None: cuda when available
     dtype: str | None = None  # float32 | bfloat16 | float16; default fp32 on CPU, bf16 on GPU
     max_seq_len: int = 32768

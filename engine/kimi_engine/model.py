@@ -89,6 +89,7 @@ class KimiForCausalLM(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the weights live (the embedding table's device)."""
         return self.model.embed_tokens.weight.device
 
     def new_cache(self, batch_size: int, max_len: int) -> KVCache:

@@ -80,6 +80,7 @@ class Experts(nn.Module):
             self.w13_scale = self.w2_scale = None
 
     def weights(self) -> ops.ExpertWeights:
+        """The stacked expert tensors (w13 [E, 2I, H], w2 [E, H, I], or their packed INT4 form)."""
         return ops.ExpertWeights(self.w13, self.w2, self.w13_scale, self.w2_scale, self.hidden, self.intermediate)
 
     def local_ids(self, ids: torch.Tensor) -> torch.Tensor:

@@ -43,6 +43,7 @@ class ExpertWeights:
 
     @property
     def packed(self) -> bool:
+        """True for INT4 pack-quantized experts (scales present)."""
         return self.w13_scale is not None
 
     def dense(self, e: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
