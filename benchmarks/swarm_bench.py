@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kimi_code.agent.swarm import SwarmRunner  # noqa: E402
-from kimi_code.agent.swarm_report import SubagentSpec  # noqa: E402
 from kimi_code.agent.swarm_sched import SwarmLimits  # noqa: E402
 from kimi_code.llm.openai import OpenAIProvider  # noqa: E402
+from kimi_code.tools.subagents import SubagentSpec  # noqa: E402
 
 
 def routes(agents: int, steps: int, latency: float) -> dict:

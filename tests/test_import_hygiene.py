@@ -13,16 +13,16 @@ from tests.support.scripted_server import ScriptedServer
 
 HEAVY = ("textual", "torch", "triton", "kimi_engine", "transformers")
 
-PROBE = """
+PROBE = f"""
 import json, sys
 from kimi_code.cli import app
 try:
     app(sys.argv[1:], standalone_mode=False)
 except SystemExit:
     pass
-heavy = sorted({m.split('.')[0] for m in sys.modules} & set(%r))
+heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))
 sys.stderr.write('HEAVY=' + json.dumps(heavy) + '\\n')
-""" % (HEAVY,)
+"""
 
 
 def _loaded(args: list[str], cwd: Path, env: dict[str, str]) -> list[str]:
