@@ -28,3 +28,16 @@ class ApprovalResponse:
 
 
 Approver = Callable[[ApprovalRequest], Awaitable[ApprovalResponse]]
+
+
+def parse_answer(answer: str, suggested_rule: str) -> ApprovalResponse:
+    """A typed answer to an approval question (the line modes: `kimi-code run` in a terminal,
+    `--plain`): y/yes allows once, a/always allows and remembers `suggested_rule`, n/no or
+    nothing denies, and anything else denies with that text as a message to the agent."""
+    text = answer.strip()
+    word = text.lower()
+    if word in ("y", "yes"):
+        return ApprovalResponse(True)
+    if word in ("a", "always"):
+        return ApprovalResponse(True, remember_rule=suggested_rule)
+    return ApprovalResponse(False, message="" if word in ("", "n", "no") else text)

@@ -5,8 +5,9 @@ worktree), `reviewer` (read-only tools + ReportFinding when present). Custom typ
 `.kimi-code/agents/*.md` in the workspace: a frontmatter block (`description`, `tools`, `model`,
 optionally `isolation: shared|worktree`, `max_turns`, `can_spawn`) followed by the type's
 system-prompt text. Custom types are repository content, so they are loaded only when the caller
-says the workspace is trusted (`load_types(..., trusted=True)`); there is no trust store yet, so
-every caller defaults to not loading them.
+says the workspace is trusted (`load_types(..., trusted=True)`; the runtime asks the trust store).
+`load_types_reporting` also says, as notices a front end shows, which files were refused (an
+untrusted workspace) or could not be used (a broken file is skipped, never fatal).
 """
 
 from __future__ import annotations
@@ -117,3 +118,33 @@ def load_types(workspace: Path, *, trusted: bool = False) -> dict[str, SubagentT
         custom = parse_type_file(path)
         types[custom.name] = custom
     return types
+
+
+def custom_type_files(workspace: Path) -> list[Path]:
+    """The workspace's `.kimi-code/agents/*.md` files (whether or not they will load)."""
+    folder = workspace / ".kimi-code" / "agents"
+    return sorted(folder.glob("*.md")) if folder.is_dir() else []
+
+
+def load_types_reporting(workspace: Path, *, trusted: bool) -> tuple[dict[str, SubagentType],
+                                                                      list[str]]:
+    """Like `load_types`, but a file that cannot be used is skipped with a notice instead of
+    failing the session, and an untrusted workspace's files are refused with a notice."""
+    types = builtin_types()
+    files = custom_type_files(workspace)
+    if not files:
+        return types, []
+    if not trusted:
+        names = ", ".join(path.stem for path in files)
+        return types, [f"Custom subagent types in .kimi-code/agents ({names}) were not loaded: "
+                       "this workspace is not trusted. Trust it (kimi-code asks on first open, "
+                       "or /trust) to use them."]
+    notices = []
+    for path in files:
+        try:
+            custom = parse_type_file(path)
+        except (SubagentTypeError, OSError, UnicodeDecodeError) as exc:
+            notices.append(f"Custom subagent type skipped: {exc}")
+            continue
+        types[custom.name] = custom
+    return types, notices

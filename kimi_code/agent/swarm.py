@@ -26,7 +26,7 @@ from typing import Any
 
 from kimi_code.agent.instructions import build_system_prompt
 from kimi_code.agent.loop import Agent, AgentOptions, TurnResult
-from kimi_code.agent.subagent_types import SPAWN_TOOLS, SubagentType, load_types
+from kimi_code.agent.subagent_types import SPAWN_TOOLS, SubagentType, load_types_reporting
 from kimi_code.agent.swarm_sched import AdaptiveLimiter, Budget, GatedProvider, SwarmLimits
 from kimi_code.events import (
     AssistantMessage,
@@ -73,9 +73,9 @@ class SwarmRunner:
         self.limiter = AdaptiveLimiter(self.limits.max_concurrency)
         self.agent_slots = asyncio.Semaphore(self.limits.max_concurrency)
         self.budget = Budget(self.limits)
-        # Custom types are repository content: only from a trusted workspace (no trust store
-        # yet, so callers pass trusted_workspace=True explicitly; default off).
-        self.types = load_types(workspace, trusted=trusted_workspace)
+        # Custom types are repository content: only from a trusted workspace (the runtime asks
+        # the trust store; default off). Refusals and broken files become notices.
+        self.types, self.type_notices = load_types_reporting(workspace, trusted=trusted_workspace)
         self._provider = GatedProvider(provider, self.limiter)
         self._factory, self._providers = provider_factory, {}  # model name -> gated provider
         self.sink: Sink = lambda event: None

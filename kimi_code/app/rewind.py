@@ -21,40 +21,16 @@ from kimi_code.git.checkpoints.store import (
 )
 from kimi_code.git.repo import GitError, workspace_root
 
-SCOPES = ("code", "conversation", "both")
+# The core (shared with the live session's /undo and /rewind) lives in the runtime.
+from kimi_code.runtime.rewind import (
+    SCOPES,
+    RewindError,
+    conversation_position,
+    record_conversation_rewind,
+)
 
-
-class RewindError(Exception):
-    """A rewind the user asked for cannot be done; the message says why (exit 1 or 2)."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def conversation_position(store: object, session_id: str, checkpoint: Checkpoint) -> int:
-    """The session event seq the checkpoint corresponds to: its recorded `message_seq`, or else
-    the last event written before the checkpoint was taken (by timestamp)."""
-    if checkpoint.message_seq is not None:
-        return checkpoint.message_seq
-    try:
-        taken = datetime.fromisoformat(checkpoint.created.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise RewindError(f"checkpoint {checkpoint.id} has no conversation position; "
-                          "use --scope code to restore only the files.") from None
-    events = store.events(session_id)  # type: ignore[attr-defined]
-    return max((e.seq for e in events if e.ts <= taken and e.kind != "rewind"), default=0)
-
-
-def record_conversation_rewind(store: object, session_id: str, checkpoint: Checkpoint) -> int:
-    """Append the "rewind" event that cuts the conversation back to `checkpoint`.
-
-    Replay contract: a "rewind" event with payload {"to_seq": N} removes from the history every
-    event whose seq is greater than N and smaller than the rewind event's own seq; events after
-    the rewind event are kept. Returns the rewind event's seq."""
-    to_seq = conversation_position(store, session_id, checkpoint)
-    return store.append(session_id, "rewind",  # type: ignore[attr-defined]
-                        {"to_seq": to_seq, "checkpoint": checkpoint.id})
+__all__ = ["SCOPES", "RewindError", "conversation_position", "record_conversation_rewind",
+           "rewind_main"]
 
 
 def format_checkpoint(cp: Checkpoint) -> str:

@@ -97,12 +97,7 @@ def run_headless(options: RunOptions) -> int:
         return _fail(str(exc), EXIT_USAGE)
     from kimi_code.app.run_session import HeadlessRun
 
-    try:
-        run = HeadlessRun(options, config, model, workspace, prompt)
-    except ConfigError as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    except LookupError as exc:  # unknown session id, session in use
-        return _fail(str(exc.args[0] if exc.args else exc), EXIT_FAILURE)
+    run = HeadlessRun(options, config, model, workspace, prompt)  # opened inside the loop
     try:
         return asyncio.run(_execute_until_signalled(run))
     except KeyboardInterrupt:

@@ -1,6 +1,6 @@
 """Assembling an agent for a workspace: config -> provider, tools, context, system prompt,
-session. Shared by the headless runner and the interactive front ends (which then only consume
-events)."""
+permissions, recorder, checkpointer, swarm. `build_agent` is called only by AgentSession
+(kimi_code.runtime.session), the one composition root; front ends never assemble anything."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kimi_code.agent.instructions import build_system_prompt, workspace_root
 from kimi_code.config import Config, ConfigError, ModelConfig, load_config, with_overrides
 
 if TYPE_CHECKING:  # tools pull in pydantic: imported lazily so the TUI draws its first frame sooner
+    from kimi_code.agent.loop import Agent
+    from kimi_code.llm.base import Message
+    from kimi_code.runtime.session import AgentSession
     from kimi_code.tools.base import ToolContext
     from kimi_code.tools.registry import ToolRegistry
 
@@ -156,3 +159,64 @@ def effective_permissions(config: Config, workspace: Workspace, *, mode: str,
     notices = tuple(f"project config ignored {item}" for item in project.ignored)
     return EffectivePermissions(project.narrow_mode(mode), allow + user.allow,
                                 user.ask + project.ask, deny + user.deny + project.deny, notices)
+
+
+@dataclass
+class AgentParts:
+    """What one session id holds besides the agent. Kept when the agent is rebuilt (trust, a
+    model switch), so background jobs and their table survive it."""
+
+    ctx: Any = None  # ToolContext: sandbox, background jobs, per-session tool state
+    recorder: Any = None  # SessionRecorder
+    swarm: Any = None  # SwarmRunner
+
+
+@dataclass
+class BuiltAgent:
+    agent: Agent
+    parts: AgentParts
+    tool_names: tuple[str, ...]
+    notices: list[str] = field(default_factory=list)
+
+
+def build_agent(session: AgentSession, history: list[Message], ledger: list[str],
+                parts: AgentParts) -> BuiltAgent:
+    """The agent for `session`'s current session id, wired to its recorder, checkpointer and
+    swarm. Project config and custom subagent types load only in a trusted workspace; what was
+    ignored or refused comes back as notices. Raises ConfigError."""
+    from kimi_code.agent.loop import Agent, AgentOptions
+    from kimi_code.agent.recorder import SessionRecorder
+    from kimi_code.safety import trust
+
+    workspace, o = session.workspace, session.options
+    tools = build_tools()
+    ctx = parts.ctx or tool_context(workspace, session.session_id)
+    perms = effective_permissions(session.config, workspace, mode=o.permission_mode,
+                                  allow=o.allow, deny=o.deny)
+    # The prompt names the workspace path, which need not be UTF-8 (a latin-1 directory name
+    # arrives surrogate-escaped and no endpoint accepts it): U+FFFD for those bytes.
+    prompt = system_prompt(workspace, tools).encode("utf-8", "surrogateescape").decode(
+        "utf-8", "replace")
+    options = AgentOptions(system_prompt=prompt, max_turns=o.max_turns,
+                           permission_mode=perms.mode, allow=perms.allow, ask=perms.ask,
+                           deny=perms.deny, max_tokens=session.model.max_tokens)
+    recorder = SessionRecorder(session._store, session.session_id, history)
+    if parts.recorder is not None:
+        recorder.last_seq = parts.recorder.last_seq
+    agent = Agent(session._provider, tools, ctx, options, approver=session.approver,
+                  history=history, ledger=ledger,
+                  checkpointer=make_checkpointer(workspace.root, session.session_id, recorder))
+    agent.subscribers.append(recorder)
+    swarm = parts.swarm or _swarm(session, trust.is_trusted(workspace.root))
+    swarm.attach(agent)
+    return BuiltAgent(agent, AgentParts(ctx, recorder, swarm), tuple(tools.names()),
+                      [*perms.notices, *swarm.type_notices])
+
+
+def _swarm(session: AgentSession, trusted: bool) -> Any:
+    """Subagents (issue 6): Agent/AgentSwarm run through this runner; custom types from
+    `.kimi-code/agents` only in a trusted workspace."""
+    from kimi_code.agent.swarm import make_swarm_runner
+
+    return make_swarm_runner(session._provider, session.workspace.root, session.config,
+                             session.session_id, session._store, trusted_workspace=trusted)

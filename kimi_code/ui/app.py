@@ -1,5 +1,5 @@
 """The Textual TUI. It renders the agent's events and sends the user's intents to the
-`InteractiveSession`; it contains no agent logic. The agent runs as a task in Textual's own
+`AgentSession` (kimi_code.runtime.session); it contains no agent logic. The agent runs as a task in Textual's own
 event loop; its events are queued and drained in batches (see messages.py)."""
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from textual.widgets import Static
 from kimi_code.agent.approval import ApprovalRequest, ApprovalResponse
 from kimi_code.events import (
     AssistantMessage,
-    CheckpointCreated,
     Event,
     SessionStarted,
     TurnFinished,
@@ -26,9 +25,8 @@ from kimi_code.events import (
 from kimi_code.llm.base import Usage
 from kimi_code.safety.permissions import MODES
 from kimi_code.ui import themes as theme_data
-from kimi_code.ui.checkpoint_actions import CheckpointActions
 from kimi_code.ui.command_list import slash_completions
-from kimi_code.ui.commands import CommandRunner, SlashCommandProvider
+from kimi_code.ui.commands import SlashCommandProvider, TuiHost
 from kimi_code.ui.history import InputHistory, history_file
 from kimi_code.ui.mentions import fuzzy
 from kimi_code.ui.messages import AgentEventsReady, TurnDone, coalesce
@@ -69,14 +67,13 @@ class KimiApp(App[int], SessionActions):
         self._drain_posted = False
         self.turn_task: asyncio.Task[Any] | None = None
         self.queue: list[str] = []
-        self.shell_contexts: list[tuple[str, ToolBlock]] = []
+        self.shell_blocks: list[ToolBlock] = []
         self.turns_done = 0
         self.ready = False
         self.awaiting_approval = False
         self.files: list[str] = []
         self.prices = load_prices()
-        self.runner = CommandRunner(self)
-        self.checkpoints = CheckpointActions(self)
+        self.runner = TuiHost(self)
         self._last_ctrl_c = 0.0
         self.session_closed = False
         self.history = InputHistory(history_file(session.workspace.root))
@@ -128,12 +125,10 @@ class KimiApp(App[int], SessionActions):
 
     def _trusted(self, trusted: bool | None) -> None:
         if trusted:
-            from kimi_code.safety import trust
-
-            trust.trust(self.session.workspace.root)
+            self.session.trust()
         else:
-            self.show_notice("Workspace not trusted: project config, custom agents and hooks are "
-                             "not loaded this session.", "warning")
+            self.show_notice("Workspace not trusted: project config and custom subagent types "
+                             "are not loaded this session (/trust loads them).", "warning")
         self._open_session()
 
     def _open_session(self) -> None:
@@ -145,8 +140,8 @@ class KimiApp(App[int], SessionActions):
         except LookupError as exc:
             self.exit(1, return_code=1, message=f"kimi-code: {exc}")
             return
-        if s.agent.context.messages:
-            self.transcript.load_history(s.agent.context.messages)
+        if s.messages:
+            self.transcript.load_history(s.messages)
         else:
             self.show_notice(f"kimi-code in {s.workspace.root.name} — /help for commands and keys, "
                              "@ mentions a file, Ctrl+P opens the palette.")
@@ -186,27 +181,21 @@ class KimiApp(App[int], SessionActions):
             self.swarm_panel.observe(event)
             if isinstance(event, SessionStarted):
                 self.status.set(model=event.model, mode=event.permission_mode)
-            elif isinstance(event, CheckpointCreated):
-                self.checkpoints.last = event.checkpoint_id
             elif isinstance(event, (AssistantMessage, TurnFinished)):
                 self.update_status()
         # The subagent count follows the batch at once (the timer tick may be a while away).
         self.status.set(subagents=self.swarm.counts.running)
 
     def update_status(self) -> None:
-        agent = self.session.agent
-        if agent is None:
-            return
-        usage = agent.context.total_usage
+        usage = self.session.usage
         self.status.set(tokens_in=usage.input_tokens + usage.cache_read_tokens,
                         tokens_out=usage.output_tokens,
-                        context_pct=agent.context.used_fraction() * 100,
+                        context_pct=self.session.context_fraction * 100,
                         cost=self.session_cost(), subagents=self.swarm.counts.running,
                         queued=len(self.queue), mode=self.session.permission_mode)
 
     def session_usage(self) -> Usage:
-        agent = self.session.agent
-        return agent.context.total_usage if agent is not None else Usage()
+        return self.session.usage
 
     def session_cost(self) -> float | None:
         model = self.session.model.model or self.session.model.name
@@ -242,7 +231,8 @@ class KimiApp(App[int], SessionActions):
             self.queue.append(text)
             self._show_queue()
             return
-        self.turn_task = self.session.submit(self.with_shell_context(text))
+        self.turn_task = self.session.submit(text)
+        self.shell_outputs_sent()
         self.prompt.add_class("-busy")
         self.turn_task.add_done_callback(self._task_done)
 
@@ -345,7 +335,8 @@ class KimiApp(App[int], SessionActions):
             text, self.queue = "\n\n".join(self.queue), []
             self._show_queue()
         if text:
-            self.session.submit(self.with_shell_context(text))  # steers while busy
+            self.session.steer(text)
+            self.shell_outputs_sent()
 
     def action_cycle_mode(self) -> None:
         current = self.session.permission_mode

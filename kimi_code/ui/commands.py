@@ -1,110 +1,87 @@
-"""Slash commands (and the same actions in the command palette, Ctrl+P).
-
-Each command is a row of data (name, argument hint, help, key) plus a handler that calls the
-app's intents; none of them contains agent logic."""
+"""The TUI side of the slash commands: `TuiHost` (the CommandHost the shared handlers talk
+to: pickers are modal screens, notices are transcript blocks) and the command palette (Ctrl+P),
+which lists the same registry."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import partial
-from pathlib import Path
+from inspect import isawaitable
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from kimi_code.safety.permissions import MODES
-from kimi_code.ui.command_list import ALIASES, BY_NAME, COMMANDS, help_rows
-from kimi_code.ui.render import human_tokens
-from kimi_code.ui.screens.picker import Choice, PickerScreen
+from kimi_code.ui.command_host import Choice, OnPick
+from kimi_code.ui.command_list import commands_for, dispatch
 
 if TYPE_CHECKING:
+    from kimi_code.runtime.session import AgentSession
     from kimi_code.ui.app import KimiApp
 
-INIT_PROMPT = Path(__file__).with_name("prompts") / "init.md"
 
-
-class CommandRunner:
+class TuiHost:
     """Runs `/name args` against the app."""
+
+    name = "tui"
 
     def __init__(self, app: KimiApp) -> None:
         self.app = app
 
-    async def run(self, line: str) -> None:
-        name, _, arg = line.strip().partition(" ")
-        name = ALIASES.get(name, name)
-        if name not in BY_NAME:
-            close = [c.name for c in COMMANDS if c.name.startswith(name[:3])]
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            self.app.show_notice(f"Unknown command {name}.{hint} /help lists them.", "error")
-            return
-        handler: Callable[[str], Awaitable[None]] = getattr(self, "cmd_" + name[1:])
-        await handler(arg.strip())
+    @property
+    def session(self) -> AgentSession:
+        return self.app.session
 
-    async def cmd_help(self, arg: str) -> None:
+    async def run(self, line: str) -> None:
+        await dispatch(self, line)
+
+    def show_notice(self, message: str, level: str = "info") -> None:
+        self.app.show_notice(message, level)
+
+    async def choose(self, title: str, choices: list[Choice], on_pick: OnPick, *,
+                     current: str | None = None, empty: str = "Nothing to pick from.") -> None:
+        from kimi_code.ui.screens.picker import PickerScreen
+
+        def picked(value: str | None) -> None:
+            if value:
+                result = on_pick(value)
+                if isawaitable(result):
+                    self.app.run_worker(result)
+
+        self.app.push_screen(PickerScreen(title, choices, current=current, empty=empty),
+                             callback=picked)
+
+    def send_prompt(self, text: str, *, shown: str | None = None) -> None:
+        self.app.send_prompt(text, shown=shown)
+
+    def show_help(self, rows: list[tuple[str, str, str]]) -> None:
         from kimi_code.ui.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen(help_rows()))
+        self.app.push_screen(HelpScreen(rows))
 
-    async def cmd_new(self, arg: str) -> None:
-        await self.app.new_session()
-
-    async def cmd_sessions(self, arg: str) -> None:
-        self.app.open_session_picker()
-
-    async def cmd_model(self, arg: str) -> None:
-        models = self.app.session.config.models
-        if arg:
-            await self.app.switch_model(arg)
-            return
-        choices = [Choice(name, name, f"{m.provider} · {m.model or m.path or ''}")
-                   for name, m in sorted(models.items())]
-        self.app.push_screen(PickerScreen("Model", choices, current=self.app.session.model.name),
-                             callback=lambda v: v and self.app.run_worker(self.app.switch_model(v)))
-
-    async def cmd_mode(self, arg: str) -> None:
-        if arg:
-            self.app.set_mode(arg)
-            return
-        choices = [Choice(m, m) for m in MODES]
-        self.app.push_screen(PickerScreen("Permission mode", choices,
-                                          current=self.app.session.permission_mode),
-                             callback=lambda v: v and self.app.set_mode(v))
-
-    async def cmd_theme(self, arg: str) -> None:
-        if arg:
-            self.app.switch_theme(arg)
-            return
-        choices = [Choice(name, name, "dark" if t.theme.dark else "light")
-                   for name, t in sorted(self.app.kimi_themes.items())]
-        self.app.push_screen(PickerScreen("Theme", choices, current=self.app.theme),
-                             callback=lambda v: v and self.app.switch_theme(v))
-
-    async def cmd_compact(self, arg: str) -> None:
-        await self.app.compact()
-
-    async def cmd_clear(self, arg: str) -> None:
+    def clear_screen(self) -> None:
         self.app.transcript.clear()
 
-    async def cmd_undo(self, arg: str) -> None:
-        await self.app.checkpoints.undo(arg)
+    def conversation_replaced(self, prompt: str = "") -> None:
+        self.app.conversation_replaced(prompt)
 
-    async def cmd_rewind(self, arg: str) -> None:
-        await self.app.checkpoints.pick(arg)
+    def status_changed(self) -> None:
+        app = self.app
+        model = app.session.model
+        app.status.set(model=model.model or model.name, mode=app.session.permission_mode)
+        app.update_status()
+        app.run_worker(app.refresh_git(), group="git", exclusive=True)
 
-    async def cmd_init(self, arg: str) -> None:
-        self.app.send_prompt(INIT_PROMPT.read_text(encoding="utf-8"), shown="/init")
+    def theme_choices(self) -> list[Choice]:
+        return [Choice(name, name, "dark" if t.theme.dark else "light")
+                for name, t in sorted(self.app.kimi_themes.items())]
 
-    async def cmd_cost(self, arg: str) -> None:
-        usage = self.app.session_usage()
-        cost = self.app.session_cost()
-        text = (f"This session: {human_tokens(usage.input_tokens)} input tokens "
-                f"({human_tokens(usage.cache_read_tokens)} from cache), "
-                f"{human_tokens(usage.output_tokens)} output tokens. ")
-        text += f"Estimated cost ${cost:.4f}." if cost is not None else \
-            "Cost unknown for this model (add its price to prices.toml in your config dir)."
-        self.app.show_notice(text, "info")
+    def switch_theme(self, name: str) -> None:
+        self.app.switch_theme(name)
 
-    async def cmd_quit(self, arg: str) -> None:
+    def cost(self) -> float | None:
+        return self.app.session_cost()
+
+    async def quit(self) -> None:
         await self.app.action_quit()
 
 
@@ -112,12 +89,12 @@ class SlashCommandProvider(Provider):
     """The command palette (Ctrl+P) lists the slash commands."""
 
     async def discover(self) -> Hits:
-        for command in COMMANDS:
+        for command in commands_for("tui"):
             yield DiscoveryHit(command.name, self._runner(command.name), help=command.help)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for command in COMMANDS:
+        for command in commands_for("tui"):
             score = matcher.match(f"{command.name} {command.help}")
             if score > 0:
                 yield Hit(score, matcher.highlight(command.name), self._runner(command.name),

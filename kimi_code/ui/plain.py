@@ -1,7 +1,8 @@
 """`kimi-code --plain`: a line-mode front end (prompt-toolkit), for dumb terminals and screen
-readers. Same events and intents as the TUI; no Textual import. History is shared with the TUI
-(per workspace); `/` commands and `@` files complete with Tab; approvals are prompts; Markdown
-and diffs are rendered with Rich, a finished paragraph at a time."""
+readers. A thin client of AgentSession like the TUI, with the same slash-command registry
+(command_list.py; /undo and /rewind included); no Textual import. History is shared with the
+TUI (per workspace); `/` commands and `@` files complete with Tab; approvals are prompts;
+Markdown and diffs are rendered with Rich, a finished paragraph at a time."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.markdown import Markdown
 
-from kimi_code.agent.approval import ApprovalRequest, ApprovalResponse
+from kimi_code.agent.approval import ApprovalRequest, ApprovalResponse, parse_answer
 from kimi_code.events import (
     AssistantMessage,
     CompactionDone,
@@ -39,15 +40,6 @@ from kimi_code.ui.render import (
     visible,
 )
 
-PLAIN_COMMANDS = {
-    "/help": "this help", "/new": "start a new session", "/sessions": "list earlier sessions",
-    "/resume": "/resume ID: continue an earlier session",
-    "/mode": "/mode ask|accept-edits|yolo|read-only", "/compact": "summarise the conversation",
-    "/cost": "tokens used so far", "/quit": "leave",
-}
-HELP = "\n".join(f"  {name:<10} {text}" for name, text in PLAIN_COMMANDS.items()) + (
-    "\n  @path      mention a file (Tab completes)\n"
-    "Ctrl-C interrupts a running turn; Ctrl-D (or /quit) exits.")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
@@ -149,15 +141,15 @@ def _split_finished(text: str) -> tuple[str, str]:
 def make_completer(files: list[str]) -> Any:
     from prompt_toolkit.completion import Completer, Completion
 
+    from kimi_code.ui.command_list import slash_completions
     from kimi_code.ui.mentions import fuzzy, mention_at
 
     class _Completer(Completer):
         def get_completions(self, document: Any, complete_event: Any) -> Iterable[Any]:
             before = document.text_before_cursor
             if re.fullmatch(r"/[\w-]*", before):
-                for name, text in PLAIN_COMMANDS.items():
-                    if name.startswith(before):
-                        yield Completion(name, -len(before), display_meta=text)
+                for name, text in slash_completions(before, "plain"):
+                    yield Completion(name, -len(before), display_meta=text)
                 return
             query = mention_at(before)
             if query is not None:
@@ -194,75 +186,22 @@ async def _approve(request: ApprovalRequest, console: Console, workspace: Any) -
         console.print(diff_text(diff, max_lines=80))
     answer = await PromptSession().prompt_async(
         f"[y]es / [a]lways ({request.suggested_rule}) / [n]o / or type a message to deny: ")
-    answer = answer.strip()
-    if answer.lower() in ("y", "yes"):
-        return ApprovalResponse(True)
-    if answer.lower() in ("a", "always"):
-        return ApprovalResponse(True, remember_rule=request.suggested_rule)
-    return ApprovalResponse(False, message="" if answer.lower() in ("", "n", "no") else answer)
-
-
-async def _command(s: Any, text: str, console: Console) -> bool:
-    """Run a slash command; False when it asks to quit."""
-    name, _, arg = text.partition(" ")
-    arg = arg.strip()
-    if name in ("/quit", "/exit"):
-        return False
-    if name == "/help":
-        console.print(HELP, markup=False)
-    elif name == "/new":
-        await s.new_session()
-        console.print(f"new session {s.session_id}")
-    elif name == "/mode":
-        try:
-            s.set_mode(arg)
-        except ValueError as exc:
-            console.print(f"usage: /mode ask|accept-edits|yolo|read-only ({exc})", markup=False)
-    elif name == "/compact":
-        console.print("compacted" if await s.agent.compact_now() else "nothing to compact")
-    elif name == "/cost":
-        usage = s.agent.context.total_usage
-        console.print(f"{usage.input_tokens} input tokens ({usage.cache_read_tokens} cached), "
-                      f"{usage.output_tokens} output tokens")
-    elif name == "/sessions":
-        _list_sessions(s, console)
-    elif name == "/resume" and arg:
-        await s.cancel()
-        try:
-            s.open(resume=arg)
-        except LookupError as exc:
-            console.print(f"cannot resume: {exc}", markup=False)
-        else:
-            console.print(f"resumed {s.session_id} ({len(s.agent.context.messages)} messages)")
-    else:
-        console.print(f"unknown command {name}; /help lists them", markup=False)
-    return True
-
-
-def _list_sessions(s: Any, console: Console) -> None:
-    from kimi_code.session.store import SessionStore
-
-    with SessionStore() as store:
-        for info in store.list(s.workspace.root, limit=20):
-            title = (info.title or store.first_prompt(info.id) or "(empty)").splitlines()[0][:60]
-            console.print(f"  {info.id}  {info.message_count:>4} msgs  {title}", markup=False)
+    return parse_answer(answer, request.suggested_rule)
 
 
 async def _ask_trust(s: Any) -> None:
     """First open of a workspace: Enter trusts; n (or Ctrl-C/Ctrl-D) continues untrusted."""
     from prompt_toolkit import PromptSession
 
-    from kimi_code.safety import trust
-
     question = (f"Do you trust the files in {s.workspace.root}? Trusting loads the project's "
-                ".kimi-code config (it can only tighten permissions), custom agents and hooks.\n"
-                "[Enter] trust  [n] continue without trusting: ")
+                ".kimi-code config (it can only tighten permissions) and its custom subagent "
+                "types.\n[Enter] trust  [n] continue without trusting: ")
     try:
         answer = (await PromptSession().prompt_async(question)).strip().lower()
     except (EOFError, KeyboardInterrupt):
         answer = "n"
     if answer in ("", "y", "yes"):
-        trust.trust(s.workspace.root)
+        s.trust()
     else:
         print("Not trusted: nothing project-level is loaded this session.")
 
@@ -271,6 +210,7 @@ async def _loop(s: Any, continue_: bool, resume: str | None) -> int:
     from prompt_toolkit import PromptSession
 
     from kimi_code.ui.mentions import list_files
+    from kimi_code.ui.plain_commands import PlainHost
 
     printer = PlainPrinter(sys.stdout)
     s.approver = lambda request: _approve(request, printer.console, s.workspace.root)
@@ -285,27 +225,45 @@ async def _loop(s: Any, continue_: bool, resume: str | None) -> int:
     files = await asyncio.to_thread(list_files, s.workspace.root)
     prompt = PromptSession(history=make_history(s.workspace.root),
                            completer=make_completer(files), complete_while_typing=False)
+    host = PlainHost(s, printer.console)
     print(f"kimi-code (plain) — session {s.session_id} in {s.workspace.root}. /help for commands.")
-    while True:
+    while not host.quitting:
         try:
             text = (await prompt.prompt_async("› ")).strip()
         except EOFError:
             break
         except KeyboardInterrupt:
             continue
-        if not text:
-            continue
-        if re.match(r"/[\w-]*(\s|$)", text):
-            if not await _command(s, text, printer.console):
-                break
-            continue
-        task = s.submit(text)
-        try:
-            await asyncio.shield(task)
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            await s.cancel()
+        if text:
+            await _handle(s, host, text)
     await s.close()
     return 0
+
+
+async def _handle(s: Any, host: Any, text: str) -> None:
+    """One line: a slash command, a `!command`, or a prompt for the agent."""
+    from kimi_code.ui.command_list import dispatch
+
+    if re.match(r"/[\w?-]*(\s|$)", text):  # "/tmp/x fails" is a prompt, not a command
+        await dispatch(host, text)
+        prompts, host.pending_prompts = host.pending_prompts, []
+        for prompt, _ in prompts:  # /init: the command's prompt goes to the agent
+            await _turn(s, prompt)
+    elif text.startswith("!") and len(text) > 1:
+        result = await s.run_shell(text[1:].strip())
+        host.console.print(result.output.rstrip() or "(no output)", markup=False,
+                           highlight=False)
+        host.show_notice("↳ the output goes to the agent with your next message")
+    else:
+        await _turn(s, text)
+
+
+async def _turn(s: Any, text: str) -> None:
+    task = s.submit(text)
+    try:
+        await asyncio.shield(task)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        await s.cancel()
 
 
 def run_plain(session: object, *, continue_: bool = False, resume: str | None = None) -> int:

@@ -3,8 +3,6 @@ checkpoint. Type to filter; Enter picks; Esc cancels."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,12 +11,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from kimi_code.ui.command_host import Choice
 
-@dataclass(frozen=True)
-class Choice:
-    value: str
-    label: str
-    detail: str = ""
+__all__ = ["Choice", "PickerScreen"]
 
 
 class PickerScreen(ModalScreen[str | None]):

@@ -12,7 +12,8 @@ from textual.widgets import Static
 
 EXPLANATION = (
     "Trusting a workspace lets kimi-code load what the project ships: its .kimi-code/config.toml "
-    "(it can only tighten permissions), custom subagent types and hooks. Until you trust it, "
+    "(it can only tighten permissions) and its custom subagent types (.kimi-code/agents). Until "
+    "you trust it, "
     "nothing project-level loads; the agent still works, confined to this directory."
 )
 
