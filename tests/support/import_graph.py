@@ -9,8 +9,8 @@ tested or moved apart, so it is a cycle here too.
 Run it as `python -m tests.support.import_graph [PACKAGE_DIR ...]` (default: kimi_code): it prints
 one line per cycle (each edge with the file and line of its import) and exits 1 when any exist.
 Edges listed under `[tool.import-cycles] ignore` in ./pyproject.toml ("a.b -> a.c", each with a
-comment saying why) are left out; an entry naming an import that no longer exists is an error
-too, so the list only shrinks.
+comment saying why) are left out; an entry naming an import that no longer exists is printed
+as a note to remove it (not a failure: the work that removes a cycle need not know this list).
 """
 
 from __future__ import annotations
@@ -187,18 +187,29 @@ def one_cycle(graph: ImportGraph, group: list[str]) -> list[ImportEdge]:
     raise AssertionError(f"{group} is not a cycle")  # Tarjan only returns real cycles
 
 
-def describe_cycles(package_dir: Path, ignore: set[tuple[str, str]] | None = None) -> list[str]:
-    """One readable line per import cycle in the package, and per `ignore` entry of its own
-    modules that names no existing import; empty when all is well."""
-    graph = build_graph(package_dir)
-    lines = []
+def drop_ignored(graph: ImportGraph, ignore: set[tuple[str, str]]) -> list[str]:
+    """Remove the `ignore` edges of this graph's package from it; return a note for each entry
+    of this package that names no existing import (stale: the cycle is gone)."""
+    notes = []
     package = graph_root(graph)
-    for importer, imported in sorted(ignore or ()):
+    for importer, imported in sorted(ignore):
         if importer.split(".")[0] != package:
             continue  # an entry for another package checked in the same run
         if graph.edges.get(importer, {}).pop(imported, None) is None:
-            lines.append(f"stale ignore: {importer} no longer imports {imported}; "
+            notes.append(f"note: stale ignore, {importer} no longer imports {imported}; "
                          "remove the entry from [tool.import-cycles]")
+    return notes
+
+
+def describe_cycles(package_dir: Path, ignore: set[tuple[str, str]] | None = None,
+                    notes: list[str] | None = None) -> list[str]:
+    """One readable line per import cycle in the package once the `ignore` edges are left
+    out (empty when there is none); notes about stale entries are appended to `notes`."""
+    graph = build_graph(package_dir)
+    stale = drop_ignored(graph, ignore or set())
+    if notes is not None:
+        notes.extend(stale)
+    lines = []
     for group in strongly_connected(graph):
         steps = "".join(f"{edge.importer} --[{edge.path.name}:{edge.line}]--> "
                         for edge in one_cycle(graph, group))
@@ -216,9 +227,12 @@ def main(argv: list[str]) -> int:
     failed = False
     ignore = ignored_edges(Path("pyproject.toml"))
     for package in argv or ["kimi_code"]:
-        for line in describe_cycles(Path(package), ignore):
+        notes: list[str] = []
+        for line in describe_cycles(Path(package), ignore, notes):
             print(line)
             failed = True
+        for note in notes:
+            print(note)
     if not failed:
         print(f"import cycles: none in {', '.join(argv or ['kimi_code'])}")
     return 1 if failed else 0
