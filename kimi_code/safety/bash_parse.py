@@ -13,6 +13,7 @@ Rules are policy (they decide when to ask); the OS sandbox is the security bound
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -26,6 +27,10 @@ MAX_DEPTH = 8  # nested shell strings (bash -c "bash -c '...'") before giving up
 _NOT_WRITES = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/zero"})
 _OUTPUT_OPS = frozenset({">", ">>", "&>", "&>>", ">|", "<>", ">&", "&>|"})
 _DECLARATIONS = frozenset({"declaration_command", "unset_command"})
+_QUOTED = frozenset({"raw_string", "string", "ansi_c_string"})
+# bash evaluates array subscripts in arithmetic and in test -v, [[ -eq ]], printf -v, read...:
+# a quoted 'a[$(cmd)]' there runs cmd although the parser sees only a string.
+_SUBSCRIPT_SUBSTITUTION = re.compile(r"\[[^\]]*(?:\$\(|`)")
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,13 @@ class _Walker:
                 self.out.commands.append(CommandUse((), (), (*self.inherited, text), text))
             elif kind in _DECLARATIONS:
                 self._declaration(node)
+            elif kind == "test_command" or (kind == "compound_statement"
+                                            and node.children and node.children[0].type == "(("):
+                text = _text(node)  # [ ], [[ ]], (( )): builtins, but rules still see them
+                self.out.commands.append(CommandUse((text,), (text,), self.inherited, text))
+            elif kind in _QUOTED and _SUBSCRIPT_SUBSTITUTION.search(_text(node)):
+                self.out.opaque.append("a quoted array subscript bash may evaluate: "
+                                       f"{_text(node)!r}")
             elif kind == "file_redirect":
                 self._redirect(node)
             stack.extend(reversed(node.children))

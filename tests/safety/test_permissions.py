@@ -76,3 +76,99 @@ def test_session_grant_and_suggestions() -> None:
     assert suggest_rule("Bash", "npm run build") == "Bash(npm run *)"
     assert suggest_rule("Bash", "ls -la") == "Bash(ls *)"
     assert suggest_rule("Edit", "src/a.py") == "Edit(src/a.py)"
+
+
+# --- Bash rules on the parsed command (issue 15, class 4) ---
+
+ALLOWED = ["Bash(pytest *)", "Bash(git status*)", "Bash(echo *)", "Bash(cat *)", "Bash(ls *)",
+           "Bash(tail *)", "Bash(npm run test:*)"]
+
+
+@pytest.mark.parametrize("command", [
+    "pytest -q 2>&1 | tail -5",
+    "git status --short && ls -la",
+    "echo 'a; b' \"c | d\" $'e\\n'",
+    "cat > notes.txt <<'EOF'\nrm -rf / ; $(not run)\nEOF",
+    "timeout 60 pytest -x tests/",
+    "bash -c 'pytest -q && git status'",
+    "nice -n 5 pytest -q",
+    "echo hi # a comment; rm -rf /",
+    "npm run test:unit",
+    "for f in a b; do echo $f; done",
+])
+def test_everyday_commands_stay_allowed(command: str) -> None:
+    assert policy("ask", allow=ALLOWED).decide("Bash", command, read_only=False) is A
+
+
+@pytest.mark.parametrize("command", [
+    "pytest -q; touch x", "echo ok\ntouch x", "sudo pytest -q", "./pytest -q",
+    "PATH=.:$PATH pytest", "FOO=1 pytest -q", "/tmp/x/pytest", "bash -c 'pytest; touch x'",
+    "echo $(touch x)", "echo hi > $(touch x)", "eval echo hi",
+])
+def test_allow_rules_cover_only_what_they_name(command: str) -> None:
+    assert policy("ask", allow=ALLOWED).decide("Bash", command, read_only=False) is Q
+
+
+@pytest.mark.parametrize(("pattern", "command", "denied"), [
+    ("rm -rf *", "rm -r -f x", True), ("rm -rf *", "rm --force --recursive x", True),
+    ("rm -rf *", "rm x -Rf", True), ("rm -rf *", "rm -d -f -r x", True),
+    ("rm -rf *", "rm -r x", False), ("rm -rf *", "rm -f x", False),
+    ("rm -rf /", "rm -rfv /", True), ("rm -rf /", "rm -rf /tmp", False),
+    ("git push --force*", "git push origin main -f", True),
+    ("git push --force*", "git -C repo push --force-with-lease", True),
+    ("git push --force*", "git push origin main", False),
+    ("/bin/rm *", "rm x", True), ("rm *", "/usr/bin/rm x", True),
+    ("curl *", "env -i curl example.com", True), ("curl *", "echo curl", False),
+    ("npm publish*", "npm publish --tag next", True),
+])
+def test_deny_rules_match_after_normalisation(pattern: str, command: str, denied: bool) -> None:
+    decision = policy("yolo", deny=[f"Bash({pattern})"]).decide("Bash", command, read_only=False)
+    assert (decision is D) is denied, decision
+
+
+def test_unjudgeable_commands_ask_in_every_mode_but_deny_still_wins() -> None:
+    for mode in ("ask", "accept-edits", "yolo"):
+        p = policy(mode, allow=["Bash(*)"] if mode != "yolo" else ())
+        assert p.decide("Bash", "$(echo ls)", read_only=False) is Q
+        assert p.decide("Bash", "echo x | sh", read_only=False) is Q
+        assert p.decide("Bash", "echo 'unclosed", read_only=False) is Q
+    denying = policy("yolo", deny=["Bash(rm *)"])
+    assert denying.decide("Bash", "rm -rf x; $(echo ls)", read_only=False) is D
+    assert denying.decide("Bash", "rm $TARGET", read_only=False) is D
+    maybe = policy("yolo", deny=["Bash(rm -rf *)"])
+    assert maybe.decide("Bash", "rm $OPTS x", read_only=False) is Q  # could be denied
+    assert maybe.decide("Bash", "rm -f x", read_only=False) is A
+    assert policy("read-only").decide("Bash", "ls", read_only=False) is D
+
+
+def test_always_ask_git_sees_wrappers_and_global_options() -> None:
+    p = policy("yolo", allow=["Bash(git *)"])
+    for command in ("git -C d -c color.ui=never reset --hard", "env git clean -n",
+                    "bash -c 'git stash clear'", "git --git-dir=x push origin :old",
+                    "git $SUB --hard", "git checkout main -- a.txt"):
+        assert p.decide("Bash", command, read_only=False) is Q, command
+    for command in ("git -C d status", "git checkout -b new", "git push -u origin main",
+                    "git stash pop", "git branch -a", "git reset --soft HEAD~1"):
+        assert p.decide("Bash", command, read_only=False) is A, command
+
+
+def test_analysis_reports_writes_network_and_reasons() -> None:
+    from kimi_code.safety.bash_parse import analyse
+    from kimi_code.safety.permissions import unjudgeable
+
+    analysis = analyse("make 2>&1 >build.log | tee -a out.txt > /dev/null; echo x >> $LOG")
+    assert analysis.writes == ("build.log", "$LOG")
+    assert analyse("cat < /dev/tcp/10.0.0.1/80").network == ("/dev/tcp/10.0.0.1/80",)
+    assert unjudgeable(analyse("ls")) == []
+    assert "known only at run time" in unjudgeable(analyse("$CC -o x"))[0]
+    assert "git run a program" in unjudgeable(analyse("git -c core.pager=sh log"))[0]
+    assert unjudgeable(analyse("x" * 300_000)) == ["the command is too long to analyse"]
+
+
+def test_rule_matches_and_suggestions_use_the_parse() -> None:
+    rule = Rule.parse("Bash(pytest *)")
+    assert rule.matches("Bash", "pytest -q | pytest -x")
+    assert not rule.matches("Bash", "pytest -q; ls")
+    assert suggest_rule("Bash", "timeout 5 pytest -x tests/") == "Bash(pytest *)"
+    assert suggest_rule("Bash", "  git log --oneline\nls") == "Bash(git log *)"
+    assert split_command("pytest -q\nls -la") == ["pytest -q", "ls -la"]

@@ -140,6 +140,7 @@ ALLOWED_PREFIX = [  # an allowed command that smuggles a second one
     _a("git-diff-external", "git -c diff.external='touch pwned; true' diff", "allow", ASK),
     _a("git-alias-config", "git -c alias.x='!touch pwned' x", "allow", ASK),
     _a("git-exec-path", "git --exec-path=. foo", "allow", ASK),
+    _a("allowed-then-test-subscript", "echo hi && [ -v 'a[$(touch pwned)]' ]", "allow", ASK),
 ]
 
 DENY_DODGE = [  # `Bash(rm -rf *)` denied in yolo mode, and the hostile spellings of rm -rf
@@ -189,6 +190,11 @@ DENY_DODGE = [  # `Bash(rm -rf *)` denied in yolo mode, and the hostile spelling
     _a("variable-name", "x=rm; $x -rf victim", "deny", ASK, "victim"),
     _a("brace-expanded-options", "rm {-rf,victim}", "deny", ASK, "victim"),
     _a("variable-options", "o=-rf; rm $o victim", "deny", ASK, "victim"),
+    _a("test-v-subscript", "[[ -v 'a[$(rm -rf victim)]' ]]", "deny", ASK, "victim"),
+    _a("test-builtin-subscript", "test -v 'a[$(rm -rf victim)]'", "deny", ASK, "victim"),
+    _a("arithmetic-compare-subscript", "[[ 'a[$(rm -rf victim)]' -eq 1 ]]", "deny", ASK,
+       "victim"),
+    _a("printf-v-subscript", "printf -v 'a[$(rm -rf victim)]' x", "deny", ASK, "victim"),
 ]
 
 GIT_GLOBALS = [  # every git command allowed, yolo mode: destructive git must still ask
