@@ -46,6 +46,7 @@ from kimi_code.safety.sandbox_probe import (
     SELF_TEST_NPROC,
     PidsCgroup,
     SandboxUnavailable,
+    bwrap_options,
     find_bwrap,
     nproc_enforced,
     run_self_test,
@@ -257,13 +258,17 @@ class Sandbox:
 
     def _base_args(self, bwrap: str, cwd: Path, network: bool | None = None) -> list[str]:
         policy = self.policy
-        args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                "--tmpfs", "/tmp", "--unshare-all"]
+        # The sandbox's own tmpfs mounts (/tmp, /dev/shm) hold RAM: capped at the memory limit.
+        size = (["--size", str(policy.limits.memory_bytes())]
+                if "--size" in bwrap_options(bwrap) else [])
+        args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", *size, "--tmpfs", "/dev/shm",
+                "--proc", "/proc", *size, "--tmpfs", "/tmp", "--unshare-all"]
         if policy.network if network is None else network:
             args.append("--share-net")
         args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL"]
         # Re-evaluated per call: credential stores, sockets and nested .git dirs come and go.
-        plan = plan_hidden(policy.hide, policy.unhide, keep_visible=policy.writable)
+        plan = plan_hidden(policy.hide, policy.unhide, keep_visible=policy.writable,
+                           exposed=[cwd])
         protected = [*policy.protected]
         for root in policy.writable:
             protected.extend(protected_git_paths(root))

@@ -162,16 +162,19 @@ def _sockets(env: Mapping[str, str]) -> list[Path]:
     return _env_sockets(env) + [Path(p) for p in KNOWN_SOCKETS] + listening_sockets()
 
 
-def _private(path: Path) -> bool:
-    """Under /tmp, which the sandbox replaces with its own: a socket there is out of reach."""
-    return Path("/tmp") in path.parents
+def _private(path: Path, exposed: Sequence[Path]) -> bool:
+    """Under /tmp, which the sandbox replaces with its own, and not in a directory bound back
+    into it (a workspace or cwd under /tmp): a socket there is out of reach."""
+    return Path("/tmp") in path.parents and not any(
+        path == d or d in path.parents for d in exposed)
 
 
 def plan_hidden(extra: Sequence[str | Path] = (), unhide: Sequence[str | Path] = (),
                 keep_visible: Sequence[Path] = (), env: Mapping[str, str] | None = None,
-                ) -> HidePlan:
+                exposed: Sequence[Path] = ()) -> HidePlan:
     """The hide mounts for one call. A path equal to a `keep_visible` root (a workspace the user
-    chose to open there) stays visible; anything under /tmp is private already."""
+    chose to open there) stays visible. Sockets under /tmp are private already unless inside
+    one of the `exposed` directories bound into the sandbox (roots, the cwd)."""
     env = os.environ if env is None else env
     home = Path(env.get("HOME") or Path.home())
     skip = {p for raw in unhide if (p := _resolved(_expand(raw, home))) is not None}
@@ -179,7 +182,9 @@ def plan_hidden(extra: Sequence[str | Path] = (), unhide: Sequence[str | Path] =
     skip |= set(keep_visible)
     dirs: dict[Path, None] = {}
     files: dict[Path, None] = {}
-    candidates = _candidates(env, home, extra) + [s for s in _sockets(env) if not _private(s)]
+    exposed = [*keep_visible, *exposed]
+    candidates = _candidates(env, home, extra) + [
+        s for s in _sockets(env) if not _private(s, exposed)]
     for candidate in candidates:
         if candidate in skip or (real := _resolved(candidate)) is None or real in skip:
             continue

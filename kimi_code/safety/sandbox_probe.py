@@ -10,6 +10,7 @@ Any canary that gets through makes every sandboxed call refuse.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -60,6 +61,18 @@ def find_bwrap() -> str:
     if found is None:
         raise SandboxUnavailable(MISSING_HELP)
     return found.path
+
+
+@functools.cache
+def bwrap_options(bwrap: str) -> frozenset[str]:
+    """The options this bwrap understands (from its --help, once per binary): an old system
+    copy (Ubuntu 22.04 ships 0.6) lacks `--size`."""
+    try:
+        text = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(word for line in text.splitlines()
+                     if (word := line.strip().split(" ", 1)[0]).startswith("--"))
 
 
 def nproc_enforced() -> bool:
