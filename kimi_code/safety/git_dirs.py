@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 # What a git directory holds that makes git run programs or read another repository; bound
@@ -123,36 +125,86 @@ def _git_dir_entries(directory: Path) -> list[Path]:
     return [directory / name for name in GIT_DIR_ENTRIES if os.path.lexists(directory / name)]
 
 
+@dataclass(frozen=True)
+class _Listing:
+    """What one directory held when it was last scanned (for the per-call walk)."""
+
+    identity: tuple[int, int, int]  # (st_dev, st_ino, st_ctime_ns) when it was scanned
+    scanned_ns: int
+    subdirs: tuple[str, ...]  # full paths
+    dotgits: tuple[tuple[str, bool], ...]  # (name, is a real directory)
+    maybe_git_dir: bool  # has HEAD plus objects/ and refs/, or commondir
+
+
+# Directory listings by path, reused while the directory's ctime is unchanged: adding,
+# removing or renaming an entry changes it, and unlike the mtime no process can set it back
+# (utimensat itself bumps the ctime), so a new `.git` or nested repository is always seen;
+# only content checks (HEAD, pointer files) are redone every call. Bounded.
+_LISTINGS: dict[str, _Listing] = {}
+_MAX_LISTINGS = 200_000
+# A listing taken within this long of the directory's last change may have missed an entry
+# made in the same clock tick (file system timestamps are coarse), so it is not reused.
+_RACY_NS = 2_000_000_000
+
+
+def _scan(directory: str, identity: tuple[int, int, int]) -> _Listing:
+    subdirs, dotgits = [], []
+    names: set[str] = set()
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            names.add(entry.name)
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if is_dotgit_name(entry.name):
+                dotgits.append((entry.name, is_dir))
+            elif is_dir:
+                subdirs.append(entry.path)
+    maybe = "HEAD" in names and ("commondir" in names or {"objects", "refs"} <= names)
+    return _Listing(identity, time.time_ns(), tuple(subdirs), tuple(dotgits), maybe)
+
+
+def _listing(directory: str) -> _Listing | None:
+    try:
+        st = os.stat(directory, follow_symlinks=False)
+        identity = (st.st_dev, st.st_ino, st.st_ctime_ns)
+        cached = _LISTINGS.get(directory)
+        if cached is not None and cached.identity == identity and \
+                cached.scanned_ns - st.st_ctime_ns > _RACY_NS:
+            return cached
+        listing = _scan(directory, identity)
+    except OSError:
+        return None
+    if len(_LISTINGS) >= _MAX_LISTINGS:
+        _LISTINGS.clear()
+    _LISTINGS[directory] = listing
+    return listing
+
+
 def protected_git_paths(root: Path) -> list[Path]:
     """Everything under `root` that sandboxed commands must not write, as it is now: every
     `.git` (directory, pointer file or symlink) at any depth and what its pointer names,
     every nested git directory (a bare repository inside the tree), and, when `root` is
     itself a git directory, its internals (hooks/, config, ...). Symlinked directories are not
     followed; a found git directory is not descended into. Call it per command: a `.git` made
-    since the last call is in the next list."""
+    since the last call is in the next list (directory listings are reused only while their
+    directory is unchanged)."""
     real = Path(os.path.realpath(root))
-    found: list[Path] = []
     if is_git_dir(real):
-        found.extend(_git_dir_entries(real))
-        return found
-    pending = [real]
+        return _git_dir_entries(real)
+    found: list[Path] = []
+    top = str(real)
+    pending = [top]
     while pending:
         directory = pending.pop()
-        try:
-            with os.scandir(directory) as entries:
-                listed = list(entries)
-        except OSError:
+        listing = _listing(directory)
+        if listing is None:
             continue
-        names = {entry.name for entry in listed}
-        if directory != real and "HEAD" in names and is_git_dir(directory):
-            found.append(directory)  # a bare repository or a relocated git directory
+        if listing.maybe_git_dir and directory != top and is_git_dir(Path(directory)):
+            found.append(Path(directory))  # a bare repository or a relocated git directory
             continue
-        for entry in listed:
-            path = Path(entry.path)
-            if is_dotgit_name(entry.name):
-                found.append(path)
-                if not entry.is_dir(follow_symlinks=False):
-                    found.extend(_pointer_targets(path, directory))
-            elif entry.is_dir(follow_symlinks=False):
-                pending.append(path)
+        for name, is_dir in listing.dotgits:
+            path = Path(directory, name)
+            found.append(path)
+            if not is_dir:
+                found.extend(_pointer_targets(path, Path(directory)))
+        pending.extend(listing.subdirs)
     return list(dict.fromkeys(found))
