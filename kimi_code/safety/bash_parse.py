@@ -123,6 +123,8 @@ class _Walker:
                                             and node.children and node.children[0].type == "(("):
                 text = _text(node)  # [ ], [[ ]], (( )): builtins, but rules still see them
                 self.out.commands.append(CommandUse((text,), (text,), self.inherited, text))
+            elif kind == "expansion" and "@P" in _text(node):
+                self.out.opaque.append("${var@P} runs prompt expansion (command substitution)")
             elif kind in _QUOTED and _SUBSCRIPT_SUBSTITUTION.search(_text(node)):
                 self.out.opaque.append("a quoted array subscript bash may evaluate: "
                                        f"{_text(node)!r}")

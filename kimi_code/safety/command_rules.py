@@ -21,6 +21,13 @@ from kimi_code.safety.command_shape import Shape, shape
 from kimi_code.safety.command_wrappers import command_basename
 
 _GLOB = frozenset("*?[")
+# Programs that a file name starting with `-` (from an unquoted `*`) can make run a command:
+# `tar cf x.tar *` with a file named `--checkpoint-action=exec=sh x.sh`, `find *`, `rsync -e`...
+_GLOB_INJECTABLE = frozenset({
+    "tar", "bsdtar", "find", "rsync", "zip", "7z", "xargs", "awk", "gawk", "mawk", "sed", "perl",
+    "python", "python3", "ruby", "node", "make", "git", "ssh", "scp", "sort", "chown", "chmod",
+    "curl", "wget", "env", "bash", "sh", "zsh", "less", "vim", "nvim", "tcpdump", "cpio",
+})
 
 
 def legacy(pattern: str) -> str:
@@ -41,9 +48,25 @@ def _words(use: CommandUse) -> list[str]:
 def allow_matches(pattern: str, use: CommandUse) -> bool:
     """An allow rule's pattern against one command, as written."""
     pattern = legacy(pattern)
+    if _glob_can_inject_options(use):
+        return False
     written = " ".join([*use.assignments, *_words(use)])
     raw = " ".join([*use.assignments, use.raw]) if use.assignments and use.argv else use.raw
     return fnmatch.fnmatchcase(written, pattern) or fnmatch.fnmatchcase(raw.strip(), pattern)
+
+
+def _glob_can_inject_options(use: CommandUse) -> bool:
+    """An unquoted glob that could expand to a file named like an option, given to a program
+    whose options can run commands (no `--` before it)."""
+    if not use.argv or use.argv[0] is None \
+            or command_basename(use.argv[0]) not in _GLOB_INJECTABLE:
+        return False
+    for value, text in zip(use.argv[1:], use.texts[1:], strict=False):
+        if value == "--":
+            return False
+        if value is None and text[:1] in _GLOB:
+            return True
+    return False
 
 
 def deny_matches(pattern: str, use: CommandUse) -> bool:

@@ -123,6 +123,8 @@ def unwrap(argv: Argv) -> Unwrapped | None:
         return _watch(args)
     if name == "flock":
         return _flock(args)
+    if name == "alias" and any(word is None or "=" in word for word in args):
+        return Unwrapped(opaque="an alias changes what later commands mean", transparent=False)
     if name == "coproc":
         return Unwrapped(inners=(args,)) if args else None
     spec = _SPECS.get(name)

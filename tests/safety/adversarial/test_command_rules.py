@@ -42,7 +42,7 @@ POLICIES: dict[str, Callable[[], PermissionPolicy]] = {
     "allow": lambda: PermissionPolicy.from_strings(
         "ask", allow=["Bash(echo *)", "Bash(ls *)", "Bash(cat *)", "Bash(git status*)",
                       "Bash(pytest *)", "Bash(find *)", "Bash(timeout *)", "Bash(nice *)",
-                      "Bash(git *)"]),
+                      "Bash(git *)", "Bash(tar *)"]),
     "deny": lambda: PermissionPolicy.from_strings("yolo", deny=["Bash(rm -rf *)"]),
     "git": lambda: PermissionPolicy.from_strings("yolo", allow=["Bash(git *)"]),
 }
@@ -71,6 +71,9 @@ def _stage(ws: Path) -> None:
     git("stash", "-q", cwd=ws)
     (ws / "a.txt").write_text("changed\n")
     (ws / "junk.txt").write_text("untracked\n")
+    # file names that a `*` turns into tar options running evil.sh
+    (ws / "--checkpoint=1").write_text("")
+    (ws / "--checkpoint-action=exec=sh evil.sh").write_text("")
 
 
 def _refs(ws: Path, *args: str) -> str:
@@ -140,6 +143,8 @@ ALLOWED_PREFIX = [  # an allowed command that smuggles a second one
     _a("git-diff-external", "git -c diff.external='touch pwned; true' diff", "allow", ASK),
     _a("git-alias-config", "git -c alias.x='!touch pwned' x", "allow", ASK),
     _a("git-exec-path", "git --exec-path=. foo", "allow", ASK),
+    _a("glob-injects-tar-options", "tar cf out.tar *", "allow", ASK),
+    _a("prompt-expansion", "x='$(touch pwned)'; echo ${x@P}", "allow", ASK),
     _a("allowed-then-test-subscript", "echo hi && [ -v 'a[$(touch pwned)]' ]", "allow", ASK),
 ]
 
@@ -190,6 +195,9 @@ DENY_DODGE = [  # `Bash(rm -rf *)` denied in yolo mode, and the hostile spelling
     _a("variable-name", "x=rm; $x -rf victim", "deny", ASK, "victim"),
     _a("brace-expanded-options", "rm {-rf,victim}", "deny", ASK, "victim"),
     _a("variable-options", "o=-rf; rm $o victim", "deny", ASK, "victim"),
+    _a("alias-expansion", "shopt -s expand_aliases\nalias r='rm -rf'\nr victim", "deny", ASK,
+       "victim"),
+    _a("prompt-expansion", "x='$(rm -rf victim)'; echo ${x@P}", "deny", ASK, "victim"),
     _a("test-v-subscript", "[[ -v 'a[$(rm -rf victim)]' ]]", "deny", ASK, "victim"),
     _a("test-builtin-subscript", "test -v 'a[$(rm -rf victim)]'", "deny", ASK, "victim"),
     _a("arithmetic-compare-subscript", "[[ 'a[$(rm -rf victim)]' -eq 1 ]]", "deny", ASK,
