@@ -4,12 +4,16 @@ Front ends (TUI, headless output, the session log) only consume these events; no
 contains agent logic. Every event is a frozen dataclass; `agent_id` is "" for the main agent and
 the spawning tool call's id for a subagent (which is what `parent_tool_use_id` means in
 stream-json).
+
+The set is closed: `AnyEvent` (end of file) is the union of every event, and consumers dispatch
+with `match closed(event):` ending in `case _: assert_never(event)`, so the type checker names
+every consumer that does not handle (or explicitly ignore) a newly added event.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeAlias, cast, get_args
 
 from kimi_code.llm.base import Message, ToolCall, Usage
 
@@ -179,3 +183,22 @@ class TurnFinished(Event):
     num_steps: int
     usage: Usage
     error: str = ""
+
+
+# The closed union: a new event class must be added here (tests/test_events.py checks that
+# every Event subclass is), and then every `match` ending in assert_never must handle it.
+AnyEvent: TypeAlias = (
+    SessionStarted | TurnStarted | StepStarted | TextDelta | ThinkingDelta | AssistantMessage
+    | ToolCallStarted | ToolCallFinished | ToolMessageAdded | PermissionDenied | UserMessageAdded
+    | RetryScheduled | CompactionDone | Notice | CheckpointCreated | SubagentStarted
+    | SubagentProgress | SubagentCompleted | TodosUpdated | TurnFinished
+)
+EVENT_TYPES: tuple[type[Event], ...] = get_args(AnyEvent)
+
+
+def closed(event: Event) -> AnyEvent:
+    """`event` as a member of the closed union, for an exhaustive `match`. Raises TypeError for
+    an Event subclass outside the union (one added without being listed in AnyEvent)."""
+    if not isinstance(event, EVENT_TYPES):
+        raise TypeError(f"{type(event).__name__} is not in kimi_code.events.AnyEvent")
+    return cast(AnyEvent, event)  # the isinstance check above is the proof mypy cannot follow

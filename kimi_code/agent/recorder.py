@@ -10,19 +10,31 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from kimi_code.events import (
     AssistantMessage,
     CheckpointCreated,
     CompactionDone,
     Event,
+    Notice,
     PermissionDenied,
+    RetryScheduled,
+    SessionStarted,
+    StepStarted,
     SubagentCompleted,
+    SubagentProgress,
     SubagentStarted,
+    TextDelta,
+    ThinkingDelta,
+    TodosUpdated,
+    ToolCallFinished,
+    ToolCallStarted,
     ToolMessageAdded,
     TurnFinished,
+    TurnStarted,
     UserMessageAdded,
+    closed,
 )
 from kimi_code.llm.base import Message
 
@@ -71,26 +83,34 @@ class SessionRecorder:
             if isinstance(event, (SubagentStarted, SubagentCompleted)):
                 self._append("subagent", event.to_dict())
             return
-        if isinstance(event, UserMessageAdded):
-            self._message(event.message)
-        elif isinstance(event, AssistantMessage):
-            self._message(event.message, usage=event.usage.to_dict())
-        elif isinstance(event, ToolMessageAdded):
-            self._message(event.message)
-        elif isinstance(event, CompactionDone):
-            from kimi_code.agent.compaction import SUMMARY_PREFIX
+        match closed(event):
+            case UserMessageAdded(message=message) | ToolMessageAdded(message=message):
+                self._message(message)
+            case AssistantMessage(message=message, usage=usage):
+                self._message(message, usage=usage.to_dict())
+            case CompactionDone() as done:
+                self._compaction(done)
+            case CheckpointCreated(checkpoint_id=checkpoint_id, trigger=trigger):
+                self._append("checkpoint", {"checkpoint_id": checkpoint_id, "trigger": trigger})
+            case PermissionDenied() as denied:
+                self._append("permission_denied", denied.to_dict())
+            case TurnFinished() as finished:
+                self._append("turn", finished.to_dict())
+            case (SessionStarted() | TurnStarted() | StepStarted() | TextDelta()
+                  | ThinkingDelta() | ToolCallStarted() | ToolCallFinished() | RetryScheduled()
+                  | Notice() | SubagentStarted() | SubagentProgress() | SubagentCompleted()
+                  | TodosUpdated()):
+                pass  # not part of the conversation: replay rebuilds it from the kinds above
+            case unknown:
+                assert_never(unknown)
 
-            # Everything but the kept tail is replaced by the summary (as in Context).
-            tail = self.history[len(self.history) - event.kept_messages:] if event.kept_messages else []
-            self.history = [Message(role="user", content=SUMMARY_PREFIX + event.summary), *tail]
-            self._append("compaction", {
-                "summary": event.summary, "ledger": list(event.ledger),
-                "tokens_before": event.tokens_before, "tokens_after": event.tokens_after,
-                "trigger": event.trigger, "messages": [m.to_dict() for m in self.history]})
-        elif isinstance(event, CheckpointCreated):
-            self._append("checkpoint",
-                              {"checkpoint_id": event.checkpoint_id, "trigger": event.trigger})
-        elif isinstance(event, PermissionDenied):
-            self._append("permission_denied", event.to_dict())
-        elif isinstance(event, TurnFinished):
-            self._append("turn", event.to_dict())
+    def _compaction(self, event: CompactionDone) -> None:
+        from kimi_code.agent.compaction import SUMMARY_PREFIX
+
+        # Everything but the kept tail is replaced by the summary (as in Context).
+        tail = self.history[len(self.history) - event.kept_messages:] if event.kept_messages else []
+        self.history = [Message(role="user", content=SUMMARY_PREFIX + event.summary), *tail]
+        self._append("compaction", {
+            "summary": event.summary, "ledger": list(event.ledger),
+            "tokens_before": event.tokens_before, "tokens_after": event.tokens_after,
+            "trigger": event.trigger, "messages": [m.to_dict() for m in self.history]})

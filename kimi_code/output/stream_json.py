@@ -8,19 +8,32 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, TextIO
+from typing import Any, TextIO, assert_never
 
 from kimi_code.events import (
+    AnyEvent,
     AssistantMessage,
     CheckpointCreated,
     CompactionDone,
     Event,
+    Notice,
+    PermissionDenied,
     RetryScheduled,
     SessionStarted,
+    StepStarted,
     SubagentCompleted,
     SubagentProgress,
     SubagentStarted,
+    TextDelta,
+    ThinkingDelta,
+    TodosUpdated,
+    ToolCallFinished,
+    ToolCallStarted,
     ToolMessageAdded,
+    TurnFinished,
+    TurnStarted,
+    UserMessageAdded,
+    closed,
 )
 from kimi_code.llm.base import Message, Usage
 
@@ -61,6 +74,8 @@ def json_line(obj: dict[str, Any], out: TextIO) -> str:
 
 
 class StreamJsonWriter:
+    """Writes each event that stream-json carries as one JSON line on `out`."""
+
     def __init__(self, out: TextIO, session_id: str) -> None:
         self.out, self.session_id = out, session_id
 
@@ -68,49 +83,78 @@ class StreamJsonWriter:
         self.out.write(json_line(obj, self.out))
         self.out.flush()
 
-    def _system(self, subtype: str, event: Event, **fields: Any) -> None:
-        self.write({"type": "system", "subtype": subtype, "session_id": self.session_id,
-                    "parent_tool_use_id": event.agent_id or None, **fields})
-
     def __call__(self, event: Event) -> None:
+        line = self.line_for(closed(event))
+        if line is not None:
+            self.write(line)
+
+    def _system(self, subtype: str, event: Event, **fields: Any) -> dict[str, Any]:
+        return {"type": "system", "subtype": subtype, "session_id": self.session_id,
+                "parent_tool_use_id": event.agent_id or None, **fields}
+
+    def line_for(self, event: AnyEvent) -> dict[str, Any] | None:
+        """The stream-json object for `event`, or None for events the format does not carry."""
         parent = event.agent_id or None
-        if isinstance(event, SessionStarted):
-            self.write({"type": "system", "subtype": "init", "session_id": event.session_id,
+        match event:
+            case SessionStarted():
+                return {"type": "system", "subtype": "init", "session_id": event.session_id,
                         "cwd": event.cwd, "model": event.model, "tools": list(event.tools),
-                        "permission_mode": event.permission_mode})
-        elif isinstance(event, AssistantMessage):
-            self.write({"type": "assistant", "session_id": self.session_id,
+                        "permission_mode": event.permission_mode}
+            case AssistantMessage():
+                return {"type": "assistant", "session_id": self.session_id,
                         "parent_tool_use_id": parent,
-                        "message": {"role": "assistant", "content": assistant_content(event.message),
-                                    "usage": event.usage.to_dict()}})
-        elif isinstance(event, ToolMessageAdded):
-            message = event.message
-            self.write({"type": "user", "session_id": self.session_id, "parent_tool_use_id": parent,
+                        "message": {"role": "assistant",
+                                    "content": assistant_content(event.message),
+                                    "usage": event.usage.to_dict()}}
+            case ToolMessageAdded():
+                message = event.message
+                return {"type": "user", "session_id": self.session_id,
+                        "parent_tool_use_id": parent,
                         "message": {"role": "user", "content": [{
                             "type": "tool_result", "tool_use_id": message.tool_call_id,
-                            "content": message.content, "is_error": message.is_error}]}})
-        elif isinstance(event, RetryScheduled):
-            self._system("retry", event, attempt=event.attempt, max_attempts=event.max_attempts,
-                         delay_ms=int(event.delay_s * 1000), error=event.error, status=event.status)
-        elif isinstance(event, CompactionDone):
-            self._system("compact_boundary", event, compact_metadata={
-                "trigger": event.trigger, "pre_tokens": event.tokens_before,
-                "post_tokens": event.tokens_after})
-        elif isinstance(event, CheckpointCreated):
-            self._system("checkpoint", event, checkpoint_id=event.checkpoint_id,
-                         trigger=event.trigger)
-        elif isinstance(event, SubagentStarted):
-            extra = {} if event.item is None else {"item": event.item}
-            self._system("subagent_started", event, subagent_id=event.subagent_id,
-                         subagent_type=event.subagent_type, description=event.description,
-                         **extra)
-        elif isinstance(event, SubagentProgress):
-            self._system("subagent_progress", event, subagent_id=event.subagent_id,
-                         step=event.step, last_tool=event.last_tool, usage=event.usage.to_dict())
-        elif isinstance(event, SubagentCompleted):
-            self._system("subagent_completed", event, subagent_id=event.subagent_id,
-                         status=event.status, summary=event.summary, usage=event.usage.to_dict(),
-                         files_changed=list(event.files_changed))
+                            "content": message.content, "is_error": message.is_error}]}}
+            case RetryScheduled():
+                return self._system("retry", event, attempt=event.attempt,
+                                    max_attempts=event.max_attempts,
+                                    delay_ms=int(event.delay_s * 1000), error=event.error,
+                                    status=event.status)
+            case CompactionDone():
+                return self._system("compact_boundary", event, compact_metadata={
+                    "trigger": event.trigger, "pre_tokens": event.tokens_before,
+                    "post_tokens": event.tokens_after})
+            case CheckpointCreated():
+                return self._system("checkpoint", event, checkpoint_id=event.checkpoint_id,
+                                    trigger=event.trigger)
+            case SubagentStarted() | SubagentProgress() | SubagentCompleted():
+                return self._subagent(event)
+            case (TurnStarted() | StepStarted() | TextDelta() | ThinkingDelta()
+                  | ToolCallStarted() | ToolCallFinished() | PermissionDenied()
+                  | UserMessageAdded() | Notice() | TodosUpdated() | TurnFinished()):
+                # Not in Claude's stream-json: deltas are folded into the assistant message,
+                # denials and the end of the turn into the final result line.
+                return None
+            case _:
+                assert_never(event)
+
+    def _subagent(self, event: SubagentStarted | SubagentProgress | SubagentCompleted
+                  ) -> dict[str, Any]:
+        match event:
+            case SubagentStarted():
+                extra = {} if event.item is None else {"item": event.item}
+                return self._system("subagent_started", event, subagent_id=event.subagent_id,
+                                    subagent_type=event.subagent_type,
+                                    description=event.description, **extra)
+            case SubagentProgress():
+                return self._system("subagent_progress", event, subagent_id=event.subagent_id,
+                                    step=event.step, last_tool=event.last_tool,
+                                    usage=event.usage.to_dict())
+            case SubagentCompleted():
+                return self._system("subagent_completed", event, subagent_id=event.subagent_id,
+                                    status=event.status, summary=event.summary,
+                                    usage=event.usage.to_dict(),
+                                    files_changed=list(event.files_changed))
+            case _:
+                assert_never(event)
 
 
 RESULT_SUBTYPES = {"end_turn": "success", "max_turns": "error_max_turns"}
