@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
+from kimi_code.safety.bash_parse import analyse
 from kimi_code.safety.permissions import (
     Decision,
     PermissionPolicy,
@@ -11,6 +15,7 @@ from kimi_code.safety.permissions import (
     RuleError,
     split_command,
     suggest_rule,
+    unjudgeable,
 )
 
 A, Q, D = Decision.ALLOW, Decision.ASK, Decision.DENY
@@ -153,9 +158,6 @@ def test_always_ask_git_sees_wrappers_and_global_options() -> None:
 
 
 def test_analysis_reports_writes_network_and_reasons() -> None:
-    from kimi_code.safety.bash_parse import analyse
-    from kimi_code.safety.permissions import unjudgeable
-
     analysis = analyse("make 2>&1 >build.log | tee -a out.txt > /dev/null; echo x >> $LOG")
     assert analysis.writes == ("build.log", "$LOG")
     assert analyse("cat < /dev/tcp/10.0.0.1/80").network == ("/dev/tcp/10.0.0.1/80",)
@@ -172,3 +174,41 @@ def test_rule_matches_and_suggestions_use_the_parse() -> None:
     assert suggest_rule("Bash", "timeout 5 pytest -x tests/") == "Bash(pytest *)"
     assert suggest_rule("Bash", "  git log --oneline\nls") == "Bash(git log *)"
     assert split_command("pytest -q\nls -la") == ["pytest -q", "ls -la"]
+
+
+# Strings where the parser and bash could disagree about where a command starts. For each, the
+# real bash runs it; whenever bash ran `touch pwned`, the analysis must have seen that command
+# or refused to judge the string.
+TRICKY = [
+    'cat <<"E"OF\nx\nEOF\ntouch pwned', "cat <<'E'OF\nx\nEOF\ntouch pwned",
+    "cat << EOF\nx\nEOF\ntouch pwned", "cat <<\\EOF\nx\nEOF\ntouch pwned",
+    "cat <<E\\OF\nx\nEOF\ntouch pwned", "cat <<EOF\nx\n EOF\nEOF\ntouch pwned",
+    "cat <<-EOF\n\tx\n\tEOF\ntouch pwned", "cat <<EOF;touch pwned\nx\nEOF",
+    "cat <<A <<B\na\nA\nb\nB\ntouch pwned", "cat <<A; cat <<B\na\nA\nb\nB\ntouch pwned",
+    "cat <<EOF\nx\nEOF \ntouch pwned", 'cat <<"EOF"\nx\\\nEOF\ntouch pwned',
+    "cat <<EOF\nx\\\nEOF\ntouch pwned", "cat <<$X\nx\n$X\ntouch pwned",
+    "cat <<EOF | cat\nx\nEOF\ntouch pwned", "cat <<EOF && touch pwned\nx\nEOF",
+    "echo $(cat <<EOF\nx)\nEOF\n); touch pwned", "cat <<EOF\n$(echo\nEOF\n)\nEOF\ntouch pwned",
+    "echo $'a\\\\' ; touch pwned #'", "echo $'a\\'' ; touch pwned #'", "echo \\'; touch pwned",
+    "echo \"a\\\"; touch pwned\"", "echo 'a\\'; touch pwned #'", "echo a\\\n; touch pwned",
+    "echo a\\\\\n touch pwned", "tou\\\nch pwned", "echo #; touch pwned", "echo a#;touch pwned",
+    "echo ${x#*;}; touch pwned", "echo $# ; touch pwned", "echo ${#x}; touch pwned",
+    "echo $((1#1)); touch pwned", "case a in a) echo;; esac; touch pwned",
+    "echo a;;touch pwned", "echo `echo \\`echo\\``; touch pwned", "echo \"$(echo \")\")\"; touch pwned",
+    "x=(a b); touch pwned", "f(){ :; }; touch pwned", "echo a|&touch pwned",
+    "! touch pwned", "echo >(touch pwned)", "[[ a == a ]] && touch pwned",
+    "echo {a,b}; touch pwned", "echo $'\\x27'; touch pwned", "echo $\"x\"; touch pwned",
+    "echo a\rb; touch pwned", "echo a\u00a0;touch pwned",
+]
+
+
+@pytest.mark.parametrize("command", TRICKY)
+def test_parser_sees_every_command_bash_runs(command: str, tmp_path: Path) -> None:
+    subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, timeout=30,
+                   stdin=subprocess.DEVNULL)
+    analysis = analyse(command)
+    seen = any(use.argv[:1] == ("touch",) for use in analysis.commands)
+    if (tmp_path / "pwned").exists():
+        assert seen or unjudgeable(analysis), [use.argv for use in analysis.commands]
+        assert policy("ask", allow=["Bash(echo *)", "Bash(cat *)"]).decide(
+            "Bash", command, read_only=False) is not A
