@@ -63,10 +63,7 @@ class HeadlessRun:
         try:
             result = await self.session.submit(self.prompt)
         except asyncio.CancelledError:
-            from kimi_code.agent.loop import TurnResult
-
-            result = TurnResult("cancelled", "", self.session.usage, self.steps.count,
-                                "Interrupted.")
+            result = self.session.interrupted_result(self.steps.count)
         finally:
             subagents = self.session.subagent_history
             await self.session.close()  # background jobs, swarm providers, provider, lock

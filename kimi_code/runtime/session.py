@@ -287,6 +287,12 @@ class AgentSession(SessionHistory):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
+    def interrupted_result(self, steps: int) -> TurnResult:
+        """The result of a turn stopped from outside (Ctrl-C, SIGTERM) after `steps` steps."""
+        from kimi_code.agent.loop import TurnResult
+
+        return TurnResult("cancelled", "", self.usage, steps, "Interrupted.")
+
     async def compact(self) -> bool:
         """Summarise the conversation now; False when there is nothing to compact."""
         assert self.agent is not None, "open() first"
