@@ -16,11 +16,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-
-from tree_sitter import Language, Node, Parser
+from typing import TYPE_CHECKING
 
 from kimi_code.safety.bash_words import Misread, word_value
 from kimi_code.safety.command_wrappers import Argv, unwrap
+
+if TYPE_CHECKING:
+    from tree_sitter import Node, Parser
 
 MAX_COMMAND_CHARS = 256 * 1024
 MAX_DEPTH = 8  # nested shell strings (bash -c "bash -c '...'") before giving up
@@ -70,7 +72,9 @@ class _Collector:
 
 @lru_cache(maxsize=1)
 def _parser() -> Parser:
-    import tree_sitter_bash  # the grammar wheel; loaded on the first Bash permission check
+    # Loaded on the first Bash permission check, not at start-up.
+    import tree_sitter_bash
+    from tree_sitter import Language, Parser
 
     return Parser(Language(tree_sitter_bash.language()))
 

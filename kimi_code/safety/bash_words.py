@@ -11,8 +11,10 @@ reported as `Misread`, and the caller refuses to judge the command statically.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from tree_sitter import Node
+if TYPE_CHECKING:
+    from tree_sitter import Node
 
 # Nodes whose value is only known when the command runs.
 _DYNAMIC = frozenset({
