@@ -10,6 +10,7 @@ and no call escapes the executor (every call ends as a tool result).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import Awaitable, Callable
@@ -302,3 +303,55 @@ def test_fifo_swapped_in_never_hangs_or_is_written(tool: str, workspace: Path,
     assert stats["swaps"] > 0
     assert len(arena.replies) == ROUNDS * len(calls)
     assert not any("failed unexpectedly" in reply for reply in arena.replies)
+
+
+def _calls(*calls: tuple[str, dict]) -> dict:
+    return {"tool_calls": [{"id": f"c{uuid.uuid4().hex[:8]}", "name": name, "arguments": args}
+                           for name, args in calls]}
+
+
+def test_race_through_kimi_code_run_in_yolo_mode(workspace: Path, home: Path) -> None:
+    """The whole product: a scripted model starts the exchanger as a background Bash job in
+    the sandbox (sub <-> a link to KIMI_CODE_HOME), waits for its first swap, then sends
+    rounds of Write/Edit/Read through the swapped name. Nothing lands in KIMI_CODE_HOME, no
+    read returns what is there, and the run ends normally with a result for every call."""
+    from tests.support.cli_runs import base_env, run_kimi
+    from tests.support.fs_race import EXCHANGER
+    from tests.support.scripted_server import ScriptedServer
+
+    (workspace / "race.py").write_text(EXCHANGER)
+    (workspace / "sub").mkdir()
+    (workspace / "sub" / "secret.txt").write_text("inside\n")
+    (home / "secret.txt").write_text(SECRET + "\n")
+    rounds = [_calls(*[call for i in range(15) for call in (
+        # Every call differs: the loop guard stops a model repeating an identical call.
+        ("Write", {"file_path": "sub/config.toml", "content": f"{YOLO_CONFIG}# {r}-{i}\n"}),
+        ("Write", {"file_path": f"sub/r{r}-{i}/x.txt", "content": "pwned\n"}),
+        ("Read", {"file_path": "sub/secret.txt", "limit": 1 + r * 15 + i}))])
+        for r in range(3)]
+    script = [
+        _calls(("Bash", {"command": f"ln -s {home} evil && echo linked"})),
+        _calls(("Bash", {"command": "python3 race.py sub evil .stop-race > race.log 2>&1",
+                         "run_in_background": True})),
+        _calls(("Bash", {"command": "until grep -q started race.log; do sleep 0.01; done; "
+                                    "echo swapping"})),
+        *rounds,
+        _calls(("Bash", {"command": "touch .stop-race; until grep -qE '^[0-9]+$' race.log; "
+                                    "do sleep 0.01; done; tail -n 1 race.log"})),
+        {"text": "done"},
+    ]
+    with ScriptedServer(script) as server:
+        env = base_env(home, server, KIMI_CODE_ALLOW_YOLO="1")
+        result = run_kimi(["run", "--output-format", "stream-json", "--max-turns", "20",
+                           "--permission-mode", "yolo", "race it"], cwd=workspace, env=env,
+                          timeout=300)
+        bodies = json.dumps(server.model_bodies())
+    assert result.code == 0, result.stderr[-2000:]
+    results = [block for line in result.lines() if line["type"] == "user"
+               for block in line["message"]["content"]]
+    assert len(results) == 3 + 3 * 45 + 1
+    assert "swapping" in str(results[2]["content"])
+    assert int(str(results[-1]["content"]).strip().splitlines()[0]) > 0  # it really swapped
+    assert not (home / "config.toml").exists()
+    assert not list(home.glob("r*-*"))
+    assert SECRET not in result.stdout and SECRET not in bodies
