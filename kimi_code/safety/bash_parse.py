@@ -33,6 +33,19 @@ _QUOTED = frozenset({"raw_string", "string", "ansi_c_string"})
 # bash evaluates array subscripts in arithmetic and in test -v, [[ -eq ]], printf -v, read...:
 # a quoted 'a[$(cmd)]' there runs cmd although the parser sees only a string.
 _SUBSCRIPT_SUBSTITUTION = re.compile(r"\[[^\]]*(?:\$\(|`)")
+# Variables that make a shell or a program run code the rules never see: a file sourced at start
+# (BASH_ENV), a prompt expanded under `set -x` (PS4), an exported function (BASH_FUNC_x%%), a
+# preloaded library, a pager/editor/ssh command git or others run.
+_RISKY_VARIABLE = re.compile(
+    r"^\s*(?:export\s+)?(?:BASH_ENV|ENV|PS[0-4]|PROMPT_COMMAND|SHELLOPTS|BASHOPTS|BASH_FUNC_\S*"
+    r"|LD_PRELOAD|LD_AUDIT|LD_LIBRARY_PATH|GIT_SSH|GIT_SSH_COMMAND|GIT_EXTERNAL_DIFF|GIT_PAGER"
+    r"|GIT_EDITOR|GIT_SEQUENCE_EDITOR|GIT_ASKPASS|SSH_ASKPASS|GIT_EXEC_PATH|GIT_PROXY_COMMAND"
+    r"|GIT_CONFIG\w*|GIT_TEMPLATE_DIR|PAGER|EDITOR|VISUAL|MANPAGER|LESSOPEN|LESSCLOSE"
+    r"|NODE_OPTIONS|PERL5OPT|RUBYOPT|PYTHONSTARTUP|PYTHONINSPECT)\+?=")
+# ...except what models write every day: GIT_PAGER=cat, EDITOR=true, GIT_CONFIG_NOSYSTEM=1.
+_HARMLESS_ASSIGNMENT = re.compile(
+    r"^\s*(?:export\s+)?(?:(?:GIT_)?PAGER|MANPAGER|(?:GIT_|GIT_SEQUENCE_)?EDITOR|VISUAL)="
+    r"(['\"]?)(?:cat|true|:|less(?: -[A-Za-z]+)*|more|)\1\s*$|^\s*GIT_CONFIG_NOSYSTEM=")
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,13 @@ class _Walker:
     def __init__(self, out: _Collector, depth: int, inherited: tuple[str, ...]) -> None:
         self.out, self.depth, self.inherited = out, depth, inherited
 
+    def record(self, use: CommandUse) -> None:
+        self.out.commands.append(use)
+        for assignment in use.assignments:
+            if _RISKY_VARIABLE.match(assignment) and not _HARMLESS_ASSIGNMENT.match(assignment):
+                name = assignment.split("=", 1)[0].strip()
+                self.out.opaque.append(f"{name}= makes programs run code the rules cannot see")
+
     def walk(self, root: Node) -> None:
         stack = [root]
         while stack:
@@ -120,13 +140,13 @@ class _Walker:
             elif kind == "variable_assignment" and node.parent is not None \
                     and node.parent.type not in ("command", "declaration_command"):
                 text = _text(node)
-                self.out.commands.append(CommandUse((), (), (*self.inherited, text), text))
+                self.record(CommandUse((), (), (*self.inherited, text), text))
             elif kind in _DECLARATIONS:
                 self._declaration(node)
             elif kind == "test_command" or (kind == "compound_statement"
                                             and node.children and node.children[0].type == "(("):
                 text = _text(node)  # [ ], [[ ]], (( )): builtins, but rules still see them
-                self.out.commands.append(CommandUse((text,), (text,), self.inherited, text))
+                self.record(CommandUse((text,), (text,), self.inherited, text))
             elif kind == "expansion" and "@P" in _text(node):
                 self.out.opaque.append("${var@P} runs prompt expansion (command substitution)")
             elif kind in _QUOTED and _SUBSCRIPT_SUBSTITUTION.search(_text(node)):
@@ -138,15 +158,20 @@ class _Walker:
 
     def _declaration(self, node: Node) -> None:
         words = [_text(child) for child in node.children]
-        self.out.commands.append(CommandUse(tuple(words), tuple(words), self.inherited,
-                                            _text(node)))
+        assignments = [w for w in words[1:] if "=" in w]
+        self.record(CommandUse(tuple(words), tuple(words), (*self.inherited, *assignments),
+                               _text(node)))
+        if any(c.type in _QUOTED and ("$(" in _text(c) or "`" in _text(c))
+               for c in node.children):
+            # declare -a 'x=($(cmd))' runs cmd: a quoted compound assignment is evaluated
+            self.out.opaque.append("a quoted assignment that declare may evaluate")
 
     def _command(self, node: Node) -> None:
         assignments = tuple(_text(c) for c in node.children if c.type == "variable_assignment")
         name = node.child_by_field_name("name")
         raw = _statement_text(node)
         if name is None:
-            self.out.commands.append(CommandUse((), (), (*self.inherited, *assignments), raw))
+            self.record(CommandUse((), (), (*self.inherited, *assignments), raw))
             return
         word_nodes = [name.named_children[0] if name.named_children else name,
                       *node.children_by_field_name("argument")]
@@ -162,18 +187,19 @@ class _Walker:
              raw: str, node: Node | None) -> None:
         if argv[0] is None:
             self.out.opaque.append(f"the command name {texts[0]!r} is known only at run time")
-            self.out.commands.append(CommandUse(argv, texts, assignments, raw))
+            self.record(CommandUse(argv, texts, assignments, raw))
             return
         wrapped = unwrap(argv)
         transparent = wrapped is not None and wrapped.transparent and not wrapped.opaque
-        self.out.commands.append(CommandUse(argv, texts, assignments, raw, transparent))
+        self.record(CommandUse(argv, texts, assignments, raw, transparent))
         if wrapped is None:
             return
         if wrapped.opaque:
             self.out.opaque.append(wrapped.opaque)
         if wrapped.ask:
             self.out.asks.append(wrapped.ask)
-        inner_env = (*assignments, *wrapped.assignments) if wrapped.transparent else ()
+        inner_env = (*assignments, *wrapped.assignments) if wrapped.transparent \
+            else wrapped.assignments
         for inner in wrapped.inners:
             inner_texts = tuple(texts[len(argv) - len(inner):]) if _is_tail(argv, inner) \
                 else tuple(w if w is not None else "$?" for w in inner)

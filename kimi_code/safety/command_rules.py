@@ -170,7 +170,21 @@ _MAYBE_DESTRUCTIVE = frozenset({"push", "reset", "branch", "clean", "checkout", 
                                 "stash", "switch"})
 
 
+def _with_prefixes(opts: frozenset[str], known: set[str]) -> frozenset[str]:
+    """`--har` is git's abbreviation of `--hard`: an option that prefixes a known long option
+    counts as it."""
+    spelled = {name for o in opts if o.startswith("--") and len(o) >= 3
+               for name in known if name.startswith(o.split("=", 1)[0])}
+    return opts | spelled
+
+
+_DANGEROUS_LONG = {"--force", "--force-with-lease", "--force-if-includes", "--mirror",
+                   "--delete", "--prune", "--hard", "--merge", "--discard-changes",
+                   "--force-create", "--move", "--copy"}
+
+
 def _destructive(sub: str, opts: frozenset[str], operands: tuple[str, ...]) -> str:
+    opts = _with_prefixes(opts, _DANGEROUS_LONG)
     if sub == "push" and (opts & {"--force", "--force-with-lease", "--force-if-includes",
                                   "--mirror", "--delete", "--prune"}
                           or any(o.startswith(("+", ":")) for o in operands[1:])):

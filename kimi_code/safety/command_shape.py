@@ -172,7 +172,7 @@ def _split(words: list[str], known: _Options | None) -> tuple[list[str], list[st
             continue
         if word.startswith("--"):
             option, eq, _ = word.partition("=")
-            options.extend(known.aliases.get(option, (option,)))
+            options.extend(_long_option(option, known))
             if eq:
                 options.append(word)
             elif option in known.arg_long:
@@ -185,6 +185,19 @@ def _split(words: list[str], known: _Options | None) -> tuple[list[str], list[st
                     i += 1
                 break
     return options, operands
+
+
+def _long_option(option: str, known: _Options) -> tuple[str, ...]:
+    """Canonical spellings of a long option; getopt_long and git accept any unambiguous
+    prefix (`rm --rec --for`, `git reset --har`), so a prefix counts as every option it
+    could abbreviate."""
+    if option in known.aliases:
+        return known.aliases[option]
+    if len(option) < 3:
+        return (option,)
+    spelled = [canon for name, canons in known.aliases.items()
+               if name.startswith("--") and name.startswith(option) for canon in canons]
+    return (option, *spelled)
 
 
 def _long_forms(word: str) -> list[str]:

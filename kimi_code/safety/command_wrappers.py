@@ -123,6 +123,10 @@ def unwrap(argv: Argv) -> Unwrapped | None:
         return _watch(args)
     if name == "flock":
         return _flock(args)
+    if name == "hash" and any(word is None or word.startswith("-") and "p" in word
+                              for word in args):
+        return Unwrapped(opaque="hash -p makes a command name run another program",
+                         transparent=False)
     if name == "alias" and any(word is None or "=" in word for word in args):
         return Unwrapped(opaque="an alias changes what later commands mean", transparent=False)
     if name == "coproc":
@@ -138,7 +142,7 @@ def _generic(name: str, args: Argv, spec: _Spec) -> Unwrapped:
     if stop:
         return Unwrapped(transparent=False)  # e.g. `command -v rm`: nothing runs
     assignments: list[str] = []
-    while spec.assignments and index < len(args) and _is_assignment(args[index]):
+    while spec.assignments and index < len(args) and _is_assignment(args[index], name == "env"):
         assignments.append(str(args[index]))
         index += 1
     for _ in range(spec.positionals):
@@ -199,9 +203,12 @@ def _cluster(name: str, word: str, spec: _Spec) -> tuple[int, str, bool]:
     return 1, "", False
 
 
-def _is_assignment(word: Word) -> bool:
+def _is_assignment(word: Word, any_name: bool = False) -> bool:
+    """NAME=VALUE; for env any NAME (env exports `BASH_FUNC_f%%=...` too)."""
     if word is None or "=" not in word:
         return False
+    if any_name:
+        return not word.startswith("=")
     key = word.split("=", 1)[0]
     return bool(key) and (key[0].isalpha() or key[0] == "_") and key.replace("_", "a").isalnum()
 
