@@ -102,10 +102,6 @@ def analyse(command: str) -> CommandAnalysis:
     if any(ord(ch) < 32 and ch not in "\t\n" or ord(ch) == 127 for ch in command):
         out.opaque.append("the command holds control characters")
     _analyse_text(command, out, 0, ())
-    if "\\\n" in command:
-        # tree-sitter splits a word at a backslash-newline; bash joins it (`r\<newline>m` is
-        # rm). Judge the joined reading too: rules must hold for both.
-        _analyse_text(command.replace("\\\n", ""), out, 0, ())
     return out.result()
 
 
@@ -113,10 +109,16 @@ def _analyse_text(text: str, out: _Collector, depth: int, inherited: tuple[str, 
     if depth > MAX_DEPTH:
         out.opaque.append("shell strings nested too deeply")
         return
-    root = _parser().parse(text.encode("utf-8", errors="surrogateescape")).root_node
-    if root.has_error:
-        out.opaque.append("the command does not parse cleanly")
-    _Walker(out, depth, inherited).walk(root)
+    readings = [text]
+    if "\\\n" in text:
+        # tree-sitter splits a word at a backslash-newline; bash joins it (`r\<newline>m` is
+        # rm). Judge the joined reading too: rules must hold for both.
+        readings.append(text.replace("\\\n", ""))
+    for reading in readings:
+        root = _parser().parse(reading.encode("utf-8", errors="surrogateescape")).root_node
+        if root.has_error:
+            out.opaque.append("the command does not parse cleanly")
+        _Walker(out, depth, inherited).walk(root)
 
 
 class _Walker:

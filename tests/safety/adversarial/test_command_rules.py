@@ -156,6 +156,7 @@ DENY_DODGE = [  # `Bash(rm -rf *)` denied in yolo mode, and the hostile spelling
     _a("absolute-path", "/bin/rm -rf victim", "deny", DENY, "victim"),
     _a("ansi-c-name", "$'\\x72\\x6d' -rf victim", "deny", DENY, "victim"),
     _a("backslash-newline-name", "r\\\nm -rf victim", "deny", DENY, "victim"),
+    _a("backslash-newline-in-bash-c", "bash -c 'r\\\nm -rf victim'", "deny", DENY, "victim"),
     _a("env-prefix", "FOO=1 rm -rf victim", "deny", DENY, "victim"),
     _a("env-wrapper", "env -i PATH=/usr/bin:/bin rm -rf victim", "deny", DENY, "victim"),
     _a("command-wrapper", "command -p rm -rf victim", "deny", DENY, "victim"),
