@@ -24,6 +24,8 @@ def config_show_main() -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from kimi_code.llm.scrub import strip_userinfo
+
     console = Console()
     console.print(f"[bold]config file[/]: {config.source or paths.config_file()} "
                   f"{'' if config.source else '(not present: built-in defaults)'}")
@@ -31,7 +33,8 @@ def config_show_main() -> int:
     table = Table("name", "provider", "model", "base_url / path", "api key", "context")
     for name, model in sorted(config.models.items()):
         table.add_row(name + (" *" if name == config.default_model else ""), model.provider,
-                      model.model, model.base_url or model.path or "", _mask(model.api_key),
+                      model.model, strip_userinfo(model.base_url or model.path or ""),
+                      _mask(model.api_key),
                       str(model.context_window))
     console.print(table)
     for section in ("permissions", "swarm", "checkpoints", "ui"):

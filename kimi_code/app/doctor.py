@@ -242,6 +242,8 @@ def cleanup_main() -> int:
 def doctor_main() -> int:
     from rich.console import Console
 
+    from kimi_code.llm.scrub import scrub
+
     console = Console()
     marks = {OK: "[green]✓[/]", WARN: "[yellow]![/]", FAIL: "[red]✗[/]"}
     failed = False
@@ -253,7 +255,8 @@ def doctor_main() -> int:
         if result is None:  # does not apply to this setup
             continue
         failed |= result.status == FAIL
-        console.print(f"{marks[result.status]} [bold]{result.name}[/]: {result.detail}",
+        detail = scrub(result.detail)  # issue 15: no base-URL password or key echo shown
+        console.print(f"{marks[result.status]} [bold]{result.name}[/]: {detail}",
                       highlight=False)
     if os.environ.get("KIMI_CODE_HOME"):
         console.print(f"  KIMI_CODE_HOME={os.environ['KIMI_CODE_HOME']}")

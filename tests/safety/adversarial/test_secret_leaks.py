@@ -232,3 +232,21 @@ def test_child_environment_carries_no_credential(stage, case: EnvAttack) -> None
     assert outcome.code == 0, outcome.stderr
     assert "MARK-ENV-DONE" in outcome.bodies, "the command ran and the model saw its output"
     assert _leaks(outcome) == []
+
+
+DIAGNOSTIC_COMMANDS = [("config-show-base-url-password", ["config", "show"]),
+                       ("doctor-base-url-password", ["doctor"])]
+
+
+@pytest.mark.parametrize("args", [a for _, a in DIAGNOSTIC_COMMANDS],
+                         ids=[n for n, _ in DIAGNOSTIC_COMMANDS])
+def test_diagnostics_never_print_the_base_url_password(stage, args: list[str]) -> None:
+    repo, home = stage
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIMI_", "MOONSHOT_"))}
+    env.update(KIMI_CODE_HOME=str(home), KIMI_API_KEY=PLAIN_KEY, KIMI_MODEL_NAME="m",
+               COLUMNS="300", KIMI_BASE_URL=f"http://{URL_USER}:{URL_PASSWORD}@127.0.0.1:{_closed_port()}/v1")
+    proc = subprocess.run([KIMI, *args], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert "127.0.0.1" in proc.stdout, proc.stdout + proc.stderr  # the endpoint is shown
+    outcome = Outcome(proc.returncode, proc.stdout, proc.stderr, _home_bytes(home), "")
+    assert _leaks(outcome) == []
