@@ -149,24 +149,37 @@ def _runtime_dirs(env: Mapping[str, str]) -> list[Path]:
     return dirs
 
 
-def _candidates(env: Mapping[str, str], home: Path, extra: Iterable[str | Path]) -> list[Path]:
-    found = [home / rel for rel in HOME_SECRETS]
-    found += _env_paths(env)
-    found += [paths.config_dir(), paths.data_dir(), paths.cache_dir()]
-    found += [_expand(raw, home) for raw in extra]
-    found += _runtime_dirs(env)
+def _candidates(env: Mapping[str, str], home: Path, extra: Iterable[str | Path]) -> list[str]:
+    prefix = f"{home}/"
+    found = [prefix + rel for rel in HOME_SECRETS]
+    found += map(str, _env_paths(env))
+    found += map(str, (paths.config_dir(), paths.data_dir(), paths.cache_dir()))
+    found += (str(_expand(raw, home)) for raw in extra)
+    found += map(str, _runtime_dirs(env))
     return found
 
 
-def _sockets(env: Mapping[str, str]) -> list[Path]:
-    return _env_sockets(env) + [Path(p) for p in KNOWN_SOCKETS] + listening_sockets()
+def _sockets(env: Mapping[str, str]) -> list[str]:
+    return [*map(str, _env_sockets(env)), *KNOWN_SOCKETS, *map(str, listening_sockets())]
 
 
-def _private(path: Path, exposed: Sequence[Path]) -> bool:
+def _private(path: str, exposed: Sequence[str]) -> bool:
     """Under /tmp, which the sandbox replaces with its own, and not in a directory bound back
     into it (a workspace or cwd under /tmp): a socket there is out of reach."""
-    return Path("/tmp") in path.parents and not any(
-        path == d or d in path.parents for d in exposed)
+    return path.startswith("/tmp/") and not any(
+        path == d or path.startswith(d.rstrip("/") + "/") for d in exposed)
+
+
+def _existing(candidates: Iterable[str]) -> list[str]:
+    """The candidates that exist (one lstat each: most of the defaults do not)."""
+    found = []
+    for candidate in candidates:
+        try:
+            os.lstat(candidate)
+        except (OSError, ValueError):
+            continue
+        found.append(candidate)
+    return found
 
 
 def plan_hidden(extra: Sequence[str | Path] = (), unhide: Sequence[str | Path] = (),
@@ -182,10 +195,10 @@ def plan_hidden(extra: Sequence[str | Path] = (), unhide: Sequence[str | Path] =
     skip |= set(keep_visible)
     dirs: dict[Path, None] = {}
     files: dict[Path, None] = {}
-    exposed = [*keep_visible, *exposed]
+    bound = [str(p) for p in (*keep_visible, *exposed)]
     candidates = _candidates(env, home, extra) + [
-        s for s in _sockets(env) if not _private(s, exposed)]
-    for candidate in candidates:
+        s for s in _sockets(env) if not _private(s, bound)]
+    for candidate in map(Path, _existing(candidates)):
         if candidate in skip or (real := _resolved(candidate)) is None or real in skip:
             continue
         if real in (Path("/"), Path("/tmp")):

@@ -143,6 +143,9 @@ def program(deny_unix_sockets: bool = False, machine: str | None = None) -> byte
     return b"".join(out)
 
 
+_WRITTEN: dict[Path, int] = {}  # filter files this process wrote or checked -> size
+
+
 def filter_file(deny_unix_sockets: bool = False) -> Path:
     """The compiled filter in kimi-code's cache (named by its content, written once), for
     bubblewrap to read through `--seccomp FD`. The cache is hidden inside the sandbox."""
@@ -150,7 +153,9 @@ def filter_file(deny_unix_sockets: bool = False) -> Path:
     name = f"seccomp-{hashlib.sha256(code).hexdigest()[:16]}.bpf"
     path = paths.cache_dir() / "sandbox" / name
     try:
-        if path.read_bytes() == code:
+        # Checked in full once per process; after that a stat (it is on every Bash call).
+        if _WRITTEN.get(path) == os.stat(path).st_size or path.read_bytes() == code:
+            _WRITTEN[path] = len(code)
             return path
     except OSError:
         pass
@@ -158,4 +163,5 @@ def filter_file(deny_unix_sockets: bool = False) -> Path:
     tmp = path.with_name(f".{name}.{os.getpid()}")
     tmp.write_bytes(code)
     os.replace(tmp, path)
+    _WRITTEN[path] = len(code)
     return path
