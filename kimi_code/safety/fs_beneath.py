@@ -159,7 +159,9 @@ def open_dir_beneath(base_fd: int, parts: Sequence[str], *, create: bool = False
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EXDEV):
                 raise UnsafePath(f"{'/'.join(parts)!r} passes through a symbolic link") from None
-            if not (create and exc.errno == errno.ENOENT):
+            # ENOTDIR may be a symlink where a directory was expected (O_NOFOLLOW): the walk
+            # below tells the two apart; ENOENT with `create` is the walk's job too.
+            if not (exc.errno == errno.ENOTDIR or (create and exc.errno == errno.ENOENT)):
                 raise
     fd = os.dup(base_fd)
     try:

@@ -86,14 +86,12 @@ def display_path(path: Path, ctx: ToolContext) -> str:
 
 def check_writable(path: Path, ctx: ToolContext, data: bytes = b"") -> None:
     """Refuse writes of `data` to git internals (every git directory, as it is now, and a write
-    that would make one: issue 15), to kimi-code's own config and data (a workspace that holds
-    them would let a Write turn on yolo mode), and to files with several hard links (issue 10:
-    a hard link can reach outside the workspace)."""
+    that would make one: issue 15) and to kimi-code's own config and data (a workspace that
+    holds them would let a Write turn on yolo mode). Files with several hard links (issue 10)
+    are refused on the opened file itself, by `file_io.read_current`."""
     from kimi_code.safety.git_dirs import git_write_refusal
     from kimi_code.safety.sandbox import agent_dirs
-    from kimi_code.safety.sandbox_paths import refuse_hard_link_escape
 
-    refuse_hard_link_escape(path)
     if git_write_refusal(path, data) is not None:
         raise ToolError(
             f"{display_path(path, ctx)} is inside a git directory; tools never write git "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from kimi_code.tools.base import ToolContext, ToolError
 from kimi_code.tools.edit import EditTool
 from kimi_code.tools.paths import check_writable, resolve_path
+from tests.support.git_repos import git
 
 
 def test_relative_and_absolute_inside(workspace: Path, ctx: ToolContext) -> None:
@@ -153,3 +155,88 @@ async def test_a_bare_repository_workspace_is_git_internals(run_tool, workspace:
     with pytest.raises(ToolError, match="inside a git directory"):
         check_writable(resolve_path("config", ctx), ctx)
     assert not (workspace / "hooks" / "post-receive").exists()
+
+
+# ---- every git directory, re-evaluated per call (issue 15, class 2) -----------------------
+
+@pytest.mark.parametrize("rel", [".gitignore", ".gitattributes", ".github/workflows/ci.yml",
+                                 "git/notes.md", "docs/HEAD", "refs/index.md", "objects/model.py",
+                                 "src/.gitkeep", "my.git/readme.txt"])
+def test_everyday_git_lookalikes_stay_writable(rel: str, ctx: ToolContext) -> None:
+    check_writable(resolve_path(rel, ctx), ctx, b"ref: refs/heads/main\n")
+
+
+def test_a_head_file_is_refused_only_where_it_would_make_a_git_dir(workspace: Path,
+                                                                    ctx: ToolContext) -> None:
+    (workspace / "fixture" / "objects").mkdir(parents=True)
+    (workspace / "fixture" / "refs").mkdir()
+    target = resolve_path("fixture/HEAD", ctx)
+    check_writable(target, ctx, b"just some text\n")  # not a HEAD git would accept
+    with pytest.raises(ToolError, match="inside a git directory"):
+        check_writable(target, ctx, b"ref: refs/heads/main\n")
+
+
+def test_kimi_code_own_dirs_are_not_writable(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session started in the home directory has kimi-code's config inside its workspace:
+    a Write there would turn on yolo mode or point base_url elsewhere."""
+    monkeypatch.setenv("KIMI_CODE_HOME", str(tmp_path / ".kimi-home"))
+    ctx = ToolContext(workspace=tmp_path)
+    with pytest.raises(ToolError, match="kimi-code's own configuration"):
+        check_writable(resolve_path(".kimi-home/config.toml", ctx), ctx)
+    check_writable(resolve_path("project/config.toml", ctx), ctx)
+
+
+def test_protected_git_paths_finds_every_kind(workspace: Path, tmp_path: Path) -> None:
+    from kimi_code.safety.git_dirs import protected_git_paths
+
+    git(workspace, "init", "-q")
+    (workspace / "vendor" / "a").mkdir(parents=True)
+    git(workspace / "vendor" / "a", "init", "-q")
+    git(workspace, "init", "-q", "--bare", "mirrors/m.git")
+    (workspace / "sep").mkdir()
+    git(workspace / "sep", "init", "-q", f"--separate-git-dir={tmp_path / 'gd'}")
+    (workspace / "pkg").mkdir()
+    (workspace / "pkg" / ".git").symlink_to("../mirrors/m.git", target_is_directory=True)
+    (workspace / "node_modules" / "x").mkdir(parents=True)
+    found = set(protected_git_paths(workspace))
+    real = workspace.resolve()
+    assert {real / ".git", real / "vendor" / "a" / ".git", real / "mirrors" / "m.git",
+            real / "sep" / ".git", (tmp_path / "gd").resolve(), real / "pkg" / ".git"} <= found
+    assert not any(p.is_relative_to(real / "node_modules") for p in found)
+
+
+def test_protected_git_paths_of_a_bare_root_lists_its_internals(tmp_path: Path) -> None:
+    from kimi_code.safety.git_dirs import protected_git_paths
+
+    bare = tmp_path / "b.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    found = protected_git_paths(bare)
+    assert bare.resolve() / "hooks" in found and bare.resolve() / "config" in found
+    assert bare.resolve() not in found  # the workspace itself stays writable
+
+
+def _set_mtime_back(directory: Path, old: os.stat_result) -> None:
+    """Set the directory's times back to `old` (as an attacker would) once its ctime has moved
+    on: the kernel's timestamps are coarse, so wait for the clock tick as an event."""
+    while directory.stat().st_ctime_ns == old.st_ctime_ns:
+        os.utime(directory, ns=(old.st_atime_ns, old.st_mtime_ns))
+    os.utime(directory, ns=(old.st_atime_ns, old.st_mtime_ns))
+
+
+def test_protected_git_paths_sees_a_repo_made_after_a_cached_walk(
+        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listings are reused while a directory's (dev, inode, ctime) holds; a nested repository
+    made afterwards changes its parent's ctime, even with the mtime set back."""
+    from kimi_code.safety import git_dirs
+
+    (workspace / "lib").mkdir()
+    real = time.time_ns
+    monkeypatch.setattr(git_dirs.time, "time_ns", lambda: real() + 10_000_000_000)
+    assert git_dirs.protected_git_paths(workspace) == []  # cached as settled
+    lib = workspace / "lib"
+    old = lib.stat()
+    (lib / ".git").mkdir()
+    _set_mtime_back(lib, old)
+    assert lib.stat().st_mtime_ns == old.st_mtime_ns
+    assert git_dirs.protected_git_paths(workspace) == [lib.resolve() / ".git"]

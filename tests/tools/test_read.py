@@ -106,3 +106,17 @@ async def test_line_count_without_final_newline(run_tool, workspace: Path) -> No
     assert "Showing lines 1-10 of 3001" in result.content
     (workspace / "g.txt").write_text("a\nb\n")
     assert (await run_tool("Read", file_path="g.txt")).display["total_lines"] == 2
+
+
+async def test_read_through_inside_links(run_tool, workspace: Path) -> None:
+    (workspace / "real").mkdir()
+    (workspace / "real" / "f.txt").write_text("content\n")
+    (workspace / "alias").symlink_to("real", target_is_directory=True)
+    (workspace / "f-link").symlink_to("alias/f.txt")
+    assert (await run_tool("Read", file_path="alias/f.txt")).content == "     1\tcontent"
+    assert (await run_tool("Read", file_path="f-link")).content == "     1\tcontent"
+
+
+async def test_read_of_the_workspace_itself_is_a_directory(run_tool, workspace: Path) -> None:
+    with pytest.raises(ToolError, match="is a directory.*Glob"):
+        await run_tool("Read", file_path=".")

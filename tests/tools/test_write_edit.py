@@ -188,3 +188,66 @@ async def test_write_unchanged_content(run_tool, workspace: Path, ctx: ToolConte
     await _prepare(run_tool, workspace / "same.txt", "same\n")
     result = await run_tool("Write", file_path="same.txt", content="same\n")
     assert "nothing was written" in result.content and result.files_changed == ()
+
+
+# ---- race-free I/O (issue 15, class 3) ----------------------------------------------------
+
+async def test_write_through_an_inside_link_writes_its_target(run_tool, workspace: Path) -> None:
+    """Links inside the workspace to inside it keep working: the canonical target is written,
+    the link stays a link."""
+    (workspace / "real").mkdir()
+    (workspace / "alias").symlink_to("real", target_is_directory=True)
+    (workspace / "real" / "f.txt").write_text("old\n")
+    (workspace / "f-link.txt").symlink_to("real/f.txt")
+    await run_tool("Write", file_path="alias/new.txt", content="via alias\n")
+    assert (workspace / "real" / "new.txt").read_text() == "via alias\n"
+    await run_tool("Read", file_path="f-link.txt")
+    await run_tool("Edit", file_path="f-link.txt", old_string="old", new_string="new")
+    assert (workspace / "f-link.txt").is_symlink()
+    assert (workspace / "real" / "f.txt").read_text() == "new\n"
+
+
+@pytest.mark.parametrize("tool", ["Read", "Write", "Edit"])
+async def test_a_fifo_is_refused_without_blocking(run_tool, workspace: Path, tool: str) -> None:
+    os.mkfifo(workspace / "pipe")
+    arguments = {"Read": {}, "Write": {"content": "x\n"},
+                 "Edit": {"old_string": "", "new_string": "x"}}[tool]
+    with pytest.raises(ToolError, match="not a regular file"):
+        await run_tool(tool, file_path="pipe", **arguments)
+    assert stat.S_ISFIFO((workspace / "pipe").lstat().st_mode)
+
+
+async def test_edit_of_a_hard_linked_file_refused(run_tool, workspace: Path) -> None:
+    (workspace / "a.txt").write_text("one\n")
+    os.link(workspace / "a.txt", workspace / "b.txt")
+    await run_tool("Read", file_path="a.txt")
+    with pytest.raises(ToolError, match="2 hard links"):
+        await run_tool("Edit", file_path="a.txt", old_string="one", new_string="two")
+    assert (workspace / "b.txt").read_text() == "one\n"
+
+
+async def test_long_file_name_and_no_temp_left(run_tool, workspace: Path) -> None:
+    name = "n" * 250 + ".txt"
+    await run_tool("Write", file_path=name, content="long\n")
+    assert (workspace / name).read_text() == "long\n"
+    assert _no_temp_files(workspace)
+
+
+async def test_write_where_a_parent_is_a_file(run_tool, workspace: Path) -> None:
+    (workspace / "plain").write_text("x\n")
+    with pytest.raises(ToolError, match="Cannot write plain/child.txt: Not a directory"):
+        await run_tool("Write", file_path="plain/child.txt", content="y\n")
+
+
+async def test_stamp_is_the_written_file(run_tool, workspace: Path, ctx: ToolContext) -> None:
+    """The read stamp after a write describes the file we wrote (taken on its fd), so a
+    second write needs no Read but a change by someone else is still noticed."""
+    from kimi_code.tools.textfile import READ_STAMPS_KEY
+
+    await run_tool("Write", file_path="s.txt", content="1\n")
+    target = (workspace / "s.txt").resolve()
+    st = target.stat()
+    assert ctx.state[READ_STAMPS_KEY][str(target)] == (st.st_mtime_ns, st.st_size)
+    target.write_text("someone else\n")
+    with pytest.raises(ToolError, match="changed on disk"):
+        await run_tool("Write", file_path="s.txt", content="2\n")

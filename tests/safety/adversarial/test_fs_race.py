@@ -251,6 +251,25 @@ def test_race_attack_is_contained(attack: Attack, workspace: Path, outside: Path
     assert len(arena.replies) >= ROUNDS  # every call came back as a tool result
 
 
+WALK_ATTACKS = [a for a in ATTACKS if a.name in {
+    "write-new-file-into-kimi-config-dir", "write-creates-parents-outside",
+    "edit-after-read-outside", "read-secret-through-swapped-dir", "deep-parent-swapped"}]
+
+
+@pytest.mark.parametrize("attack", WALK_ATTACKS, ids=[a.name for a in WALK_ATTACKS])
+def test_race_attack_is_contained_without_openat2(attack: Attack, workspace: Path,
+                                                  outside: Path, home: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same attacks on a kernel without openat2: the O_NOFOLLOW walk holds as well."""
+    from kimi_code.safety import fs_beneath
+
+    without = object.__new__(fs_beneath._Openat2)
+    without._syscall = None
+    monkeypatch.setattr(fs_beneath, "_openat2", without)
+    assert not fs_beneath.openat2_available()
+    test_race_attack_is_contained(attack, workspace, outside, home)
+
+
 def test_realpath_racing_a_link_never_escapes_the_executor(workspace: Path, home: Path) -> None:
     """realpath's readlink fails with EINVAL when the link it saw is swapped for a file: that
     is a tool error for the one call (it used to escape the executor and end the run)."""
