@@ -4,21 +4,28 @@
 inside a writable one), whether the network is reachable, resource limits. `Sandbox` enforces a
 policy by rewriting a command's argv into a `bwrap` invocation:
 
-- the whole filesystem read-only (`--ro-bind / /`), a private /tmp, fresh /dev and /proc;
-- the workspace and every --add-dir bound read-write, then `.git` (directory or worktree
-  pointer file, and the git dirs it points at) and kimi-code's own config/data/cache dirs
-  bound read-only on top;
+- the whole filesystem read-only (`--ro-bind / /`), a private /tmp and /dev/shm (capped at the
+  memory limit), fresh /dev and /proc;
+- the workspace and every --add-dir bound read-write, every `.git` inside them (nested ones,
+  pointer files and what they name; git_dirs.protected_git_paths, re-found per call) bound
+  read-only on top;
+- credential stores, kimi-code's own config/data/cache dirs, /run and host UNIX sockets hidden
+  (sandbox_hide.py; the mount order is sandbox_mounts.py's);
+- a seccomp filter (seccomp.py): no setuid/setgid bits, no io_uring or keyring, no foreign
+  syscall ABIs, and no AF_UNIX sockets when the host network namespace is shared;
 - every namespace unshared (network too, unless allowed), all capabilities dropped, a new
   session (no TIOCSTI into our terminal), `--die-with-parent`;
 - its own PID namespace: when the command exits, bwrap's init exits and the kernel kills every
   process left in the namespace (daemons included), so nothing survives a call;
 - a process-count limit (RLIMIT_NPROC inside; a pids cgroup when we run as root, for whom the
-  kernel does not enforce RLIMIT_NPROC), a file-size limit, and the caller's timeout and
-  output cap (see kimi_code.tools.process.run_command).
+  kernel does not enforce RLIMIT_NPROC), a file-size limit, a per-process memory limit
+  (RLIMIT_DATA), and the caller's timeout and output cap (see kimi_code.tools.process).
 
-A sandboxed mode is never "on" while unenforced: the first use runs a self-test (a canary write
-outside the writable roots, a canary connect to a listener of ours, a small fork storm against a
-low process limit) and refuses with an actionable `SandboxUnavailable` if any canary gets through.
+A sandboxed mode is never "on" while unenforced: the first use runs a self-test (canaries:
+a write outside the writable roots, a connect to a listener of ours, a read of a hidden secret,
+a connect to a host UNIX socket, a setuid chmod, a fork storm against a low process limit) and
+refuses with an actionable `SandboxUnavailable` if any gets through. docs/sandbox.md is the
+user's description.
 Mode `off` is explicit and logged once.
 """
 

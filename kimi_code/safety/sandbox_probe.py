@@ -2,8 +2,11 @@
 the pids cgroup used for the process limit when we run as root.
 
 The self-test runs the real sandbox argv once per process and configuration:
-- a canary write into kimi-code's data directory (outside every writable root, protected);
+- a canary write into kimi-code's data directory (outside every writable root, hidden);
 - a canary connect to a TCP listener we own on 127.0.0.1 (unless network is allowed);
+- a read of a canary secret in that (hidden) data directory;
+- a connect to a UNIX socket we listen on there (a host socket);
+- a setuid chmod on a file of its own (the seccomp filter);
 - a fork storm of 64 against a process limit of 16.
 Any canary that gets through makes every sandboxed call refuse.
 """
