@@ -12,6 +12,7 @@ look like token material (digits, inner capitals, or an unpronounceable run; "is
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 
@@ -61,66 +62,99 @@ def _random_enough(token: str) -> bool:
     return any(c.isdigit() for c in body) or sum(c.isupper() for c in body) >= 3
 
 
+def _completes_prefix(glued: str, piece: str) -> bool:
+    """Whether `piece` continues a vendor prefix not yet complete ("gh" + "p_abc...")."""
+    if any(glued.startswith(p) for p in PREFIXES):
+        return False
+    return _could_start(glued + piece)
+
+
 def _could_start(piece: str) -> bool:
     return any(piece.startswith(p) or p.startswith(piece) for p in PREFIXES)
+
+
+def _candidate_regex() -> re.Pattern[str]:
+    """Where a split vendor key can start: a whole prefix at a word boundary, or a part of one
+    ending at a separator ("gh" in "gh p_..."). One C-level scan instead of a Python loop over
+    every word of a multi-megabyte transcript."""
+    options = set()
+    for prefix in PREFIXES:
+        options.add(re.escape(prefix))
+        # (from two characters: a key split after its first letter is not worth a candidate
+        # at every "a" and "x" of a transcript)
+        options.update(re.escape(prefix[:k]) + r"(?![A-Za-z0-9_-])" for k in range(2, len(prefix)))
+    ordered = sorted(options, key=len, reverse=True)
+    return re.compile(r"(?<![A-Za-z0-9_-])(?:" + "|".join(ordered) + ")")
+
+
+_CANDIDATE = _candidate_regex()
+_PIECE_START = re.compile(r"[A-Za-z0-9_-]")
+
+
+def _glue(text: str, start: int) -> tuple[str, list[tuple[int, int]]]:
+    """Pieces from `start` on, glued while the separators are short and the pieces read like
+    token material; returns (glued text, piece spans)."""
+    first = _PIECE.match(text, start)
+    assert first is not None  # a candidate always starts with a token character
+    glued, spans = first.group(), [first.span()]
+    cursor = first.end()
+    while len(spans) < MAX_PIECES:
+        nxt = _PIECE_START.search(text, cursor, cursor + MAX_GAP + 1)
+        if nxt is None or not _gap_ok(text[cursor:nxt.start()]):
+            break
+        piece = _PIECE.match(text, nxt.start())
+        assert piece is not None
+        word = piece.group()
+        if len(glued) + len(word) > MAX_GLUED or not (
+                _token_material(word) or _completes_prefix(glued, word)):
+            break
+        glued, cursor = glued + word, piece.end()
+        spans.append(piece.span())
+    return glued, spans
 
 
 def vendor_spans(text: str) -> list[tuple[int, int]]:
     """Spans of vendor-format keys that only match once the pieces around separators are
     glued (an unsplit key is left to the ordinary patterns)."""
-    pieces = [(m.start(), m.end()) for m in _PIECE.finditer(text)]
     spans: list[tuple[int, int]] = []
-    i = 0
-    while i < len(pieces):
-        start, end = pieces[i]
-        if not _could_start(text[start:end]):
-            i += 1
+    done = 0
+    for candidate in _CANDIDATE.finditer(text):
+        if candidate.start() < done:
             continue
-        glued, last = text[start:end], i
-        for j in range(i + 1, min(len(pieces), i + MAX_PIECES)):
-            gap = text[pieces[j - 1][1]:pieces[j][0]]
-            piece = text[pieces[j][0]:pieces[j][1]]
-            if not _gap_ok(gap) or len(glued) + len(piece) > MAX_GLUED:
-                break
-            if not _token_material(piece) and not (len(glued) < 12 and _could_start(glued + piece)):
-                break
-            glued, last = glued + piece, j
+        glued, pieces = _glue(text, candidate.start())
+        if len(pieces) < 2:
+            continue
         match = VENDOR_KEYS.match(glued)
-        if match and last > i and match.end() > end - start and _random_enough(match.group()):
-            spans.append((start, _span_end(pieces, i, last, match.end())))
-            i = last + 1
-            continue
-        i += 1
+        first_len = pieces[0][1] - pieces[0][0]
+        if match and match.end() > first_len and _random_enough(match.group()):
+            end = _span_end(pieces, match.end())
+            spans.append((pieces[0][0], end))
+            done = end
     return spans
 
 
-def _span_end(pieces: list[tuple[int, int]], first: int, last: int, glued_end: int) -> int:
+def _span_end(pieces: list[tuple[int, int]], glued_end: int) -> int:
     """The original offset after the piece holding the glued match's last character."""
     used = 0
-    for k in range(first, last + 1):
-        used += pieces[k][1] - pieces[k][0]
+    for start, end in pieces:
+        used += end - start
         if used >= glued_end:
-            return pieces[k][1]
-    return pieces[last][1]
+            return end
+    return pieces[-1][1]
+
+
+# Between two characters of a split secret: up to MAX_GAP non-alphanumerics, no blank line.
+_SECRET_GAP = rf"(?:(?!\n[^A-Za-z0-9\n]*\n)[^A-Za-z0-9]){{0,{MAX_GAP}}}"
 
 
 def secret_spans(text: str, secrets: Iterable[str]) -> list[tuple[int, int]]:
     """Spans where a configured secret's letters and digits appear in order with only short
     separators between them (the secret split by spaces, lines, Markdown or invisibles)."""
     wanted = {"".join(_ALNUM.findall(s)) for s in secrets}
-    wanted = {w for w in wanted if len(w) >= MIN_SECRET_CHARS}
-    if not wanted:
-        return []
-    positions = [m.start() for m in _ALNUM.finditer(text)]
-    compact = "".join(text[p] for p in positions)
     spans: list[tuple[int, int]] = []
-    for secret in wanted:
-        at = compact.find(secret)
-        while at >= 0:
-            chosen = positions[at:at + len(secret)]
-            if all(_gap_ok(text[a + 1:b]) for a, b in zip(chosen, chosen[1:], strict=False)):
-                spans.append((chosen[0], chosen[-1] + 1))
-            at = compact.find(secret, at + 1)
+    for secret in (w for w in wanted if len(w) >= MIN_SECRET_CHARS):
+        pattern = re.compile(_SECRET_GAP.join(re.escape(c) for c in secret))
+        spans += [m.span() for m in pattern.finditer(text)]
     return spans
 
 
@@ -146,13 +180,17 @@ def redact_split(text: str, secrets: Iterable[str], replacement: str) -> str:
     """Split vendor keys and split configured secrets replaced by `replacement`. Detection
     runs on the text with invisible characters taken out (a zero-width space inside a key is
     a split too); text outside the replaced spans keeps them."""
-    if INVISIBLE.search(text):
-        keep = [i for i, ch in enumerate(text) if not INVISIBLE.match(ch)]
-        visible = "".join(text[i] for i in keep)
-    else:
-        keep, visible = [], text
+    removed = [m.start() for m in INVISIBLE.finditer(text)]
+    visible = INVISIBLE.sub("", text) if removed else text
     spans = vendor_spans(visible) + secret_spans(visible, list(secrets))
-    if keep:  # a key whole once the invisibles are out was split in the original
+    if removed:  # a key whole once the invisibles are out was split in the original
         spans += [m.span() for m in VENDOR_KEYS.finditer(visible)]
-        spans = [(keep[a], keep[b - 1] + 1) for a, b in spans]
+        # removed character j sat before visible index removed[j] - j
+        shifts = [r - j for j, r in enumerate(removed)]
+        spans = [(_original(a, shifts), _original(b - 1, shifts) + 1) for a, b in spans]
     return blank_spans(text, spans, replacement)
+
+
+def _original(index: int, shifts: list[int]) -> int:
+    """A visible-text index as an index into the text with its invisible characters."""
+    return index + bisect.bisect_right(shifts, index)

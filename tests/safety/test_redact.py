@@ -105,3 +105,57 @@ def test_known_secrets_from_env_and_config(monkeypatch: pytest.MonkeyPatch, tmp_
     assert "/root" not in found and "abc" not in found
     (tmp_path / "config.toml").write_text("this is [not toml")
     assert "pw-123456" in known_secrets(env)  # a broken config does not block redaction
+
+
+# ---- split tokens (issue 15, class 7) ------------------------------------------------------
+
+GH = "ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6"
+CONFIGURED = "Zt9qL2mX8vB4nC7wQ1"
+
+SPLIT_CASES = [
+    ("spaces after prefix", f"token ghp_ {GH[4:14]} {GH[14:]} leaked", "token [REDACTED] leaked"),
+    ("line breaks", f"{GH[:10]}\n{GH[10:25]}\n{GH[25:]} is here", "[REDACTED] is here"),
+    ("markdown emphasis", f"`{GH[:20]}`**`{GH[20:]}`**", "`[REDACTED]`**"),
+    ("zero-width inside", f"x {GH[:9]}\u200b{GH[9:]} y", "x [REDACTED] y"),
+    ("zero-width in prefix", f"gh\u200bp_{GH[4:]}", "[REDACTED]"),
+    ("AWS id in groups", "id AKIA IOSF ODNN 7EXA MPLE end", "id [REDACTED] end"),
+    ("configured secret spaced", f"k: {' '.join(CONFIGURED)} !", "k: [REDACTED] !"),
+    ("configured secret over lines", f"{CONFIGURED[:6]}\n{CONFIGURED[6:]}", "[REDACTED]"),
+]
+
+
+@pytest.mark.parametrize("name,text,expected", SPLIT_CASES, ids=[c[0] for c in SPLIT_CASES])
+def test_split_tokens_are_glued_back(name: str, text: str, expected: str) -> None:
+    assert redact(text, [CONFIGURED]) == expected
+
+
+PROSE = [
+    "the ghp_ prefix marks GitHub tokens and they are documented upstream",
+    "use sk- keys for OpenAI; sk-proj- ones are scoped",
+    "AKIA is the prefix of an access key id, see the docs",
+    "emoji 👨\u200d👩\u200d👧 family stays intact",
+    "task-list and risk-free and desk-top",
+    f"{CONFIGURED[:4]} is not the whole secret",
+]
+
+
+@pytest.mark.parametrize("text", PROSE)
+def test_prose_about_tokens_is_left_alone(text: str) -> None:
+    assert redact(text, [CONFIGURED]) == text
+
+
+def test_provider_error_scrub_removes_registered_values_and_shapes() -> None:
+    from kimi_code.llm.scrub import register_secret, register_url, scrub, strip_userinfo
+
+    register_secret("plainkey-Q9w8e7r6")
+    register_url("https://bob:p%40ss-w0rd-9@h.example/v1")
+    text = ("401: Bearer abcDEF123456 / key plainkey-Q9w8e7r6 / x-api-key: zzz-111-yyy / "
+            "http://bob:p%40ss-w0rd-9@h.example/v1 / Basic Ym9iOnBAc3MtdzByZC05 / ?key=AIzaQQ")
+    out = scrub(text)
+    for leaked in ("abcDEF123456", "plainkey-Q9w8e7r6", "zzz-111-yyy", "p%40ss-w0rd-9",
+                   "Ym9iOnBAc3MtdzByZC05", "AIzaQQ"):
+        assert leaked not in out
+    assert scrub("HTTP Basic authentication required; Bearer token missing") == \
+        "HTTP Basic authentication required; Bearer token missing"
+    assert strip_userinfo("ssh://git@github.com/o/r") == "ssh://git@github.com/o/r"
+    assert strip_userinfo("https://u:pw1234@h/x") == f"https://u:{REDACTED}@h/x"

@@ -41,3 +41,19 @@ def test_make_non_dumpable_in_a_real_process() -> None:
             "assert is_dumpable()\nassert make_non_dumpable()\nprint(is_dumpable())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_credentials_inside_allowed_values_are_stripped() -> None:
+    env = child_env({
+        "PATH": "/bin", "MOONSHOT_API_KEY": "copied-key-123456",
+        "HTTPS_PROXY": "http://user:hunter2hunter2@proxy:3128", "no_proxy": "localhost",
+        "http_proxy": "http://proxy:8080",
+        "GIT_CONFIG_PARAMETERS": "'http.extraheader'='AUTHORIZATION: basic eDp5'",
+        "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraheader",
+        "GIT_CONFIG_VALUE_0": "AUTHORIZATION: bearer abc",
+        "GIT_AUTHOR_NAME": "copied-key-123456", "LC_NAME": "Bearer Zz9Yy8Xx7Ww6",
+        "PYTHONPATH": "/opt/ghp_abcdefghijklmnopqrstuvwxyz0123456789/lib",
+        "GIT_COMMITTER_NAME": "Ann"})
+    assert env == {"PATH": "/bin", "HTTPS_PROXY": "http://proxy:3128", "no_proxy": "localhost",
+                   "http_proxy": "http://proxy:8080", "GIT_COMMITTER_NAME": "Ann",
+                   "LANG": "C.UTF-8"}
