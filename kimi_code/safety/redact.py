@@ -14,11 +14,12 @@ from __future__ import annotations
 import math
 import os
 import re
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kimi_code.llm.scrub import REDACTED, VENDOR_KEYS, scrub
+from kimi_code.llm.scrub import REDACTED, VENDOR_KEYS, registered_secrets, scrub
 from kimi_code.safety.split_tokens import redact_split
 
 MIN_SECRET_LEN = 6  # shorter configured "secrets" would blank out ordinary words
@@ -148,9 +149,19 @@ def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:
 
         config = load_config(env=env)
         found.update(m.api_key for m in config.models.values() if m.api_key)
+        found.update(_url_password(m.base_url) for m in config.models.values() if m.base_url)
     except Exception:  # noqa: BLE001 - a bad config must not block redaction
         pass
-    return sorted(found)
+    found.update(registered_secrets())  # what this process's providers were built with
+    return sorted(s for s in found if len(s) >= MIN_SECRET_LEN)
+
+
+def _url_password(url: str) -> str:
+    """The password in a URL's user-info ("" when none)."""
+    try:
+        return urllib.parse.urlsplit(url).password or ""
+    except ValueError:
+        return ""
 
 
 def redact_error(text: str, secrets: Iterable[str] | None = None) -> str:
