@@ -90,19 +90,26 @@ def check_writable(path: Path, ctx: ToolContext, data: bytes = b"") -> None:
     holds them would let a Write turn on yolo mode). Files with several hard links (issue 10)
     are refused on the opened file itself, by `file_io.read_current`."""
     from kimi_code.safety.git_dirs import git_write_refusal
-    from kimi_code.safety.sandbox import agent_dirs
 
     if git_write_refusal(path, data) is not None:
         raise ToolError(
             f"{display_path(path, ctx)} is inside a git directory; tools never write git "
             "internals. Use git commands through Bash instead."
         )
-    for own in agent_dirs():
+    for own in _own_dirs():
         # A coder subagent's workspace is a worktree under the data directory: inside its own
         # tree it writes like anywhere else; the rest of the directory stays refused.
         if _inside(path, own) and not (_inside(ctx.workspace, own) and _inside(path, ctx.workspace)):
             raise ToolError(f"{display_path(path, ctx)} is in kimi-code's own configuration or "
                             "data directory; tools never write there.")
+
+
+def _own_dirs() -> list[Path]:
+    """kimi-code's config, data and cache directories (config.toml, sessions, trust store)."""
+    from kimi_code import paths
+
+    return [Path(os.path.realpath(d)) for d in (paths.config_dir(), paths.data_dir(),
+                                                paths.cache_dir())]
 
 
 def subject_path(raw: str, ctx: ToolContext | None) -> str:
