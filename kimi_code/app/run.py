@@ -89,7 +89,7 @@ def run_headless(options: RunOptions) -> int:
 
         check_yolo(options.permission_mode, sys.stdin is not None and sys.stdin.isatty())
         prompt = read_prompt(options.prompt, sys.stdin)
-        from kimi_code.runtime.assemble import Workspace, resolve_model
+        from kimi_code.runtime.session import Workspace, resolve_model
 
         config, model = resolve_model(options.model, options.provider, options.base_url)
         workspace = Workspace.discover(add_dirs=options.add_dirs)

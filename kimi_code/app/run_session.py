@@ -12,8 +12,7 @@ from kimi_code.app.run import RunOptions, exit_code_for, now_ms, print_result
 from kimi_code.config import Config, ConfigError, ModelConfig
 from kimi_code.events import Event, PermissionDenied, SessionStarted
 from kimi_code.output.stream_json import StreamJsonWriter, result_object
-from kimi_code.runtime.assemble import Workspace
-from kimi_code.runtime.session import AgentSession, SessionOptions
+from kimi_code.runtime.session import AgentSession, SessionOptions, Workspace
 
 
 class HeadlessRun:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # the agent (tools, pydantic) loads in open(), after the TUI'
     from kimi_code.runtime.shell import ShellResult
 
 Subscriber = Callable[[Event], None]
+# The runtime's public API: front ends import these from here, never from assemble.py.
+__all__ = ["AgentSession", "SessionOptions", "Subscriber", "Workspace", "resolve_model"]
 
 
 @dataclass
