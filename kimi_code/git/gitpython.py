@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import git
-from git.exc import GitCommandError, GitCommandNotFound
 from git.compat import safe_decode
+from git.exc import GitCommandError, GitCommandNotFound
 
 from kimi_code.git.runner import git_invocation
 

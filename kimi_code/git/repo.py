@@ -9,7 +9,6 @@ uses `run_git` directly.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
