@@ -17,6 +17,7 @@ from pathlib import Path
 from kimi_code.events import Event, PermissionDenied, ToolCallFinished
 from kimi_code.git.diffparse import DiffFile
 from kimi_code.llm.base import ChatProvider
+from kimi_code.llm.scrub import registered_secrets
 from kimi_code.review.confined_tools import CONFINED_TOOLS, REFUSAL_MARK
 from kimi_code.review.findings import (
     Refusal,
@@ -138,7 +139,8 @@ async def run_review(provider: ChatProvider, target: ReviewTarget,
     report.errors = [p.error for p in parts if p.error]
     report.retryable = bool(report.errors) and all(p.retryable for p in parts if p.error)
     report.refused = [r for p in parts for r in p.refused]
-    secrets = opts.secrets
+    # configured secrets, and what the providers were built with (a --base-url password)
+    secrets = [*opts.secrets, *registered_secrets()]
     redact_findings(report.findings, secrets)
     report.summary = redact(" ".join(p.summary for p in parts if p.summary), secrets)
     report.notes = [redact(n, secrets) for n in report.notes]
