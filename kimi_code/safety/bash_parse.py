@@ -115,15 +115,33 @@ def _analyse_text(text: str, out: _Collector, depth: int, inherited: tuple[str, 
         # rm). Judge the joined reading too: rules must hold for both.
         readings.append(text.replace("\\\n", ""))
     for reading in readings:
-        root = _parser().parse(reading.encode("utf-8", errors="surrogateescape")).root_node
+        source = reading.encode("utf-8", errors="surrogateescape")
+        root = _parser().parse(source).root_node
         if root.has_error:
             out.opaque.append("the command does not parse cleanly")
-        _Walker(out, depth, inherited).walk(root)
+        _Walker(out, depth, inherited, source).walk(root)
+
+
+_GAP = re.compile(rb"(?:[ \t]|\\\n)+")
+_REDIRECTS = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
 
 
 class _Walker:
-    def __init__(self, out: _Collector, depth: int, inherited: tuple[str, ...]) -> None:
-        self.out, self.depth, self.inherited = out, depth, inherited
+    def __init__(self, out: _Collector, depth: int, inherited: tuple[str, ...],
+                 source: bytes) -> None:
+        self.out, self.depth, self.inherited, self.source = out, depth, inherited, source
+
+    def _words_split_like_bash(self, node: Node) -> bool:
+        """bash ends a word only at unquoted blanks: two word nodes with nothing, or anything
+        but blanks, between them (`"r"\\m` is one word, rm) mean the grammar split a word."""
+        children = node.children
+        for left, right in zip(children, children[1:], strict=False):
+            gap = self.source[left.end_byte:right.start_byte]
+            if left.type in _REDIRECTS or right.type in _REDIRECTS:
+                continue
+            if not _GAP.fullmatch(gap) or not gap.replace(b"\\\n", b""):
+                return False  # `'r'\\<newline>'m'`: a continuation alone joins the words
+        return True
 
     def record(self, use: CommandUse) -> None:
         self.out.commands.append(use)
@@ -177,6 +195,9 @@ class _Walker:
             return
         word_nodes = [name.named_children[0] if name.named_children else name,
                       *node.children_by_field_name("argument")]
+        if not self._words_split_like_bash(node):
+            self.out.opaque.append(f"bash joins words the parser splits: {_text(node)!r}")
+            return
         try:
             argv = tuple(word_value(w) for w in word_nodes)
         except Misread as exc:

@@ -70,7 +70,10 @@ def _text(node: Node) -> str:
 
 
 def _unquoted_word(text: str) -> str | None:
-    """An unquoted word: backslash escapes removed; globs and braces make it dynamic."""
+    """An unquoted word: backslash escapes removed; globs, braces and a leading `~` (the home
+    directory) make it dynamic."""
+    if text.startswith("~"):
+        return None
     out: list[str] = []
     i = 0
     plain: list[str] = []  # the unescaped characters, for the glob and brace checks

@@ -212,3 +212,25 @@ def test_parser_sees_every_command_bash_runs(command: str, tmp_path: Path) -> No
         assert seen or unjudgeable(analysis), [use.argv for use in analysis.commands]
         assert policy("ask", allow=["Bash(echo *)", "Bash(cat *)"]).decide(
             "Bash", command, read_only=False) is not A
+
+
+# Spellings of one word: the value the analysis gives each static word is the one bash passes
+# (checked with the real bash's printf), or the command is unjudgeable.
+SPELLINGS = [
+    "r''m", '"r"m', "\\r\\m", "$'\\x72'm", "$'\\155'", "$'\\u0072'm", "$'\\U00000072'",
+    '$"r"m', "$'\\cA'", "$'\\e'x", "$'\\z'", "$'\\''", "'\\'", '"\\""', '"\\m"', '"\\$"m',
+    '"r"\\m', "$'r'\\m", "\\ r", "'r'\\\n'm'", "a\\\nb", "$'\\0101'", "$'\\x7'", "'a b'c",
+    "x=y", "--opt=\"a b\"", "\\\\", "$'\\\\'", "%", "a\\;b", "\"a'b\"'c\"d'",
+]
+
+
+@pytest.mark.parametrize("word", SPELLINGS)
+def test_static_words_are_what_bash_passes(word: str) -> None:
+    command = "printf '%s\\0' " + word
+    done = subprocess.run(["bash", "-c", command], capture_output=True, timeout=30, check=True)
+    analysis = analyse(command)
+    if unjudgeable(analysis):
+        return
+    ours = [v.encode("utf-8", "surrogateescape") for v in analysis.commands[0].argv[2:]
+            if v is not None]
+    assert ours == done.stdout.split(b"\0")[:-1]
