@@ -78,3 +78,20 @@ def test_rejects_bad_arguments(target):
     if target[0].type == "cpu":
         with pytest.raises(ValueError, match=r"lengths must lie in \[0, 10\]"):
             mla_decode_triton(ql, qr, ckv, kr, lengths + 5, 0.1)
+
+
+def test_reference_prefill_form_is_one_decode_per_query_position():
+    """The reference's prefill form (Sq queries per row, causal lengths) equals its decode form
+    run once per query position: one definition of the absorbed softmax for both."""
+    from kimi_engine.kernels.reference import mla_decode_reference
+
+    gen = torch.Generator().manual_seed(3)
+    b, sq, hq, lat, rope, s = 2, 5, 4, 16, 8, 9
+    ql, qr = torch.randn(b, sq, hq, lat, generator=gen), torch.randn(b, sq, hq, rope, generator=gen)
+    ckv, kr = torch.randn(b, s, lat, generator=gen), torch.randn(b, s, rope, generator=gen)
+    lengths = torch.tensor([[5, 6, 7, 8, 9], [0, 1, 2, 3, 4]])
+    got = mla_decode_reference(ql, qr, ckv, kr, lengths, 0.3)
+    want = torch.stack([mla_decode_reference(ql[:, i], qr[:, i], ckv, kr, lengths[:, i], 0.3) for i in range(sq)], 1)
+    assert got.shape == (b, sq, hq, lat)
+    assert torch.allclose(got, want, atol=1e-6, rtol=0)
+    assert got[1, 0].abs().max().item() == 0.0  # a query that sees no row gives zeros
