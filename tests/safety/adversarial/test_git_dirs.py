@@ -293,6 +293,31 @@ BASH_ATTACKS = {
 }
 
 
+BARE_BASH_ATTACKS = {
+    "bash-bare-workspace-hook": "echo evil > hooks/post-receive",
+    "bash-bare-workspace-config": "printf '[core]\\n\\tfsmonitor = x\\n' >> config",
+    "bash-bare-workspace-replace-hooks-dir": "mv hooks hooks.old",
+}
+
+
+@pytest.mark.parametrize("name", list(BARE_BASH_ATTACKS))
+def test_bash_write_into_a_bare_workspace_refused(name: str, tmp_path: Path, home: Path) -> None:
+    """A bare repository as the workspace: its hooks/ and config are bound read-only while
+    the rest stays writable."""
+    scene = Scene(tmp_path, tmp_path)
+    _bare_workspace(scene)
+    bare = scene.ctx.workspace
+    before = tree_snapshot(bare)
+    result = asyncio.run(bash(bare, make_sandbox(bare),
+                              f"{BARE_BASH_ATTACKS[name]}; echo ok > notes.txt; echo end"))
+    assert "Read-only file system" in result.content or "Device or resource busy" in \
+        result.content, result.content
+    assert (bare / "notes.txt").read_text() == "ok\n"  # the workspace itself stays writable
+    after = tree_snapshot(bare)
+    after.pop("notes.txt")
+    assert after == before
+
+
 @pytest.mark.parametrize("name", list(BASH_ATTACKS))
 def test_bash_write_into_nested_git_dirs_refused(name: str, workspace: Path,
                                                  tmp_path: Path) -> None:
