@@ -15,7 +15,6 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from kimi_code.agent.approval import ApprovalRequest, ApprovalResponse
 from kimi_code.events import (
     AssistantMessage,
     Event,
@@ -275,26 +274,6 @@ class KimiApp(App[int], SessionActions):
 
     async def run_slash(self, line: str) -> None:
         await self.runner.run(line)
-
-    async def approve(self, request: ApprovalRequest) -> ApprovalResponse:
-        """The session's approver: show the modal and wait for the answer."""
-        from kimi_code.ui.screens.approval import ApprovalResult, ApprovalScreen
-
-        future: asyncio.Future[ApprovalResult] = asyncio.get_running_loop().create_future()
-        screen = ApprovalScreen(request, self.session.workspace.root)
-        self.awaiting_approval = True
-        self.push_screen(screen, callback=lambda r: future.done() or future.set_result(r))
-        try:
-            result = await future
-        except asyncio.CancelledError:
-            if screen.is_attached and self.screen is screen:
-                self.pop_screen()
-            raise
-        finally:
-            self.awaiting_approval = False
-        if result.response.allowed and result.response.remember_rule:
-            self.save_rule(result.response.remember_rule, result.scope)
-        return result.response
 
     # ---- actions ------------------------------------------------------------------------------
 

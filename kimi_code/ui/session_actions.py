@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kimi_code import paths
+from kimi_code.agent.approval import ApprovalRequest, ApprovalResponse
 from kimi_code.config import ConfigError
 from kimi_code.git.runner import GitError, git_invocation
 from kimi_code.ui import themes as theme_data
@@ -55,7 +56,27 @@ class SessionActions:
             return
         self.status.set(mode=mode)
 
-    # ---- themes and rules ----------------------------------------------------------------------
+    # ---- approvals, themes and rules -----------------------------------------------------------
+
+    async def approve(self: KimiApp, request: ApprovalRequest) -> ApprovalResponse:
+        """The session's approver: show the modal and wait for the answer."""
+        from kimi_code.ui.screens.approval import ApprovalResult, ApprovalScreen
+
+        future: asyncio.Future[ApprovalResult] = asyncio.get_running_loop().create_future()
+        screen = ApprovalScreen(request, self.session.workspace.root)
+        self.awaiting_approval = True
+        self.push_screen(screen, callback=lambda r: future.done() or future.set_result(r))
+        try:
+            result = await future
+        except asyncio.CancelledError:
+            if screen.is_attached and self.screen is screen:
+                self.pop_screen()
+            raise
+        finally:
+            self.awaiting_approval = False
+        if result.response.allowed and result.response.remember_rule:
+            self.save_rule(result.response.remember_rule, result.scope)
+        return result.response
 
     def switch_theme(self: KimiApp, name: str, *, persist: bool = True) -> None:
         if name not in self.available_themes:
