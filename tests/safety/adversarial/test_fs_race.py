@@ -208,7 +208,26 @@ async def deep_write(arena: Arena, driver: ToolDriver) -> None:
         ("Read", {"file_path": "a/sub/secret.txt"})])
 
 
+def _add_dir_swap(arena: Arena) -> None:
+    """The swap happens inside an --add-dir root, not the workspace."""
+    _outside_setup(arena)
+    extra = arena.workspace.parent / "extra"
+    (extra / "sub").mkdir(parents=True)
+    (extra / "sub" / "secret.txt").write_text("inside\n")
+    (extra / "evil").symlink_to(arena.outside, target_is_directory=True)
+    arena.ctx = ToolContext(workspace=arena.workspace, extra_dirs=(extra,), session_id="race")
+    arena.swap = (extra / "sub", extra / "evil")
+
+
+async def add_dir_through_swap(arena: Arena, driver: ToolDriver) -> None:
+    base = arena.workspace.parent / "extra" / "sub"
+    await _repeat(driver, arena, lambda i: [
+        ("Write", {"file_path": str(base / f"x{i}" / "y.txt"), "content": "pwned\n"}),
+        ("Read", {"file_path": str(base / "secret.txt")})])
+
+
 ATTACKS = [
+    Attack("add-dir-root-swapped-inside", add_dir_through_swap, _add_dir_swap),
     Attack("write-new-file-into-kimi-config-dir", write_new_files, _dir_swap("home")),
     Attack("write-new-file-outside", write_new_files, _dir_swap()),
     Attack("write-creates-parents-outside", write_new_nested_dirs, _dir_swap()),
@@ -374,3 +393,67 @@ def test_race_through_kimi_code_run_in_yolo_mode(workspace: Path, home: Path) ->
     assert not (home / "config.toml").exists()
     assert not list(home.glob("r*-*"))
     assert SECRET not in result.stdout and SECRET not in bodies
+
+
+# ---- escapes a hostile repository sets up without any race --------------------------------
+
+def _static_cases(ws: Path, outside: Path, home: Path) -> dict[str, tuple[ToolContext, list]]:
+    """name -> (context, tool calls that must all be refused)."""
+    ctx = ToolContext(workspace=ws, session_id="static")
+    (home / "config.toml").write_text('[permissions]\nmode = "ask"\n')
+    return {
+        "repo-dir-link-to-kimi-home": (ctx, [
+            ("Write", {"file_path": "cfg/config.toml", "content": YOLO_CONFIG})]),
+        "repo-file-link-to-kimi-config": (ctx, [
+            ("Read", {"file_path": "settings.toml"}),
+            ("Edit", {"file_path": "settings.toml", "old_string": "ask", "new_string": "yolo"})]),
+        "workspace-holds-kimi-home": (ToolContext(workspace=home.parent, session_id="static"), [
+            ("Write", {"file_path": f"{home.name}/config.toml", "content": YOLO_CONFIG}),
+            ("Write", {"file_path": f"{home.name}/new/file.txt", "content": "x\n"})]),
+        "link-chain-inside-then-outside": (ctx, [
+            ("Write", {"file_path": "chain/made.txt", "content": "pwned\n"})]),
+        "dangling-link-creates-outside": (ctx, [
+            ("Write", {"file_path": "dangling.txt", "content": "pwned\n"})]),
+        "hard-link-to-outside-file": (ctx, [
+            ("Write", {"file_path": "hl.txt", "content": "pwned\n"}),
+            ("Edit", {"file_path": "hl.txt", "old_string": "original", "new_string": "pwned"})]),
+        "proc-self-root-link": (ctx, [
+            ("Write", {"file_path": f"procroot/{outside.relative_to('/')}/p.txt",
+                       "content": "pwned\n"})]),
+        "dotdot-out-of-workspace": (ctx, [
+            ("Write", {"file_path": f"a/b/../../../{'../' * 8}{outside.relative_to('/')}/q.txt",
+                       "content": "pwned\n"})]),
+        "link-loop-never-crashes": (ctx, [
+            ("Write", {"file_path": "loop-a/x.txt", "content": "x\n"}),
+            ("Read", {"file_path": "loop-a"})]),
+    }
+
+
+def _static_layout(ws: Path, outside: Path, home: Path) -> None:
+    (ws / "cfg").symlink_to(home, target_is_directory=True)
+    (ws / "settings.toml").symlink_to(home / "config.toml")
+    (ws / "chain").symlink_to("hop", target_is_directory=True)
+    (ws / "hop").symlink_to(outside, target_is_directory=True)
+    (ws / "dangling.txt").symlink_to(outside / "created.txt")
+    os.link(outside / "target.txt", ws / "hl.txt")
+    (ws / "procroot").symlink_to("/proc/self/root", target_is_directory=True)
+    (ws / "loop-a").symlink_to("loop-b")
+    (ws / "loop-b").symlink_to("loop-a")
+
+
+STATIC = ["repo-dir-link-to-kimi-home", "repo-file-link-to-kimi-config",
+          "workspace-holds-kimi-home", "link-chain-inside-then-outside",
+          "dangling-link-creates-outside", "hard-link-to-outside-file", "proc-self-root-link",
+          "dotdot-out-of-workspace", "link-loop-never-crashes"]
+
+
+@pytest.mark.parametrize("name", STATIC)
+def test_static_escape_refused(name: str, workspace: Path, outside: Path, home: Path) -> None:
+    _static_layout(workspace, outside, home)
+    ctx, calls = _static_cases(workspace, outside, home)[name]
+    before = {"outside": tree_snapshot(outside), "home": tree_snapshot(home)}
+    driver = ToolDriver(ctx)
+    replies = [asyncio.run(driver.call(tool, **arguments)) for tool, arguments in calls]
+    assert all(reply.is_error for reply in replies), [r.content for r in replies]
+    assert not any("failed unexpectedly" in r.content for r in replies)
+    assert {"outside": tree_snapshot(outside), "home": tree_snapshot(home)} == before
