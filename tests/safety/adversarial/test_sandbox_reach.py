@@ -427,3 +427,42 @@ async def test_memory_limit(workspace: Path, command: str) -> None:
                                                   False, limits))
     result = await bash(workspace, sandbox, command + "; echo end")
     assert "end" in result.content and "ALLOCATED" not in result.content, result.content
+
+
+# ---- the programs kimi-code itself runs outside the sandbox -----------------------------------
+
+FAKE = "#!/bin/sh\necho ran > {marker}\nexec /bin/sh -c 'exit 0'\n"
+
+
+async def test_planted_bwrap_on_path(workspace: Path, stage: Stage,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # The user activated the project's venv (its bin first on PATH); the model drops a `bwrap`
+    # there: the next Bash call must not run it (it would run outside any sandbox).
+    marker = stage.root / "fake-bwrap-ran"
+    bin_dir = workspace / ".venv" / "bin"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.delenv("KIMI_CODE_BWRAP", raising=False)
+    first = await bash(workspace, make_sandbox(workspace),
+                       f"mkdir -p .venv/bin && printf {FAKE.format(marker=marker)!r} > .venv/bin/bwrap"
+                       " && chmod +x .venv/bin/bwrap && echo planted")
+    assert "planted" in first.content, first.content
+    result = await bash(workspace, make_sandbox(workspace), "echo second call")
+    assert "second call" in result.content and not marker.exists(), result.content
+
+
+async def test_planted_rg_on_path(workspace: Path, stage: Stage,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same for ripgrep, which Grep runs outside the sandbox.
+    from kimi_code.tools.grep import GrepTool
+    from tests.support.sandboxes import context
+
+    marker = stage.root / "fake-rg-ran"
+    bin_dir = workspace / "node_modules" / ".bin"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    sandbox = make_sandbox(workspace)
+    await bash(workspace, sandbox, f"mkdir -p {bin_dir} && printf {FAKE.format(marker=marker)!r}"
+               f" > {bin_dir}/rg && chmod +x {bin_dir}/rg")
+    assert (bin_dir / "rg").exists()
+    tool = GrepTool()
+    result = await tool.run(tool.parse_args({"pattern": "hello"}), context(workspace, sandbox))
+    assert not marker.exists() and "a.txt" in result.content, result.content
