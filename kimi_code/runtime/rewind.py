@@ -14,10 +14,11 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # git plumbing loads only when a rewind is asked for
     from kimi_code.git.checkpoints.store import Checkpoint, CheckpointStore, RestoreReport
+    from kimi_code.session.store import SessionStore
 
 SCOPES = ("code", "conversation", "both")
 # What people type for a scope in /undo and /rewind ("files" is the UI's word for "code").
@@ -33,7 +34,7 @@ class RewindError(Exception):
         self.code = code
 
 
-def conversation_position(store: object, session_id: str, checkpoint: Checkpoint) -> int:
+def conversation_position(store: SessionStore, session_id: str, checkpoint: Checkpoint) -> int:
     """The session event seq the checkpoint corresponds to: its recorded `message_seq`, or else
     the last event written before the checkpoint was taken (by timestamp)."""
     if checkpoint.message_seq is not None:
@@ -43,19 +44,19 @@ def conversation_position(store: object, session_id: str, checkpoint: Checkpoint
     except ValueError:
         raise RewindError(f"checkpoint {checkpoint.id} has no conversation position; "
                           "use --scope code to restore only the files.") from None
-    events = store.events(session_id)  # type: ignore[attr-defined]
+    events = store.events(session_id)
     return max((e.seq for e in events if e.ts <= taken and e.kind != "rewind"), default=0)
 
 
-def record_conversation_rewind(store: object, session_id: str, checkpoint: Checkpoint) -> int:
+def record_conversation_rewind(store: SessionStore, session_id: str,
+                               checkpoint: Checkpoint) -> int:
     """Append the "rewind" event that cuts the conversation back to `checkpoint`.
 
     Replay contract: a "rewind" event with payload {"to_seq": N} removes from the history every
     event whose seq is greater than N and smaller than the rewind event's own seq; events after
     the rewind event are kept. Returns the rewind event's seq."""
     to_seq = conversation_position(store, session_id, checkpoint)
-    return store.append(session_id, "rewind",  # type: ignore[attr-defined]
-                        {"to_seq": to_seq, "checkpoint": checkpoint.id})
+    return store.append(session_id, "rewind", {"to_seq": to_seq, "checkpoint": checkpoint.id})
 
 
 def parse_scope_args(arg: str) -> tuple[str | None, bool, list[str]]:
@@ -105,7 +106,7 @@ def checkpoint_store(workspace: Path, session_id: str) -> CheckpointStore:
     return CheckpointStore(workspace, session_id)
 
 
-async def plan_rewind(store: CheckpointStore, log: Any, session_id: str,
+async def plan_rewind(store: CheckpointStore, log: SessionStore | None, session_id: str,
                       checkpoint: Checkpoint) -> RewindPlan:
     """Dry-run both halves of going back to `checkpoint`."""
     plan = RewindPlan(checkpoint)
@@ -124,7 +125,8 @@ async def plan_rewind(store: CheckpointStore, log: Any, session_id: str,
     return plan
 
 
-def not_rewound(log: Any, session_id: str, turns: list[Checkpoint]) -> list[Checkpoint]:
+def not_rewound(log: SessionStore | None, session_id: str,
+                turns: list[Checkpoint]) -> list[Checkpoint]:
     """The turn checkpoints whose turn is still in the conversation: one that a logged rewind
     already cut away (to_seq <= its position < the rewind) is skipped, so a second /undo goes
     one turn further back."""

@@ -19,9 +19,11 @@ from kimi_code.runtime.rewind import (
 )
 
 if TYPE_CHECKING:
+    from kimi_code.agent.loop import Agent
     from kimi_code.git.checkpoints.store import Checkpoint, CheckpointStore
-    from kimi_code.runtime.session import AgentSession
-    from kimi_code.session.store import SessionInfo
+    from kimi_code.llm.base import Message
+    from kimi_code.runtime.assemble import AgentParts, Workspace
+    from kimi_code.session.store import SessionInfo, SessionStore
 
 
 class CheckpointsUnavailable(RewindError):
@@ -31,37 +33,53 @@ class CheckpointsUnavailable(RewindError):
 class SessionHistory:
     """Checkpoints, rewind, undo, fork and session listing for AgentSession."""
 
+    if TYPE_CHECKING:  # what AgentSession provides
+        workspace: Workspace
+        session_id: str
+        agent: Agent | None
+        _store: SessionStore
+        _parts: AgentParts
+
+        @property
+        def busy(self) -> bool: ...
+        @property
+        def messages(self) -> list[Message]: ...
+        @property
+        def model_name(self) -> str: ...
+        async def cancel(self) -> None: ...
+        def resume(self, session_id: str) -> None: ...
+
     # ---- checkpoints --------------------------------------------------------------------------
 
-    def _checkpoints(self: AgentSession) -> CheckpointStore:
+    def _checkpoints(self) -> CheckpointStore:
         try:
             return checkpoint_store(self.workspace.root, self.session_id)
         except ImportError:
             raise CheckpointsUnavailable("Checkpoints are not available in this build, so "
                                          "/undo and /rewind cannot go back.") from None
 
-    async def checkpoints(self: AgentSession) -> list[Checkpoint]:
+    async def checkpoints(self) -> list[Checkpoint]:
         """This session's checkpoints, oldest first."""
         return await asyncio.to_thread(self._checkpoints().list)
 
-    async def checkpoint(self: AgentSession, checkpoint_id: str) -> Checkpoint:
+    async def checkpoint(self, checkpoint_id: str) -> Checkpoint:
         """One checkpoint by id (or unique prefix); raises CheckpointError when unknown."""
         return await asyncio.to_thread(self._checkpoints().get, checkpoint_id)
 
-    async def undo_target(self: AgentSession) -> Checkpoint | None:
+    async def undo_target(self) -> Checkpoint | None:
         """The checkpoint taken before the last turn still in the conversation (None: none)."""
         turns = [c for c in await self.checkpoints() if c.trigger.startswith("turn")]
         kept = not_rewound(self._store, self.session_id, turns)
         return kept[-1] if kept else None
 
-    async def rewind_plan(self: AgentSession, checkpoint: Checkpoint) -> RewindPlan:
+    async def rewind_plan(self, checkpoint: Checkpoint) -> RewindPlan:
         """What going back to `checkpoint` would do, files and conversation (a dry run)."""
         log = self._store if self._parts.recorder is not None else None
         return await plan_rewind(self._checkpoints(), log, self.session_id, checkpoint)
 
     # ---- rewind and undo ----------------------------------------------------------------------
 
-    async def undo(self: AgentSession, scope: str = "both", *, force: bool = False
+    async def undo(self, scope: str = "both", *, force: bool = False
                    ) -> RewindOutcome | None:
         """Go back to before the last turn (None: no turn to undo)."""
         target = await self.undo_target()
@@ -69,7 +87,7 @@ class SessionHistory:
             return None
         return await self.rewind(scope, to=target.id, force=force)
 
-    async def rewind(self: AgentSession, scope: str, *, to: str, force: bool = False
+    async def rewind(self, scope: str, *, to: str, force: bool = False
                      ) -> RewindOutcome:
         """Go back to checkpoint `to`: the files ("code"), the conversation, or "both". Files
         the user edited since the agent did are overwritten only with `force`; when the files
@@ -87,7 +105,7 @@ class SessionHistory:
             await self._rewind_conversation(checkpoint, outcome)
         return outcome
 
-    async def _restore_files(self: AgentSession, checkpoint_id: str, force: bool,
+    async def _restore_files(self, checkpoint_id: str, force: bool,
                              outcome: RewindOutcome) -> None:
         from kimi_code.git.checkpoints.store import CheckpointError
 
@@ -100,7 +118,7 @@ class SessionHistory:
         outcome.report = report
         outcome.refused = bool(report.conflicts and not report.applied)
 
-    async def _rewind_conversation(self: AgentSession, checkpoint: Checkpoint,
+    async def _rewind_conversation(self, checkpoint: Checkpoint,
                                    outcome: RewindOutcome) -> None:
         """Log the rewind, give the live agent the replayed history, and say what was
         dropped (the dropped turn's typed prompt comes back for the input line)."""
@@ -126,7 +144,7 @@ class SessionHistory:
 
     # ---- fork and earlier sessions ------------------------------------------------------------
 
-    async def fork(self: AgentSession) -> str:
+    async def fork(self) -> str:
         """Continue in a new session that starts from this one's history; the old session is
         left untouched (and resumable). Returns the new session's id."""
         assert self.agent is not None, "open() first"
@@ -147,7 +165,7 @@ class SessionHistory:
         self.resume(new_id)
         return new_id
 
-    def sessions(self: AgentSession, limit: int = 200) -> list[tuple[SessionInfo, str]]:
+    def sessions(self, limit: int = 200) -> list[tuple[SessionInfo, str]]:
         """Earlier sessions of this workspace (newest first) with a title for each (its own, or
         its first prompt), this one excluded."""
         from kimi_code.session.store import SessionStore

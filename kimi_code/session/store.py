@@ -9,6 +9,7 @@ so `--continue` never lands in a subagent's transcript.
 
 from __future__ import annotations
 
+import builtins  # the class's own list() method shadows the type in its annotations
 import json
 import logging
 import sqlite3
@@ -303,7 +304,7 @@ class SessionStore:
         return self.append(session_id, "message", payload)
 
     def events(self, session_id: str, kinds: Iterable[str] | None = None, *,
-               after: int = 0) -> list[StoredEvent]:
+               after: int = 0) -> builtins.list[StoredEvent]:
         """Events in seq order (optionally only some kinds, or only seq > after). A row whose
         payload is not a JSON object is skipped with a warning."""
         sql = "SELECT seq, ts, kind, payload FROM events WHERE session_id = ? AND seq > ?"
@@ -328,12 +329,12 @@ class SessionStore:
             out.append(StoredEvent(seq, ts, kind, payload))
         return out
 
-    def messages(self, session_id: str) -> list[Message]:
+    def messages(self, session_id: str) -> builtins.list[Message]:
         """The conversation to send to a provider: messages replayed through compactions, with
         dangling tool calls answered by synthetic "Interrupted" error results."""
         return rebuild_messages(self.events(session_id, REPLAY_KINDS))
 
-    def ledger(self, session_id: str) -> list[str]:
+    def ledger(self, session_id: str) -> builtins.list[str]:
         """The pinned ledger of the session's last compaction ([] when never compacted)."""
         return latest_ledger(self.events(session_id, REPLAY_KINDS))
 

@@ -1,6 +1,6 @@
 """The Textual TUI. It renders the agent's events and sends the user's intents to the
-`AgentSession` (kimi_code.runtime.session); it contains no agent logic. The agent runs as a task in Textual's own
-event loop; its events are queued and drained in batches (see messages.py)."""
+`AgentSession` (kimi_code.runtime.session); it contains no agent logic. The agent runs as a
+task in Textual's own event loop; its events are queued and drained in batches (messages.py)."""
 
 from __future__ import annotations
 

@@ -28,8 +28,11 @@ OnPick = Callable[[str], Awaitable[None] | None]
 class CommandHost(Protocol):
     """A front end, as the slash commands see it."""
 
-    session: AgentSession
     name: str  # "tui" or "plain": commands that only make sense in one say so in the other
+
+    @property
+    def session(self) -> AgentSession:
+        """The session the commands operate on."""
 
     def show_notice(self, message: str, level: str = "info") -> None:
         """Show a line to the user (info, success, warning, error)."""

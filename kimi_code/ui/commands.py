@@ -29,7 +29,8 @@ class TuiHost:
 
     @property
     def session(self) -> AgentSession:
-        return self.app.session
+        session: AgentSession = self.app.session
+        return session
 
     async def run(self, line: str) -> None:
         await dispatch(self, line)

@@ -45,7 +45,8 @@ class PlainHost:
             self.console.print(f"  {number:>2}. {choice.label}{mark}{detail}", markup=False,
                                highlight=False)
         try:
-            answer = (await PromptSession().prompt_async("number (Enter cancels): ")).strip()
+            prompt: PromptSession[str] = PromptSession()
+            answer = (await prompt.prompt_async("number (Enter cancels): ")).strip()
         except (EOFError, KeyboardInterrupt):
             answer = ""
         if not answer.isdigit() or not 1 <= int(answer) <= len(choices):

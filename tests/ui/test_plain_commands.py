@@ -11,7 +11,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from kimi_code.agent.approval import parse_answer
-from kimi_code.app.interactive import InteractiveSession
+from kimi_code.runtime.session import AgentSession
 from kimi_code.git.checkpoints.store import CheckpointStore
 from kimi_code.session.store import SessionStore
 from kimi_code.ui.command_list import COMMANDS, help_rows, lookup, slash_completions
@@ -22,7 +22,7 @@ ORIGINAL = "def main():\n    return 1\n"
 
 
 def drive(lines: list[str], *, continue_: bool = False) -> int:
-    session = InteractiveSession.create(permission_mode="accept-edits")
+    session = AgentSession.create(permission_mode="accept-edits")
     with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
         pipe.send_text("".join(line + "\r" for line in lines))
         return run_plain(session, continue_=continue_)
