@@ -131,14 +131,37 @@ class _Walker:
                  source: bytes) -> None:
         self.out, self.depth, self.inherited, self.source = out, depth, inherited, source
 
+    def _redirect_extras(self, node: Node) -> list[Node] | None:
+        """Words after a redirection (`rm > out -rf x`, `rm <<EOF -rf x`) are the command's
+        arguments in bash; the grammar hangs them on the redirection. None: misread."""
+        parent = node.parent
+        if parent is None or parent.type != "redirected_statement" \
+                or parent.child_by_field_name("body") != node:
+            return []
+        extras: list[Node] = []
+        redirects = [c for c in parent.children if c.type in _REDIRECTS]
+        while redirects:
+            redirect = redirects.pop()
+            # a heredoc's redirection node also holds the redirections written after it
+            redirects.extend(c for c in redirect.children if c.type in _REDIRECTS)
+            words = _redirect_words(redirect)
+            for left, right in zip(words, words[1:], strict=False):
+                gap = self.source[left.end_byte:right.start_byte]
+                if not _GAP.fullmatch(gap) or not gap.replace(b"\\\n", b""):
+                    self.out.opaque.append(f"bash joins words the parser splits: "
+                                           f"{_text(redirect)!r}")
+                    return None
+            extras.extend(words[1:] if redirect.type == "file_redirect" else words)
+        return extras
+
     def _words_split_like_bash(self, node: Node) -> bool:
         """bash ends a word only at unquoted blanks: two word nodes with nothing, or anything
         but blanks, between them (`"r"\\m` is one word, rm) mean the grammar split a word."""
         children = node.children
         for left, right in zip(children, children[1:], strict=False):
             gap = self.source[left.end_byte:right.start_byte]
-            if left.type in _REDIRECTS or right.type in _REDIRECTS:
-                continue
+            if right.type in _REDIRECTS:
+                continue  # an operator ends the word before it
             if not _GAP.fullmatch(gap) or not gap.replace(b"\\\n", b""):
                 return False  # `'r'\\<newline>'m'`: a continuation alone joins the words
         return True
@@ -174,6 +197,10 @@ class _Walker:
                                        f"{_text(node)!r}")
             elif kind == "file_redirect":
                 self._redirect(node)
+            elif kind == "redirected_statement":
+                body = node.child_by_field_name("body")
+                if (body is None or body.type != "command") and _has_extra_words(node):
+                    self.out.opaque.append("words after a redirection of a pipeline or compound command")
             stack.extend(reversed(node.children))
 
     def _declaration(self, node: Node) -> None:
@@ -193,8 +220,12 @@ class _Walker:
         if name is None:
             self.record(CommandUse((), (), (*self.inherited, *assignments), raw))
             return
+        extras = self._redirect_extras(node)
+        if extras is None:
+            return
         word_nodes = [name.named_children[0] if name.named_children else name,
-                      *node.children_by_field_name("argument")]
+                      *sorted([*node.children_by_field_name("argument"), *extras],
+                              key=lambda n: n.start_byte)]
         if not self._words_split_like_bash(node):
             self.out.opaque.append(f"bash joins words the parser splits: {_text(node)!r}")
             return
@@ -247,7 +278,8 @@ class _Walker:
 
     def _redirect(self, node: Node) -> None:
         operator = next((c.type for c in node.children if not c.is_named), "")
-        target = node.child_by_field_name("destination") or (
+        destinations = node.children_by_field_name("destination")
+        target = destinations[0] if destinations else (
             node.named_children[-1] if node.named_children else None)
         if target is None or target.type in ("process_substitution", "file_descriptor"):
             return
@@ -267,6 +299,25 @@ class _Walker:
         if value is not None and (value in _NOT_WRITES or value.startswith("/dev/fd/")):
             return
         self.out.writes.append(shown)
+
+
+def _redirect_words(redirect: Node) -> list[Node]:
+    """A file redirection's destination words; a heredoc's words after its delimiter."""
+    if redirect.type == "file_redirect":
+        return redirect.children_by_field_name("destination")
+    if redirect.type == "heredoc_redirect":
+        return redirect.children_by_field_name("argument")
+    return []
+
+
+def _has_extra_words(statement: Node) -> bool:
+    redirects = [c for c in statement.children if c.type in _REDIRECTS]
+    while redirects:
+        redirect = redirects.pop()
+        redirects.extend(c for c in redirect.children if c.type in _REDIRECTS)
+        if len(_redirect_words(redirect)) > (redirect.type == "file_redirect"):
+            return True
+    return False
 
 
 def _is_tail(argv: Argv, inner: Argv) -> bool:
