@@ -300,6 +300,8 @@ def test_realpath_racing_a_link_never_escapes_the_executor(workspace: Path, home
     arena = Arena(workspace, workspace, home)
     driver = ToolDriver(arena.ctx)
 
+    replies: list[tuple[str, str]] = []
+
     async def act() -> None:
         for _ in range(ROUNDS):
             for name, arguments in (("Read", {"file_path": "flip"}),
@@ -309,15 +311,18 @@ def test_realpath_racing_a_link_never_escapes_the_executor(workspace: Path, home
                                     ("Glob", {"pattern": "*", "path": "dirflip"}),
                                     ("Grep", {"pattern": "inside", "path": "flip"})):
                 message = await driver.call(name, **arguments)
-                arena.replies.append(message.content)
+                replies.append((name, message.content))
 
     with exchanging(workspace / "flip", workspace / "flop") as first, \
             exchanging(workspace / "dirflip", workspace / "dirflop") as second:
         asyncio.run(act())
     assert first["swaps"] > 0 and second["swaps"] > 0
-    assert len(arena.replies) == ROUNDS * 5
-    assert not any("failed unexpectedly" in reply for reply in arena.replies), \
-        [r for r in arena.replies if "failed unexpectedly" in r][:3]
+    assert len(replies) == ROUNDS * 5  # every call, Glob and Grep too, ended as a result
+    # The file tools word a path changing under them as such (Glob and Grep are allowed an
+    # executor-caught crash: their listing code is not part of this class).
+    crashed = [text for name, text in replies
+               if name in ("Read", "Write", "Edit") and "failed unexpectedly" in text]
+    assert crashed == []
 
 
 @pytest.mark.parametrize("tool", ["Read", "Write", "Edit"])
