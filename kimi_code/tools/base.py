@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from kimi_code.llm.base import ToolSpec
 from kimi_code.safety.errors import ToolError  # defined below tools: safety checks raise it too
 
-if TYPE_CHECKING:  # safety pulls in the sandbox machinery; tools only need the type here
+if TYPE_CHECKING:  # safety pulls in the sandbox machinery; tools only need the types here
     from kimi_code.safety.sandbox import Sandbox
+    from kimi_code.tools.subagents import SubagentResult, SubagentSpec
 
 # The id of the tool call being executed, set by the agent's executor around `Tool.run`. A
 # context variable (not shared state) so concurrent calls each see their own id.
@@ -45,15 +46,22 @@ class ToolResult:
 A = TypeVar("A", bound=ToolArgs)
 
 
+class SubagentKind(Protocol):
+    """A subagent type as the spawn tools see it (kimi_code.agent.subagent_types has the rest)."""
+
+    @property
+    def name(self) -> str: ...
+
+
 class SubagentRunner(Protocol):
     """What the Agent/AgentSwarm tools need from the session's swarm (kimi_code.agent.swarm's
     SwarmRunner implements it); a protocol so tools never import the agent layer."""
 
-    def resolve_type(self, name: str | None) -> Any:
-        """The subagent type called `name` (None: the default); raises on an unknown name."""
+    def resolve_type(self, name: str | None) -> SubagentKind:
+        """The subagent type called `name` (None: the default); raises SwarmError if unknown."""
         ...
 
-    async def run(self, specs: list[Any], parent_id: str) -> list[Any]:
+    async def run(self, specs: list[SubagentSpec], parent_id: str) -> list[SubagentResult]:
         """Run one subagent per spec under the spawning call `parent_id`; one result each."""
         ...
 
