@@ -119,6 +119,8 @@ def unwrap(argv: Argv) -> Unwrapped | None:
         return _find(args)
     if name in ("su", "runuser"):
         return _su(args)
+    if name == "script":
+        return _script(args)
     if name == "watch":
         return _watch(args)
     if name == "flock":
@@ -300,6 +302,21 @@ def _su(args: Argv) -> Unwrapped | None:
             return Unwrapped(shell=word.split("=", 1)[1], transparent=False)
         if word.startswith("-") and not word.startswith("--") and word.endswith("c"):
             return _string_of(args[i + 1:i + 2], "su")
+    return None
+
+
+def _script(args: Argv) -> Unwrapped | None:
+    """`script -c CMD [file]` runs CMD through a shell (util-linux)."""
+    for i, word in enumerate(args):
+        if word is None:
+            return Unwrapped(opaque="script with an argument known only at run time",
+                             transparent=False)
+        if word in ("-c", "--command") or (word.startswith("-") and not word.startswith("--")
+                                           and word.endswith("c")):
+            string = _string_of(args[i + 1:i + 2], "script")
+            return Unwrapped(shell=string.shell, opaque=string.opaque, transparent=False)
+        if word.startswith("--command="):
+            return Unwrapped(shell=word.split("=", 1)[1], transparent=False)
     return None
 
 
