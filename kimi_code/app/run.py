@@ -11,32 +11,22 @@ import asyncio
 import contextlib
 import signal
 import sys
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
+from kimi_code.app.run_result import (
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    OUTPUT_FORMATS,
+    RunOptions,
+    exit_code_for,
+    now_ms,
+    print_result,
+)
 from kimi_code.config import ConfigError
 
-OUTPUT_FORMATS = ("text", "json", "stream-json")
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_MAX_TURNS, EXIT_PROVIDER = 0, 1, 2, 3, 75
-EXIT_TERMINATED = 143  # 128 + SIGTERM
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    prompt: str | None = None
-    output_format: str = "text"
-    max_turns: int | None = None
-    permission_mode: str = "accept-edits"
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
-    continue_: bool = False
-    resume: str | None = None
-    add_dirs: tuple[Path, ...] = ()
-    model: str | None = None
-    provider: str | None = None
-    base_url: str | None = None
+# Re-exported: `kimi-code run`'s options and result helpers were always reached through here.
+__all__ = ["RunOptions", "exit_code_for", "now_ms", "print_result", "read_prompt",
+           "run_headless"]
 
 
 def _fail(message: str, code: int) -> int:
@@ -57,20 +47,6 @@ def read_prompt(prompt: str | None, stdin: TextIO) -> str:
     # A prompt in a legacy encoding (a latin-1 file piped in, a non-UTF-8 argv) arrives with
     # surrogate escapes that no store or endpoint accepts: those bytes become U+FFFD.
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def exit_code_for(result: Any) -> int:
-    if result.stop_reason == "end_turn":
-        return EXIT_OK
-    if result.stop_reason == "max_turns":
-        return EXIT_MAX_TURNS
-    if result.stop_reason == "provider_error":
-        if result.retryable:
-            return EXIT_PROVIDER
-        return EXIT_USAGE if result.error_status in (401, 403) else EXIT_FAILURE
-    if result.stop_reason == "cancelled":
-        return 130
-    return EXIT_FAILURE
 
 
 def run_headless(options: RunOptions) -> int:
@@ -133,19 +109,3 @@ async def _execute_until_signalled(run: Any) -> int:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGTERM)
     return EXIT_TERMINATED if terminated else code
-
-
-def print_result(out: TextIO, fmt: str, result_obj: dict[str, Any], text: str) -> None:
-    from kimi_code.output.encoding import encodable
-    from kimi_code.output.stream_json import json_line
-
-    if fmt == "json":
-        out.write(json_line(result_obj, out))
-    elif fmt == "text":
-        if text:
-            out.write(encodable(text if text.endswith("\n") else text + "\n", out))
-    out.flush()
-
-
-def now_ms() -> int:
-    return int(time.monotonic() * 1000)

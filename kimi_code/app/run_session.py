@@ -8,7 +8,7 @@ import asyncio
 import sys
 from typing import Any
 
-from kimi_code.app.run import RunOptions, exit_code_for, now_ms, print_result
+from kimi_code.app.run_result import RunOptions, exit_code_for, now_ms, print_result
 from kimi_code.config import Config, ConfigError, ModelConfig
 from kimi_code.events import Event, PermissionDenied, SessionStarted
 from kimi_code.output.stream_json import StreamJsonWriter, result_object

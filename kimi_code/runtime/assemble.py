@@ -15,9 +15,9 @@ from kimi_code.agent.instructions import build_system_prompt, workspace_root
 from kimi_code.config import Config, ConfigError, ModelConfig, load_config, with_overrides
 
 if TYPE_CHECKING:  # tools pull in pydantic: imported lazily so the TUI draws its first frame sooner
+    from kimi_code.agent.approval import Approver
     from kimi_code.agent.loop import Agent
     from kimi_code.llm.base import Message
-    from kimi_code.runtime.session import AgentSession
     from kimi_code.tools.base import ToolContext
     from kimi_code.tools.registry import ToolRegistry
 
@@ -179,19 +179,43 @@ class BuiltAgent:
     notices: list[str] = field(default_factory=list)
 
 
-def build_agent(session: AgentSession, history: list[Message], ledger: list[str],
+@dataclass
+class SessionOptions:
+    """How the agent runs: the permission mode and the caller's extra rules, the step limit."""
+
+    permission_mode: str = "ask"
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    max_turns: int | None = None
+
+
+@dataclass
+class AgentSpec:
+    """Everything `build_agent` needs from the session (AgentSession fills it in)."""
+
+    config: Config
+    model: ModelConfig
+    workspace: Workspace
+    options: SessionOptions
+    session_id: str
+    provider: Any  # ChatProvider
+    store: Any  # SessionStore
+    approver: Approver | None = None
+
+
+def build_agent(spec: AgentSpec, history: list[Message], ledger: list[str],
                 parts: AgentParts) -> BuiltAgent:
-    """The agent for `session`'s current session id, wired to its recorder, checkpointer and
-    swarm. Project config and custom subagent types load only in a trusted workspace; what was
-    ignored or refused comes back as notices. Raises ConfigError."""
+    """The agent for `spec.session_id`, wired to its recorder, checkpointer and swarm. Project
+    config and custom subagent types load only in a trusted workspace; what was ignored or
+    refused comes back as notices. Raises ConfigError."""
     from kimi_code.agent.loop import Agent, AgentOptions
     from kimi_code.agent.recorder import SessionRecorder
     from kimi_code.safety import trust
 
-    workspace, o = session.workspace, session.options
+    workspace, o = spec.workspace, spec.options
     tools = build_tools()
-    ctx = parts.ctx or tool_context(workspace, session.session_id)
-    perms = effective_permissions(session.config, workspace, mode=o.permission_mode,
+    ctx = parts.ctx or tool_context(workspace, spec.session_id)
+    perms = effective_permissions(spec.config, workspace, mode=o.permission_mode,
                                   allow=o.allow, deny=o.deny)
     # The prompt names the workspace path, which need not be UTF-8 (a latin-1 directory name
     # arrives surrogate-escaped and no endpoint accepts it): U+FFFD for those bytes.
@@ -199,24 +223,24 @@ def build_agent(session: AgentSession, history: list[Message], ledger: list[str]
         "utf-8", "replace")
     options = AgentOptions(system_prompt=prompt, max_turns=o.max_turns,
                            permission_mode=perms.mode, allow=perms.allow, ask=perms.ask,
-                           deny=perms.deny, max_tokens=session.model.max_tokens)
-    recorder = SessionRecorder(session._store, session.session_id, history)
+                           deny=perms.deny, max_tokens=spec.model.max_tokens)
+    recorder = SessionRecorder(spec.store, spec.session_id, history)
     if parts.recorder is not None:
         recorder.last_seq = parts.recorder.last_seq
-    agent = Agent(session._provider, tools, ctx, options, approver=session.approver,
+    agent = Agent(spec.provider, tools, ctx, options, approver=spec.approver,
                   history=history, ledger=ledger,
-                  checkpointer=make_checkpointer(workspace.root, session.session_id, recorder))
+                  checkpointer=make_checkpointer(workspace.root, spec.session_id, recorder))
     agent.subscribers.append(recorder)
-    swarm = parts.swarm or _swarm(session, trust.is_trusted(workspace.root))
+    swarm = parts.swarm or _swarm(spec, trust.is_trusted(workspace.root))
     swarm.attach(agent)
     return BuiltAgent(agent, AgentParts(ctx, recorder, swarm), tuple(tools.names()),
                       [*perms.notices, *swarm.type_notices])
 
 
-def _swarm(session: AgentSession, trusted: bool) -> Any:
+def _swarm(spec: AgentSpec, trusted: bool) -> Any:
     """Subagents (issue 6): Agent/AgentSwarm run through this runner; custom types from
     `.kimi-code/agents` only in a trusted workspace."""
     from kimi_code.agent.swarm import make_swarm_runner
 
-    return make_swarm_runner(session._provider, session.workspace.root, session.config,
-                             session.session_id, session._store, trusted_workspace=trusted)
+    return make_swarm_runner(spec.provider, spec.workspace.root, spec.config, spec.session_id,
+                             spec.store, trusted_workspace=trusted)

@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kimi_code.config import Config, ModelConfig
 from kimi_code.events import Event, Notice, SessionStarted
-from kimi_code.runtime.assemble import AgentParts, Workspace, resolve_model
+from kimi_code.runtime.assemble import AgentParts, SessionOptions, Workspace, resolve_model
 from kimi_code.runtime.session_history import SessionHistory
 
 if TYPE_CHECKING:  # the agent (tools, pydantic) loads in open(), after the TUI's first frame
@@ -30,16 +29,6 @@ if TYPE_CHECKING:  # the agent (tools, pydantic) loads in open(), after the TUI'
 Subscriber = Callable[[Event], None]
 # The runtime's public API: front ends import these from here, never from assemble.py.
 __all__ = ["AgentSession", "SessionOptions", "Subscriber", "Workspace", "resolve_model"]
-
-
-@dataclass
-class SessionOptions:
-    """How the agent runs: the permission mode and the caller's extra rules, the step limit."""
-
-    permission_mode: str = "ask"
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
-    max_turns: int | None = None
 
 
 class AgentSession(SessionHistory):
@@ -206,13 +195,15 @@ class AgentSession(SessionHistory):
     def _build(self, history: list[Message], ledger: list[str], *, resumed: bool) -> None:
         """Assemble the agent for the current session id (again, after trust or a model
         switch: the tool context, its background jobs and the recorder are kept)."""
-        from kimi_code.runtime.assemble import build_agent
+        from kimi_code.runtime.assemble import AgentSpec, build_agent
 
         if self._provider is None:
             from kimi_code.llm.factory import make_provider
 
             self._provider = make_provider(self.model)
-        built = build_agent(self, history, ledger, self._parts)
+        spec = AgentSpec(self.config, self.model, self.workspace, self.options, self.session_id,
+                         self._provider, self._store, self.approver)
+        built = build_agent(spec, history, ledger, self._parts)
         self.agent, self._parts = built.agent, built.parts
         built.agent.subscribers.append(self.emit)
         self.emit(SessionStarted(session_id=self.session_id, cwd=str(self.workspace.cwd),

@@ -42,7 +42,7 @@ from kimi_code.ui.widgets.transcript import Transcript
 QUIT_WINDOW_S = 2.0
 
 
-class KimiApp(App[int], SessionActions):
+class KimiApp(SessionActions):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses may live anywhere
     TITLE = "kimi-code"
     COMMANDS = App.COMMANDS | {SlashCommandProvider}

@@ -15,12 +15,6 @@ from kimi_code.ui.render import human_tokens
 INIT_PROMPT = Path(__file__).with_name("prompts") / "init.md"
 
 
-async def show_help(host: CommandHost, arg: str) -> None:
-    from kimi_code.ui.command_list import help_rows
-
-    host.show_help(help_rows(host.name))
-
-
 async def new_session(host: CommandHost, arg: str) -> None:
     await host.session.new_session()
     host.conversation_replaced()

@@ -24,8 +24,12 @@ class Command:
     front_ends: tuple[str, ...] = ("tui", "plain")
 
 
+async def _show_help(host: CommandHost, arg: str) -> None:
+    host.show_help(help_rows(host.name))
+
+
 COMMANDS = (
-    Command("/help", "", "list commands and keys", h.show_help, "F1"),
+    Command("/help", "", "list commands and keys", _show_help, "F1"),
     Command("/new", "", "start a new session (the current one stays resumable)", h.new_session),
     Command("/sessions", "[ID]", "resume an earlier session of this workspace (pick, or by id)",
             h.sessions),

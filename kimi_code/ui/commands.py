@@ -16,7 +16,7 @@ from kimi_code.ui.command_list import commands_for, dispatch
 
 if TYPE_CHECKING:
     from kimi_code.runtime.session import AgentSession
-    from kimi_code.ui.app import KimiApp
+    from kimi_code.ui.session_actions import SessionActions
 
 
 class TuiHost:
@@ -24,7 +24,7 @@ class TuiHost:
 
     name = "tui"
 
-    def __init__(self, app: KimiApp) -> None:
+    def __init__(self, app: SessionActions) -> None:
         self.app = app
 
     @property

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from textual.app import App
+
 from kimi_code import paths
 from kimi_code.agent.approval import ApprovalRequest, ApprovalResponse
 from kimi_code.config import ConfigError
@@ -19,19 +21,41 @@ from kimi_code.ui.widgets.blocks import NoticeBlock
 from kimi_code.ui.widgets.tool_block import ToolBlock
 
 if TYPE_CHECKING:
-    from kimi_code.ui.app import KimiApp
+    from kimi_code.runtime.session import AgentSession
+    from kimi_code.ui.themes import KimiTheme
+    from kimi_code.ui.widgets.prompt_input import PromptInput
+    from kimi_code.ui.widgets.status_bar import StatusBar
+    from kimi_code.ui.widgets.transcript import Transcript
 
 
-class SessionActions:
+class SessionActions(App[int]):
+    """The base of KimiApp (an App itself, so these methods type-check against the real app
+    without importing it): what KimiApp sets up is declared here, not defined."""
+
     shell_task: asyncio.Task[Any] | None = None
     _shell_count = 0
     # `!command` blocks whose output waits for the next message (set in __init__)
     shell_blocks: list[ToolBlock]
 
-    def show_notice(self: KimiApp, message: str, level: str = "info") -> None:
+    if TYPE_CHECKING:  # defined by KimiApp
+        session: AgentSession
+        transcript: Transcript
+        status: StatusBar
+        prompt: PromptInput
+        queue: list[str]
+        kimi_themes: dict[str, KimiTheme]
+        diff_palette: dict[str, str]
+        awaiting_approval: bool
+
+        def update_status(self) -> None: ...
+        def _show_queue(self) -> None: ...
+        def send_prompt(self, text: str, *, shown: str | None = None) -> None: ...
+        def session_cost(self) -> float | None: ...
+
+    def show_notice(self, message: str, level: str = "info") -> None:
         self.transcript.add(NoticeBlock(message, level))
 
-    def conversation_replaced(self: KimiApp, prompt: str = "") -> None:
+    def conversation_replaced(self, prompt: str = "") -> None:
         """Redraw after the session's conversation changed (resume, new session, rewind):
         queued prompts are dropped, `prompt` goes back into an empty input line."""
         self.queue.clear()
@@ -47,7 +71,7 @@ class SessionActions:
             self.prompt.insert(prompt)
         self.update_status()
 
-    def set_mode(self: KimiApp, mode: str) -> None:
+    def set_mode(self, mode: str) -> None:
         """Shift+Tab: the next mode (the /mode command goes through the registry)."""
         try:
             self.session.set_mode(mode)
@@ -58,7 +82,7 @@ class SessionActions:
 
     # ---- approvals, themes and rules -----------------------------------------------------------
 
-    async def approve(self: KimiApp, request: ApprovalRequest) -> ApprovalResponse:
+    async def approve(self, request: ApprovalRequest) -> ApprovalResponse:
         """The session's approver: show the modal and wait for the answer."""
         from kimi_code.ui.screens.approval import ApprovalResult, ApprovalScreen
 
@@ -78,7 +102,7 @@ class SessionActions:
             self.save_rule(result.response.remember_rule, result.scope)
         return result.response
 
-    def switch_theme(self: KimiApp, name: str, *, persist: bool = True) -> None:
+    def switch_theme(self, name: str, *, persist: bool = True) -> None:
         if name not in self.available_themes:
             known = ", ".join(sorted(self.available_themes))
             self.show_notice(f"No theme {name!r}. Available: {known}.", "error")
@@ -95,7 +119,7 @@ class SessionActions:
             except (ConfigError, OSError) as exc:
                 self.show_notice(f"Theme switched, but not saved: {exc}", "warning")
 
-    def save_rule(self: KimiApp, rule: str, scope: str) -> None:
+    def save_rule(self, rule: str, scope: str) -> None:
         """Keep an "allow always" rule beyond this session when asked (project or user)."""
         if scope == "session":
             return
@@ -112,7 +136,7 @@ class SessionActions:
 
     # ---- shell and git -----------------------------------------------------------------------
 
-    def run_shell(self: KimiApp, command: str) -> None:
+    def run_shell(self, command: str) -> None:
         """`!command`: the session runs it in the workspace; the output is shown here and goes
         (capped like the Bash tool's) with the next message the user sends."""
         if self.shell_task is not None and not self.shell_task.done():
@@ -124,20 +148,20 @@ class SessionActions:
         self.transcript.add(block)
         self.shell_task = asyncio.ensure_future(self._shell(command, block))
 
-    async def _shell(self: KimiApp, command: str, block: ToolBlock) -> None:
+    async def _shell(self, command: str, block: ToolBlock) -> None:
         result = await self.session.run_shell(command)
         self.shell_blocks.append(block)
         block.state.note = "↳ the output goes to the agent with your next message"
         block.finish(is_error=not result.ok, output=result.output, duration_ms=result.duration_ms)
         self.run_worker(self.refresh_git(), group="git", exclusive=True)
 
-    def shell_outputs_sent(self: KimiApp) -> None:
+    def shell_outputs_sent(self) -> None:
         """The session attached the pending `!command` outputs to the message just sent."""
         pending, self.shell_blocks = self.shell_blocks, []
         for block in pending:
             block.set_note("↳ the output went to the agent with the message below")
 
-    async def refresh_git(self: KimiApp) -> None:
+    async def refresh_git(self) -> None:
         """Branch and dirty state for the status bar (nothing when not a git repository)."""
         root = str(self.session.workspace.root)
 
