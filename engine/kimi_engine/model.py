@@ -7,6 +7,7 @@ loader maps checkpoint names one to one, except routed experts which are stacked
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -80,12 +81,16 @@ class KimiForCausalLM(nn.Module):
         positions = torch.arange(start, start + s, device=input_ids.device)
         cos, sin = self.rotary.cos_sin(positions)
         h = self.model.embed_tokens(input_ids)
-        for i, layer in enumerate(self.model.layers):
+        for i, layer in enumerate(self.blocks()):
             layer_cache = cache.layer(i) if cache is not None else None
             h = layer(h, self.rotary, cos, sin, layer_cache, start, self.attention_mode)
         if cache is not None:
             cache.length = start + s
         return self.lm_head(self.model.norm(h))
+
+    def blocks(self) -> list[Block]:
+        """The decoder blocks in order (model.layers, typed)."""
+        return [cast(Block, layer) for layer in self.model.layers]
 
     @property
     def device(self) -> torch.device:

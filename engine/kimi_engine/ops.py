@@ -48,7 +48,7 @@ class ExpertWeights:
 
     def dense(self, e: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Expert e's (w13 [2I, H], w2 [H, I]) as dense `dtype` weights (dequantising if packed)."""
-        if not self.packed:
+        if self.w13_scale is None or self.w2_scale is None:  # 16-bit experts
             return self.w13[e].to(dtype), self.w2[e].to(dtype)
         h, i = self.hidden, self.intermediate
         w13 = dequantize_int4(self.w13[e], self.w13_scale[e], (2 * i, h), dtype)
@@ -82,8 +82,9 @@ def moe_experts(
     Each expert is SwiGLU: w2 @ (silu(gate(x)) * up(x)). Returns [T, H] in x.dtype.
     Torch path: group tokens by expert, one dense matmul pair per expert that was hit.
     """
-    if experts.packed and dispatch.use_triton(x.device):
-        kernel_experts = dispatch.Int4Experts(experts.w13, experts.w13_scale, experts.w2, experts.w2_scale,
+    w13_scale, w2_scale = experts.w13_scale, experts.w2_scale
+    if w13_scale is not None and w2_scale is not None and dispatch.use_triton(x.device):
+        kernel_experts = dispatch.Int4Experts(experts.w13, w13_scale, experts.w2, w2_scale,
                                               experts.hidden, experts.intermediate)
         return dispatch.fused_moe(x, topk_ids, topk_weights, kernel_experts)
     t, k = topk_ids.shape

@@ -44,7 +44,7 @@ import torch.distributed as dist
 from kimi_engine.config import ModelConfig, load_config
 from kimi_engine.layers import MLP
 from kimi_engine.model import KimiForCausalLM, build_meta_model
-from kimi_engine.moe import Experts
+from kimi_engine.moe import Experts, MoE
 from kimi_engine.paged_cache import PagedLatentCache
 from kimi_engine.runner import Chunk, forward_chunks
 
@@ -106,13 +106,13 @@ def expert_parallel_experts(model: KimiForCausalLM, full: ModelConfig, rank: int
     [rank*E/world, (rank+1)*E/world) at full moe_intermediate, and a TP-split shared expert."""
     count = full.n_routed_experts // world
     with torch.device("meta"):
-        for i, layer in enumerate(model.model.layers):
-            if not full.is_moe_layer(i):
+        for block in model.blocks():
+            if not isinstance(block.mlp, MoE):
                 continue
-            layer.mlp.experts = Experts(full, rank * count, count).to(dtype)  # int32 words stay int32
-            if layer.mlp.shared_experts is not None:
+            block.mlp.experts = Experts(full, rank * count, count).to(dtype)  # int32 words stay int32
+            if block.mlp.shared_experts is not None:
                 size = full.moe_intermediate_size * full.n_shared_experts // world
-                layer.mlp.shared_experts = MLP(full.hidden_size, size).requires_grad_(False).to(dtype)
+                block.mlp.shared_experts = MLP(full.hidden_size, size).requires_grad_(False).to(dtype)
 
 
 def load_shard(path: str | Path, rank: int, world: int, device: torch.device, dtype: torch.dtype,

@@ -102,10 +102,10 @@ def forward_chunks(model: KimiForCausalLM, cache: PagedLatentCache, chunks: Sequ
     layout = StepLayout.build(cache, chunks, dev)
     cos, sin = model.rotary.cos_sin(positions)
     h = model.model.embed_tokens(ids)[None]  # [1, N, H]
-    for i, layer in enumerate(model.model.layers):
-        x = layer.input_layernorm(h)
-        h = h + all_reduce(paged_attention(layer.self_attn, model.rotary, x, cos, sin, cache.layer(i), layout))
-        h = h + all_reduce(layer.mlp(layer.post_attention_layernorm(h)))
+    for i, block in enumerate(model.blocks()):
+        x = block.input_layernorm(h)
+        h = h + all_reduce(paged_attention(block.self_attn, model.rotary, x, cos, sin, cache.layer(i), layout))
+        h = h + all_reduce(block.mlp(block.post_attention_layernorm(h)))
     ends = torch.tensor(chunk_offsets(chunks)[1:], device=dev) - 1
     return model.lm_head(model.model.norm(h[0, ends])).float()
 
@@ -133,9 +133,9 @@ def paged_attention(mla: MLA, rotary: Rotary, x: torch.Tensor, cos: torch.Tensor
         out[:, rows] = mla.full_attention(p.q_nope[:, rows], p.q_pe[:, rows], kv_pool[span.slots][None],
                                           pe_pool[span.slots][None], span.start)
     if layout.decode_rows.numel():
-        rows = layout.decode_rows
+        dec = layout.decode_rows
         kv, pe = kv_pool[layout.decode_slots], pe_pool[layout.decode_slots]  # [Bd, Tmax, C], [Bd, Tmax, R]
-        decoded = mla.absorbed_attention(p.q_nope[0, rows][:, None], p.q_pe[0, rows][:, None], kv, pe,
+        decoded = mla.absorbed_attention(p.q_nope[0, dec][:, None], p.q_pe[0, dec][:, None], kv, pe,
                                          layout.decode_lengths)
-        out[0, rows] = decoded[:, 0]
+        out[0, dec] = decoded[:, 0]
     return mla.output(out)
