@@ -89,6 +89,7 @@ class SandboxConfig:
     hide: tuple[str, ...] = ()
     unhide: tuple[str, ...] = ()
     memory_mb: int = 0
+    allow_domains: tuple[str, ...] = ()  # without network: hosts reachable through a proxy
 
 
 @dataclass(frozen=True)
@@ -216,7 +217,8 @@ def _parse_sandbox(r: _Reader, data: dict[str, Any]) -> SandboxConfig:
     if memory < 0:
         raise r.fail("sandbox", "memory_mb", f"must be 0 (automatic) or more, got {memory}")
     return SandboxConfig(hide=r.strings(data, "sandbox", "hide"),
-                         unhide=r.strings(data, "sandbox", "unhide"), memory_mb=memory)
+                         unhide=r.strings(data, "sandbox", "unhide"), memory_mb=memory,
+                         allow_domains=r.strings(data, "sandbox", "allow_domains"))
 
 
 def parse_config(text: str, path: Path) -> Config:

@@ -56,8 +56,10 @@ from kimi_code.safety.sandbox_probe import (
     bwrap_options,
     find_bwrap,
     nproc_enforced,
+    probe_python,
     run_self_test,
 )
+from kimi_code.safety.sandbox_proxy import sandbox_proxy_args
 
 __all__ = ["Sandbox", "SandboxLimits", "SandboxMode", "SandboxPolicy", "SandboxUnavailable",
            "diagnose", "git_protected_paths", "mode_from_env", "sandbox_for_workspace"]
@@ -116,13 +118,15 @@ class SandboxPolicy:
     network: bool = False
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     hide: tuple[str, ...] = ()  # hidden on top of sandbox_hide's defaults ([sandbox] hide)
+    allow_domains: tuple[str, ...] = ()  # without network: reachable through our proxy
     unhide: tuple[str, ...] = ()  # defaults left visible ([sandbox] unhide)
 
     @classmethod
     def for_workspace(cls, workspace: Path, extra_dirs: Sequence[Path] = (),
                       mode: SandboxMode = SandboxMode.WORKSPACE_WRITE, network: bool = False,
                       limits: SandboxLimits | None = None, hide: Sequence[str] = (),
-                      unhide: Sequence[str] = ()) -> SandboxPolicy:
+                      unhide: Sequence[str] = (),
+                      allow_domains: Sequence[str] = ()) -> SandboxPolicy:
         """The agent's policy: the workspace and extra dirs writable (in workspace-write),
         their git internals and kimi-code's own directories protected (and hidden)."""
         roots = tuple(Path(os.path.realpath(p)) for p in (workspace, *extra_dirs))
@@ -132,7 +136,8 @@ class SandboxPolicy:
         protected.extend(agent_dirs())
         return cls(mode=mode, writable=roots if mode is SandboxMode.WORKSPACE_WRITE else (),
                    protected=_dedupe(protected), network=network,
-                   limits=limits or SandboxLimits(), hide=tuple(hide), unhide=tuple(unhide))
+                   limits=limits or SandboxLimits(), hide=tuple(hide), unhide=tuple(unhide),
+                   allow_domains=tuple(allow_domains))
 
     def with_root(self, root: Path) -> SandboxPolicy:
         """This policy plus `root` as a writable root (a subagent's worktree), its git
@@ -252,9 +257,14 @@ class Sandbox:
         n = limits.max_processes
         prologue = (f"{{ ulimit -u {n} || ulimit -p {n}; }} 2>/dev/null; "
                     f"ulimit -f {limits.max_file_bytes // 512} 2>/dev/null; "
-                    f"ulimit -d {limits.memory_bytes() // 1024} 2>/dev/null; exec \"$@\"")
-        inner = ["/bin/sh", "-c", prologue, "sh", *argv]
+                    f"ulimit -d {limits.memory_bytes() // 1024} 2>/dev/null; ")
         base = self._base_args(self._bwrap, Path(os.path.realpath(cwd)))
+        if self.policy.allow_domains and not self.policy.network:
+            # [sandbox] allow_domains: out only through our allowlisting proxy.
+            proxy_args, start = sandbox_proxy_args(self.policy.allow_domains, probe_python())
+            base[-2:-2] = proxy_args  # before --chdir, after the private /tmp
+            prologue += start
+        inner = ["/bin/sh", "-c", prologue + 'exec "$@"', "sh", *argv]
         try:
             # With network shared, the host's abstract sockets are reachable: no AF_UNIX.
             filter_path = seccomp.filter_file(deny_unix_sockets=self.policy.network)
@@ -322,7 +332,9 @@ class Sandbox:
         if not self.enforced:
             return "sandbox off (commands are not confined)"
         roots = ", ".join(shlex.quote(str(r)) for r in self.policy.writable) or "nothing"
-        net = "network allowed" if self.policy.network else "no network"
+        net = "network allowed" if self.policy.network else (
+            f"network only to {', '.join(self.policy.allow_domains)}"
+            if self.policy.allow_domains else "no network")
         return f"sandbox {self.policy.mode.value}: writable {roots}; {net}"
 
 
@@ -342,7 +354,8 @@ def sandbox_for_workspace(workspace: Path, extra_dirs: Sequence[Path] = (),
             raise ValueError(str(exc)) from None
     limits = SandboxLimits(max_memory_bytes=settings.memory_mb * 1024 * 1024)
     return Sandbox(SandboxPolicy.for_workspace(workspace, extra_dirs, chosen, network, limits,
-                                               hide=settings.hide, unhide=settings.unhide))
+                                               hide=settings.hide, unhide=settings.unhide,
+                                               allow_domains=settings.allow_domains))
 
 
 def diagnose() -> tuple[bool, str]:

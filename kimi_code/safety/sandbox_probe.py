@@ -84,7 +84,7 @@ def nproc_enforced() -> bool:
     return os.geteuid() != 0
 
 
-def _probe_python() -> str:
+def probe_python() -> str:
     """An interpreter visible inside the sandbox (anything under /tmp is hidden there)."""
     for candidate in ("/usr/bin/python3", sys.executable, shutil.which("python3") or ""):
         if candidate and os.path.exists(candidate) and not candidate.startswith("/tmp/"):
@@ -165,7 +165,7 @@ class _Canaries:
             self.unix.setblocking(False)
 
     def argv(self) -> list[str]:
-        return [_probe_python(), "-c", _PROBE, str(self.target), str(self.tcp.getsockname()[1]),
+        return [probe_python(), "-c", _PROBE, str(self.target), str(self.tcp.getsockname()[1]),
                 str(_FORK_STORM), str(self.secret), str(self.sock_path)]
 
     @staticmethod

@@ -466,3 +466,51 @@ async def test_planted_rg_on_path(workspace: Path, stage: Stage,
     tool = GrepTool()
     result = await tool.run(tool.parse_args({"pattern": "hello"}), context(workspace, sandbox))
     assert not marker.exists() and "a.txt" in result.content, result.content
+
+
+# ---- the network allowlist's proxy ([sandbox] allow_domains) -----------------------------------
+
+PROXY_ATTACKS = {
+    "proxy-literal-not-allowed": (("allowed.example",), "CONNECT 127.0.0.1:{port} HTTP/1.1"),
+    "proxy-name-resolving-to-loopback": (("localhost",), "CONNECT localhost:{port} HTTP/1.1"),
+    "proxy-plain-http-to-another-host": (("allowed.example",),
+                                         "GET http://127.0.0.1:{port}/ HTTP/1.1"),
+    "proxy-userinfo-trick": (("allowed.example",),
+                             "CONNECT allowed.example@127.0.0.1:{port} HTTP/1.1"),
+    "proxy-suffix-trick": (("*.allowed.example",),
+                           "CONNECT 127.0.0.1#.allowed.example:{port} HTTP/1.1"),
+    "proxy-ipv4-mapped-ipv6": (("127.0.0.2",), "CONNECT [::ffff:127.0.0.1]:{port} HTTP/1.1"),
+    "proxy-decimal-address": (("allowed.example",), "CONNECT 2130706433:{port} HTTP/1.1"),
+}
+
+
+@pytest.mark.parametrize("allowed,line", list(PROXY_ATTACKS.values()), ids=list(PROXY_ATTACKS))
+async def test_proxy_refuses(workspace: Path, stage: Stage, allowed: tuple[str, ...],
+                             line: str) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    stage.listeners.append(listener)
+    request = line.format(port=listener.getsockname()[1])
+    code = ("import os,socket; p=int(os.environ['HTTPS_PROXY'].rsplit(':',1)[1]); "
+            "s=socket.create_connection(('127.0.0.1', p), 5); "
+            f"s.sendall({(request + chr(13) + chr(10) + chr(13) + chr(10)).encode()!r}); "
+            "print('ANSWER', s.recv(200).split(b'\\r\\n')[0].decode())")
+    sandbox = Sandbox(SandboxPolicy.for_workspace(workspace, (), SandboxMode.WORKSPACE_WRITE,
+                                                  False, allow_domains=allowed))
+    result = await bash(workspace, sandbox, f'python3 -c "{code}" 2>&1')
+    assert "ANSWER HTTP/1.1" in result.content, result.content  # the proxy answered...
+    assert " 200 " not in result.content and not stage.reached(), result.content  # ...no
+
+
+async def test_direct_connect_despite_allowlist(workspace: Path, stage: Stage) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    stage.listeners.append(listener)
+    port = listener.getsockname()[1]
+    sandbox = Sandbox(SandboxPolicy.for_workspace(workspace, (), SandboxMode.WORKSPACE_WRITE,
+                                                  False, allow_domains=("127.0.0.1",)))
+    result = await bash(workspace, sandbox,
+                        f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}),"
+                        " 2); print('CONNECTED')\" 2>&1; unset HTTPS_PROXY; "
+                        f"echo x > /dev/tcp/127.0.0.1/{port}; echo end")
+    assert "CONNECTED" not in result.content and not stage.reached(), result.content
