@@ -134,9 +134,12 @@ class ToolExecutor:
         except (ToolError, OSError) as exc:  # the path changed since prepare(): refuse it
             return ToolResult(str(exc), is_error=True)
         reason = "denied by a permission rule or mode"
+        if why := self.policy.explain(prepared.tool.name, subject):
+            reason += f" ({why})"
         if prepared.decision is Decision.ASK:
             if self.approver is None:
                 reason = "needs approval, and no one can approve in this mode (headless)"
+                reason += f" ({why})" if why else ""
             else:
                 response = await self.approver(ApprovalRequest(
                     prepared.tool.name, prepared.call.id, prepared.input, subject,

@@ -92,11 +92,6 @@ def split_command(command: str) -> list[str]:
     return split_commands(command)
 
 
-def has_substitution(command: str) -> bool:
-    """Command substitution or process substitution in the command line."""
-    return "$(" in command or "`" in command or "<(" in command or ">(" in command
-
-
 def all_allowed(rules: list[Rule], use: CommandUse) -> bool:
     """Whether allow `rules` cover one simple command (a transparent wrapper is covered by
     what it runs, which is checked on its own)."""
@@ -167,7 +162,9 @@ class PermissionPolicy:
         if _bash_rule_hits(self.deny, analysis):
             return Decision.DENY
         if self.mode == "read-only":
-            return Decision.DENY  # Bash can write (redirections, any program): never read-only
+            # Bash can write (redirections, any program): never read-only. analysis.writes
+            # names the redirection targets for front ends that show them.
+            return Decision.DENY
         if _bash_rule_hits(self.ask, analysis) or _bash_rule_maybe(self.deny, analysis):
             return Decision.ASK
         if any(destructive_git(use) for use in analysis.commands):
@@ -176,11 +173,35 @@ class PermissionPolicy:
             return Decision.ASK  # never auto-allowed, in any mode: rules cannot see it
         if self.mode == "yolo":
             return Decision.ALLOW
-        if analysis.network or (analysis.writes and self.mode == "ask"):
-            return Decision.ASK  # in ask mode a file write is asked, as an Edit would be
+        if analysis.network:
+            return Decision.ASK  # `> /dev/tcp/host/port` opens a connection, whatever the rule
         if analysis.commands and all(all_allowed(self.allow, use) for use in analysis.commands):
             return Decision.ALLOW
         return Decision.ASK
+
+    def explain(self, tool: str, subject: str) -> str:
+        """Why a Bash command is not simply allowed, in a sentence for the model or the user
+        ("" when there is nothing more to say than the decision)."""
+        if tool != "Bash" or not subject:
+            return ""
+        analysis = analyse(subject)
+        for rule in self.deny:
+            if rule.tool == "Bash" and _bash_rule_hits([rule], analysis):
+                return f"it matches the deny rule {rule}"
+        for rule in self.deny:
+            if _bash_rule_maybe([rule], analysis):
+                return f"the deny rule {rule} may match once its words are known"
+        reasons = unjudgeable(analysis) + list(analysis.asks)
+        if reasons:
+            return f"the rules cannot judge it statically ({reasons[0]}); write it out plainly"
+        for use in analysis.commands:
+            if why := destructive_git(use):
+                return f"{why}: always asked"
+        if self.mode != "yolo":
+            for use in analysis.commands:
+                if not all_allowed(self.allow, use):
+                    return f"no allow rule covers {use.raw.strip()[:200]!r}"
+        return ""
 
     def grant(self, rule: str) -> None:
         """Add an allow rule for the rest of the session."""

@@ -234,3 +234,13 @@ def test_static_words_are_what_bash_passes(word: str) -> None:
     ours = [v.encode("utf-8", "surrogateescape") for v in analysis.commands[0].argv[2:]
             if v is not None]
     assert ours == done.stdout.split(b"\0")[:-1]
+
+
+def test_explain_says_why_a_command_was_not_allowed() -> None:
+    p = policy("yolo", allow=["Bash(git *)"], deny=["Bash(rm -rf *)"])
+    assert p.explain("Bash", "command rm -fr x") == "it matches the deny rule Bash(rm -rf *)"
+    assert "known only at run time" in p.explain("Bash", "$TOOL --version")
+    assert p.explain("Bash", "git -C . reset --hard").endswith("always asked")
+    assert p.explain("Bash", "git status") == "" and p.explain("Edit", "a.py") == ""
+    asking = policy("ask", allow=["Bash(echo *)"])
+    assert asking.explain("Bash", "echo hi\ntouch x") == "no allow rule covers 'touch x'"

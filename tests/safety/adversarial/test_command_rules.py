@@ -277,6 +277,8 @@ async def test_attack_is_blocked(workspace: Path, attack: Attack) -> None:
     decision, content = await _through_executor(workspace, attack)
     assert decision is attack.expected, content
     assert content.startswith("Permission denied"), content
+    why = POLICIES[attack.policy]().explain("Bash", attack.command)
+    assert why and why in content, content  # the model is told why
     assert not effect(workspace), f"the attack ran: {content}"
     # The control: the same command, with no rules, does what the attack wanted.
     sandbox = None if attack.effect in UNCONFINED_CONTROL else make_sandbox(workspace)
