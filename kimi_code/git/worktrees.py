@@ -166,10 +166,12 @@ def _blob(repo: Path, sha: str) -> bytes | None:
     return run_git(["cat-file", "blob", sha], cwd=repo).stdout
 
 
-def _read(path: Path) -> bytes | None:
-    if path.is_symlink():
-        return os.readlink(path).encode("utf-8", "surrogateescape")
-    return path.read_bytes() if path.is_file() else None
+def _read(root: Path, rel: str) -> bytes | None:
+    # Through fds verified beneath the workspace (issue 15): a link on the way raises.
+    from kimi_code.safety.fs_beneath import read_beneath
+
+    real = Path(os.path.realpath(root))
+    return read_beneath(real, real / rel)
 
 
 def _merge_text(repo: Path, ours: bytes, base: bytes, theirs: bytes) -> bytes | None:
@@ -187,8 +189,12 @@ def _merge_text(repo: Path, ours: bytes, base: bytes, theirs: bytes) -> bytes | 
 
 def _plan(repo: Path, workspace: Path, change: Change) -> tuple[bytes | None, bool] | None:
     """(new content or None for delete, executable) for one file, or None on conflict."""
+    from kimi_code.safety.git_dirs import git_write_refusal
+
+    if git_write_refusal(Path(os.path.realpath(workspace)) / change.path):
+        return None  # a tree made with plumbing can name .git/hooks/...: never applied
     base, theirs = _blob(repo, change.old_sha), _blob(repo, change.new_sha)
-    ours = _read(workspace / change.path)
+    ours = _read(workspace, change.path)
     executable = change.new_mode == "100755"
     if ours == theirs or ours == base:
         return theirs, executable
@@ -214,26 +220,17 @@ def merge_into_workspace(repo: Path, workspace: Path, base: str, commit: str) ->
     if conflicts:
         return MergeOutcome("conflict", conflicts)
     for change, content, executable in plans:
-        _write(workspace / change.path, content, executable, change.new_mode == "120000")
+        _write(workspace, change.path, content, executable, change.new_mode == "120000")
     return MergeOutcome("merged", [c.path for c in todo])
 
 
-def _write(target: Path, content: bytes | None, executable: bool, symlink: bool) -> None:
-    if content is None:
-        if target.is_symlink() or target.exists():
-            target.unlink()
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if symlink:
-        if target.is_symlink() or target.exists():
-            target.unlink()
-        os.symlink(content.decode("utf-8", "surrogateescape"), target)
-        return
-    if target.is_symlink():
-        target.unlink()
-    target.write_bytes(content)
-    mode = target.stat().st_mode
-    target.chmod(mode | 0o111 if executable else mode & ~0o111)
+def _write(root: Path, rel: str, content: bytes | None, executable: bool, symlink: bool) -> None:
+    # Never through a symlink in the workspace (issue 15): one planted there by a command
+    # would otherwise carry a subagent's file outside it, e.g. into kimi-code's config.
+    from kimi_code.safety.fs_beneath import write_beneath
+
+    real = Path(os.path.realpath(root))
+    write_beneath(real, real / rel, content, executable=executable, symlink=symlink)
 
 
 @dataclass(frozen=True)

@@ -258,3 +258,40 @@ def entry_beneath(root: Path, target: Path, *, create_parents: bool = False
     finally:
         os.close(dir_fd)
 
+
+
+def read_beneath(root: Path, target: Path) -> bytes | None:
+    """What a canonical-root-relative `target` holds for a file-by-file merge: a regular
+    file's bytes, a symlink's own target text, or None when nothing (or a directory) is
+    there. Never reads through a symlink on the way (UnsafePath)."""
+    try:
+        with entry_beneath(root, target) as entry:
+            st = entry.lstat()
+            if st is None or stat.S_ISDIR(st.st_mode):
+                return None
+            if stat.S_ISLNK(st.st_mode):
+                return os.fsencode(os.readlink(entry.name, dir_fd=entry.dir_fd))
+            fd = entry.open_read()
+            with os.fdopen(fd, "rb") as fh:
+                return fh.read() if stat.S_ISREG(os.fstat(fh.fileno()).st_mode) else None
+    except (FileNotFoundError, NotADirectoryError):  # a parent is missing or is a file
+        return None
+
+
+def write_beneath(root: Path, target: Path, content: bytes | None, *, executable: bool,
+                  symlink: bool) -> None:
+    """Make `target` (inside canonical `root`) hold `content`: None removes it, `symlink`
+    makes a link whose target text is `content`, otherwise an atomic regular file (an
+    existing file's mode kept, 0o644 for a new one, exec bits as asked). Parents are made;
+    nothing is ever written or removed through a symlink (UnsafePath)."""
+    with entry_beneath(root, target, create_parents=content is not None) as entry:
+        st = entry.lstat()
+        if content is None or symlink:
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                os.unlink(entry.name, dir_fd=entry.dir_fd)
+            if symlink and content is not None:
+                os.symlink(os.fsdecode(content), entry.name, dir_fd=entry.dir_fd)
+            return
+        mode = stat.S_IMODE(st.st_mode) if st is not None and stat.S_ISREG(st.st_mode) \
+            else 0o644
+        entry.replace(content, mode | 0o111 if executable else mode & ~0o111)

@@ -95,3 +95,33 @@ def tree_snapshot(root: Path) -> dict[str, bytes | str]:
         else:
             found[rel] = path.read_bytes()
     return found
+
+
+def _blob(repo: Path, data: bytes) -> str:
+    return subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo, input=data,
+                          check=True, capture_output=True).stdout.decode().strip()
+
+
+def _tree(repo: Path, entries: list[tuple[str, str, str]]) -> str:
+    """mktree from (mode, sha, name): plumbing does not refuse `.git` names as `git add` does."""
+    text = "".join(f"{mode} {'tree' if mode == '040000' else 'blob'} {sha}\t{name}\n"
+                   for mode, sha, name in entries)
+    return subprocess.run(["git", "mktree"], cwd=repo, input=text.encode(), check=True,
+                          capture_output=True).stdout.decode().strip()
+
+
+def commit_with_path(repo: Path, parts: list[str], data: bytes) -> tuple[str, str]:
+    """(base, commit): HEAD plus one file at parts/... built with plumbing."""
+    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True,
+                          capture_output=True).stdout.decode().strip()
+    sha, mode = _blob(repo, data), "100644"
+    for name in reversed(parts[1:]):
+        sha, mode = _tree(repo, [(mode, sha, name)]), "040000"
+    listing = subprocess.run(["git", "ls-tree", "HEAD"], cwd=repo, check=True,
+                             capture_output=True).stdout.decode()
+    root = [(line.split()[0], line.split()[2], line.split("\t", 1)[1])
+            for line in listing.splitlines()] + [(mode, sha, parts[0])]
+    commit = subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t",
+                             "commit-tree", _tree(repo, root), "-p", base, "-m", "subagent"],
+                            cwd=repo, check=True, capture_output=True).stdout.decode().strip()
+    return base, commit

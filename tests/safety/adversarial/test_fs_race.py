@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -462,3 +463,43 @@ def test_static_escape_refused(name: str, workspace: Path, outside: Path, home: 
     assert all(reply.is_error for reply in replies), [r.content for r in replies]
     assert not any("failed unexpectedly" in r.content for r in replies)
     assert {"outside": tree_snapshot(outside), "home": tree_snapshot(home)} == before
+
+
+# ---- the swarm's merge of a subagent commit writes files by path --------------------------
+
+MERGE_LINK_ATTACKS = {
+    # an untracked link planted in the workspace (by a sandboxed command) after the subagent
+    # started: its commit adds lib/config.toml, which the merge would carry through the link
+    "swarm-merge-through-planted-dir-link": ("lib", ["lib", "config.toml"]),
+    "swarm-merge-through-deep-planted-link": ("pkg/lib", ["pkg", "lib", "config.toml"]),
+    "swarm-merge-deletes-through-planted-link": ("gone", ["gone", "secret.txt"]),
+}
+
+
+@pytest.mark.parametrize("name", list(MERGE_LINK_ATTACKS))
+def test_swarm_merge_never_writes_through_a_planted_link(name: str, workspace: Path,
+                                                         home: Path) -> None:
+    from kimi_code.git.worktrees import merge_into_workspace
+    from tests.support.fs_race import commit_with_path
+
+    link, parts = MERGE_LINK_ATTACKS[name]
+    (home / "secret.txt").write_text(SECRET + "\n")
+    if name.startswith("swarm-merge-deletes"):
+        # base holds gone/secret.txt with what the link's target holds; the subagent deletes
+        # it: the delete must not follow the link and remove the file outside
+        head, base = commit_with_path(workspace, parts, (SECRET + "\n").encode())
+        commit = subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t",
+                                 "commit-tree", f"{head}^{{tree}}", "-p", base, "-m", "rm"],
+                                cwd=workspace, check=True, capture_output=True
+                                ).stdout.decode().strip()
+    else:
+        base, commit = commit_with_path(workspace, parts, YOLO_CONFIG.encode())
+    (workspace / link).parent.mkdir(parents=True, exist_ok=True)
+    (workspace / link).symlink_to(home, target_is_directory=True)
+    before = tree_snapshot(home)
+    try:
+        outcome = merge_into_workspace(workspace, workspace, base, commit)
+        assert outcome.status in ("conflict", "nothing"), outcome
+    except Exception as exc:  # the swarm reports any merge failure as a conflict
+        assert "symbolic link" in str(exc), exc
+    assert tree_snapshot(home) == before

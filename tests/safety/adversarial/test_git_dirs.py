@@ -23,7 +23,7 @@ import pytest
 
 from kimi_code.safety.git_dirs import is_git_dir
 from kimi_code.tools.base import ToolContext
-from tests.support.fs_race import ToolDriver, tree_snapshot
+from tests.support.fs_race import ToolDriver, commit_with_path, tree_snapshot
 from tests.support.sandboxes import bash, make_sandbox
 
 ATTACK_CLASS = "git-dirs"
@@ -332,3 +332,36 @@ def test_bash_write_into_nested_git_dirs_refused(name: str, workspace: Path,
     assert "Read-only file system" in result.content, result.content
     after = {str(p): tree_snapshot(p) if p.is_dir() else p.read_bytes() for p in scene.guarded}
     assert after == before
+
+
+# ---- a coder subagent's commit merged back file by file (the swarm) -----------------------
+
+MERGE_ATTACKS = {
+    "swarm-merge-writes-root-dot-git-hook": [".git", "hooks", "post-checkout"],
+    "swarm-merge-writes-root-dot-git-config": [".git", "config"],
+    "swarm-merge-makes-nested-dot-git": ["sub", ".git", "hooks", "pre-commit"],
+    "swarm-merge-into-nested-bare-repo": ["mirrors", "origin.git", "hooks", "post-receive"],
+}
+
+
+@pytest.mark.parametrize("name", list(MERGE_ATTACKS))
+def test_swarm_merge_into_git_internals_refused(name: str, workspace: Path,
+                                                tmp_path: Path) -> None:
+    """The subagent runs git plumbing in its worktree to commit a tree naming git internals;
+    the merge into the user's workspace (kimi_code.git.worktrees.merge_into_workspace, what
+    the swarm calls) must not write it."""
+    from kimi_code.git.worktrees import merge_into_workspace
+
+    scene = Scene(workspace, tmp_path)
+    _nested_bare(scene)
+    parts = MERGE_ATTACKS[name]
+    base, commit = commit_with_path(workspace, parts, HOOK.encode())
+    before = {str(p): tree_snapshot(p) for p in scene.guarded}
+    existed = (workspace / Path(*parts)).exists()
+    try:
+        outcome = merge_into_workspace(workspace, workspace, base, commit)
+        assert outcome.status == "conflict", outcome
+    except Exception as exc:  # merge_back reports any failure as a conflict, branch kept
+        assert "link" in str(exc) or "git" in str(exc), exc
+    assert {str(p): tree_snapshot(p) for p in scene.guarded} == before
+    assert existed or not (workspace / Path(*parts)).exists()
