@@ -17,6 +17,7 @@ still has, and reaches the outside only through an HTTPS proxy of ours:
 
 from __future__ import annotations
 
+import collections
 import fnmatch
 import ipaddress
 import os
@@ -131,7 +132,7 @@ class DomainProxy:
         self._server.bind(str(self.path))
         self._server.listen(_MAX_CONNECTIONS)
         self._slots = threading.BoundedSemaphore(_MAX_CONNECTIONS)
-        self.refused: list[str] = []  # what was refused (for the user and for tests)
+        self.refused: collections.deque[str] = collections.deque(maxlen=100)  # latest refusals
         threading.Thread(target=self._serve, name="kimi-sandbox-proxy", daemon=True).start()
 
     def _serve(self) -> None:
