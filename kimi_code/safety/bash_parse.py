@@ -200,7 +200,8 @@ class _Walker:
             elif kind == "redirected_statement":
                 body = node.child_by_field_name("body")
                 if (body is None or body.type != "command") and _has_extra_words(node):
-                    self.out.opaque.append("words after a redirection of a pipeline or compound command")
+                    self.out.opaque.append("words after the redirection of a pipeline or a "
+                                           "compound command")
             stack.extend(reversed(node.children))
 
     def _declaration(self, node: Node) -> None:
