@@ -172,10 +172,10 @@ def resolve_target(repo: git.Repo, base: str | None, head: str, uncommitted: boo
         if repo.bare:
             raise ReviewError(f"{repo.git_dir} is a bare repository: there are no uncommitted "
                               "changes to review. Pass --base and --head to review commits.")
-        head = head_commit(repo)
+        current = head_commit(repo)
         # No commit yet (a fresh repository with staged files): everything is new, so the
         # change is reviewed against the empty tree.
-        base_sha = head.hexsha if head is not None else empty_tree(repo)
+        base_sha = current.hexsha if current is not None else empty_tree(repo)
         files = working_changes(repo, base_sha)
         target = ReviewTarget(base=base_sha, head="working tree", files=files, root=root,
                               pr_text=pr_text)

@@ -147,7 +147,7 @@ def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     try:
         from kimi_code.config import load_config
 
-        config = load_config(env=env)
+        config = load_config(env=dict(env))
         found.update(m.api_key for m in config.models.values() if m.api_key)
         found.update(_url_password(m.base_url) for m in config.models.values() if m.base_url)
     except Exception:  # noqa: BLE001 - a bad config must not block redaction
