@@ -32,9 +32,9 @@ def start_interactive(*, plain: bool, model: str | None, provider: str | None,
     if not plain and sys.stdout.isatty():
         try:
             from kimi_code.ui.app import run_tui
-        except ImportError:
-            run_tui = None
-        if run_tui is not None:
+        except ImportError:  # a build without Textual: the line mode still works
+            pass
+        else:
             return run_tui(session, continue_=continue_, resume=resume)
     from kimi_code.ui.plain import run_plain
 

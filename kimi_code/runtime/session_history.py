@@ -59,12 +59,22 @@ class SessionHistory:
                                          "/undo and /rewind cannot go back.") from None
 
     async def checkpoints(self) -> list[Checkpoint]:
-        """This session's checkpoints, oldest first."""
-        return await asyncio.to_thread(self._checkpoints().list)
+        """This session's checkpoints, oldest first (raises RewindError when unreadable)."""
+        from kimi_code.git.checkpoints.store import CheckpointError
+
+        try:
+            return await asyncio.to_thread(self._checkpoints().list)
+        except CheckpointError as exc:
+            raise RewindError(str(exc)) from None
 
     async def checkpoint(self, checkpoint_id: str) -> Checkpoint:
-        """One checkpoint by id (or unique prefix); raises CheckpointError when unknown."""
-        return await asyncio.to_thread(self._checkpoints().get, checkpoint_id)
+        """One checkpoint by id (or unique prefix); raises RewindError when unknown."""
+        from kimi_code.git.checkpoints.store import CheckpointError
+
+        try:
+            return await asyncio.to_thread(self._checkpoints().get, checkpoint_id)
+        except CheckpointError as exc:
+            raise RewindError(str(exc)) from None
 
     async def undo_target(self) -> Checkpoint | None:
         """The checkpoint taken before the last turn still in the conversation (None: none)."""
@@ -91,8 +101,8 @@ class SessionHistory:
                      ) -> RewindOutcome:
         """Go back to checkpoint `to`: the files ("code"), the conversation, or "both". Files
         the user edited since the agent did are overwritten only with `force`; when the files
-        are refused, the conversation is left alone too. Raises RewindError/CheckpointError
-        (unknown checkpoint) and refuses while a turn runs."""
+        are refused, the conversation is left alone too. Raises RewindError (unknown
+        checkpoint, or a turn is running)."""
         if self.busy:
             raise RewindError("The agent is working; stop it first, then go back.")
         checkpoint = await self.checkpoint(to)

@@ -45,8 +45,6 @@ async def undo(host: CommandHost, arg: str) -> None:
 
 async def rewind(host: CommandHost, arg: str) -> None:
     """/rewind [ID] [files|conversation|both] [force]: pick a checkpoint, then the scope."""
-    from kimi_code.git.checkpoints.store import CheckpointError
-
     scope, force, rest = parse_scope_args(arg)
     if not _ready(host):
         return
@@ -55,7 +53,7 @@ async def rewind(host: CommandHost, arg: str) -> None:
             await choose_scope(host, await host.session.checkpoint(rest[0]), scope, force)
             return
         checkpoints = {c.id: c for c in await host.session.checkpoints()}
-    except (CheckpointError, RewindError) as exc:
+    except RewindError as exc:
         host.show_notice(str(exc), "error")
         return
     choices = [Choice(c.id, c.trigger or "(checkpoint)", f"{c.created} · {c.id}")

@@ -92,3 +92,13 @@ def test_one_approval_answer_parser() -> None:
     assert not parse_answer("", rule).allowed and parse_answer("n", rule).message == ""
     denied = parse_answer("  use pytest instead  ", rule)
     assert not denied.allowed and denied.message == "use pytest instead"
+
+
+def test_plain_bang_output_goes_with_the_next_message(server, workspace: Path, capsys) -> None:
+    server.add({"text": "I see it."})
+    drive(["!echo plain-bang-output", "what did it print?", "/quit"])
+    out = capsys.readouterr().out
+    assert "plain-bang-output" in out and "goes to the agent with your next message" in out
+    sent = [m for m in server.model_bodies()[-1]["messages"] if m["role"] == "user"][-1]
+    assert sent["content"].startswith("<bash-input>echo plain-bang-output</bash-input>")
+    assert sent["content"].endswith("what did it print?")
