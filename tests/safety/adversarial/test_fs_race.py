@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -373,10 +374,11 @@ def test_race_through_kimi_code_run_in_yolo_mode(workspace: Path, home: Path) ->
         for r in range(3)]
     script = [
         _calls(("Bash", {"command": f"ln -s {home} evil && echo linked"})),
-        _calls(("Bash", {"command": "python3 race.py sub evil .stop-race > race.log 2>&1",
+        _calls(("Bash", {"command": f"{sys.executable} race.py sub evil .stop-race > race.log "
+                                    "2>&1",
                          "run_in_background": True})),
-        _calls(("Bash", {"command": "until grep -q started race.log; do sleep 0.01; done; "
-                                    "echo swapping"})),
+        _calls(("Bash", {"command": "until grep -qE 'started|renameat2|Error' race.log; do sleep 0.01; done; "
+                                    "grep -q started race.log && echo swapping; cat race.log"})),
         *rounds,
         _calls(("Bash", {"command": "touch .stop-race; until grep -qE '^[0-9]+$' race.log; "
                                     "do sleep 0.01; done; tail -n 1 race.log"})),
