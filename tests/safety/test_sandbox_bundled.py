@@ -48,7 +48,9 @@ def bare_path() -> Iterator[str]:
 
 def _env(bare: str, home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KIMI_", "PYTEST_"))}
-    env.update(PATH=bare, KIMI_CODE_HOME=str(home), **extra)
+    # The endpoint check gets a closed local port: refused at once, no outside lookup.
+    env.update(PATH=bare, KIMI_CODE_HOME=str(home), KIMI_BASE_URL="http://127.0.0.1:9/v1",
+               **extra)
     return env
 
 
