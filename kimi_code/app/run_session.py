@@ -51,7 +51,7 @@ class HeadlessRun:
 
     def close(self) -> None:
         """Release what an interrupted execute() could not (the lock, the store)."""
-        if not self.session._closed:
+        if not self.session.closed:
             asyncio.run(self.session.close())
 
     async def execute(self) -> int:

@@ -41,7 +41,7 @@ class AgentSession(SessionHistory):
         self.approver = approver  # set by the front end before open(); None: "ask" denies
         self.subscribers: list[Subscriber] = []
         self.session_id = ""
-        self.resumed = False
+        self.resumed = False  # the open session existed before (continue, resume)
         self.agent: Agent | None = None  # for the runtime and tests; front ends use the API
         self._parts = AgentParts()
         self._task: asyncio.Task[TurnResult] | None = None
@@ -69,6 +69,10 @@ class AgentSession(SessionHistory):
     @property
     def permission_mode(self) -> str:
         return self.options.permission_mode
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     @property
     def busy(self) -> bool:
@@ -155,7 +159,8 @@ class AgentSession(SessionHistory):
                                             title=_title(title))
             self._untitled = not title.strip()
         self._switch_lock(session_id)
-        self._build(history, ledger, resumed=bool(resume or continue_))
+        self.resumed = bool(resume or continue_)
+        self._build(history, ledger, resumed=self.resumed)
 
     def resume(self, session_id: str) -> None:
         """Switch to an earlier session (the caller cancels a running turn first)."""
