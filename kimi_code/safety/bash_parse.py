@@ -258,7 +258,8 @@ class _Walker:
         for inner in wrapped.inners:
             inner_texts = tuple(texts[len(argv) - len(inner):]) if _is_tail(argv, inner) \
                 else tuple(w if w is not None else "$?" for w in inner)
-            self._use(inner, inner_texts, inner_env, " ".join(inner_texts), None)
+            # the inner command inherits the wrapper's stdin (`timeout 5 bash <<< '...'`)
+            self._use(inner, inner_texts, inner_env, " ".join(inner_texts), node)
         if wrapped.shell is not None:
             _analyse_text(wrapped.shell, self.out, self.depth + 1, inner_env)
         if wrapped.reads_stdin:

@@ -188,6 +188,8 @@ DENY_DODGE = [  # `Bash(rm -rf *)` denied in yolo mode, and the hostile spelling
     _a("eval-in-bash-c", "bash -c \"eval 'rm -rf victim'\"", "deny", DENY, "victim"),
     _a("trap", "trap 'rm -rf victim' EXIT", "deny", DENY, "victim"),
     _a("herestring-shell", "bash <<< 'rm -rf victim'", "deny", DENY, "victim"),
+    _a("wrapped-herestring-shell", "timeout 5 bash <<< 'rm -rf victim'", "deny", DENY, "victim"),
+    _a("wrapped-piped-shell", "echo 'rm -rf victim' | nice sh", "deny", ASK, "victim"),
     _a("heredoc-shell", "sh <<'EOF'\nrm -rf victim\nEOF", "deny", DENY, "victim"),
     _a("options-after-redirect", "rm > out -rf victim", "deny", DENY, "victim"),
     _a("options-after-stderr-redirect", "rm 2>/dev/null -rf victim", "deny", DENY, "victim"),
