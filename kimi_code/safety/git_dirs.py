@@ -207,4 +207,6 @@ def protected_git_paths(root: Path) -> list[Path]:
             if not is_dir:
                 found.extend(_pointer_targets(path, Path(directory)))
         pending.extend(listing.subdirs)
-    return list(dict.fromkeys(found))
+    # Only what exists can be bound read-only; a dangling `.git` link or a pointer to nowhere
+    # would otherwise make bwrap refuse to start, denying every command (a hostile repo's DoS).
+    return [path for path in dict.fromkeys(found) if os.path.exists(path)]

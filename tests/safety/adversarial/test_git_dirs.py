@@ -365,3 +365,19 @@ def test_swarm_merge_into_git_internals_refused(name: str, workspace: Path,
         assert "link" in str(exc) or "git" in str(exc), exc
     assert {str(p): tree_snapshot(p) for p in scene.guarded} == before
     assert existed or not (workspace / Path(*parts)).exists()
+
+
+def test_dangling_git_pointers_do_not_deny_the_sandbox(workspace: Path) -> None:
+    """A hostile repository ships a `.git` symlink to nowhere and pointer files naming missing
+    directories: binding them would make bwrap refuse to start, so every command would be
+    denied. Commands still run, and the real .git stays read-only."""
+    for name, pointer in (("a", "gitdir: ../missing\n"), ("b", "gitdir: /nonexistent/x\n")):
+        (workspace / name).mkdir()
+        (workspace / name / ".git").write_text(pointer)
+    (workspace / "c").mkdir()
+    (workspace / "c" / ".git").symlink_to("/nonexistent-target")
+    result = asyncio.run(bash(workspace, make_sandbox(workspace),
+                              "echo fine > ok.txt; echo evil > .git/hooks/pre-commit; echo end"))
+    assert (workspace / "ok.txt").read_text() == "fine\n", result.content
+    assert "Read-only file system" in result.content
+    assert not (workspace / ".git" / "hooks" / "pre-commit").exists()
