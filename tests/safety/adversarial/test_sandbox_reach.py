@@ -514,3 +514,41 @@ async def test_direct_connect_despite_allowlist(workspace: Path, stage: Stage) -
                         " 2); print('CONNECTED')\" 2>&1; unset HTTPS_PROXY; "
                         f"echo x > /dev/tcp/127.0.0.1/{port}; echo end")
     assert "CONNECTED" not in result.content and not stage.reached(), result.content
+
+
+# ---- other processes and devices of the host ------------------------------------------------
+
+
+@pytest.fixture
+def host_process() -> Iterator[int]:
+    """A host process with the canary on its command line (secrets in argv are common)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", CANARY],
+                            stdin=subprocess.PIPE)
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+async def test_host_process_command_lines(workspace: Path, host_process: int) -> None:
+    result = await bash(workspace, make_sandbox(workspace),
+                        f"cat /proc/{host_process}/cmdline; tr '\\0' ' ' < /proc/*/cmdline; "
+                        "ps -ef 2>/dev/null; echo end")
+    assert "end" in result.content and CANARY not in result.content, result.content
+
+
+async def test_signal_a_host_process(workspace: Path, host_process: int) -> None:
+    result = await bash(workspace, make_sandbox(workspace),
+                        f"kill -9 {host_process} 2>&1; python3 -c 'import os; os.kill({host_process}, 9)'"
+                        " 2>&1; echo end")
+    assert "end" in result.content
+    os.kill(host_process, 0)  # still alive: raises ProcessLookupError otherwise
+
+
+async def test_raw_block_devices(workspace: Path) -> None:
+    result = await bash(workspace, make_sandbox(workspace),
+                        "ls /dev; for d in /dev/sd? /dev/vd? /dev/nvme0n1 /dev/xvda /dev/mem "
+                        "/dev/kmem /dev/port; do [ -e $d ] && echo PRESENT $d; done; echo end")
+    assert "end" in result.content and "PRESENT" not in result.content, result.content
