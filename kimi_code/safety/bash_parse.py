@@ -245,7 +245,11 @@ class _Walker:
             self.record(CommandUse(argv, texts, assignments, raw))
             return
         wrapped = unwrap(argv)
-        transparent = wrapped is not None and wrapped.transparent and not wrapped.opaque
+        # transparent only when it does run something rules then judge: `env` alone prints the
+        # environment, `bash` alone reads whatever stdin holds
+        transparent = wrapped is not None and wrapped.transparent and not wrapped.opaque and (
+            bool(wrapped.inners) or wrapped.shell is not None
+            or (wrapped.reads_stdin and node is not None and bool(_stdin_text(node))))
         self.record(CommandUse(argv, texts, assignments, raw, transparent))
         if wrapped is None:
             return

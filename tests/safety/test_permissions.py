@@ -108,7 +108,8 @@ def test_everyday_commands_stay_allowed(command: str) -> None:
 @pytest.mark.parametrize("command", [
     "pytest -q; touch x", "echo ok\ntouch x", "sudo pytest -q", "./pytest -q",
     "PATH=.:$PATH pytest", "FOO=1 pytest -q", "/tmp/x/pytest", "bash -c 'pytest; touch x'",
-    "echo $(touch x)", "echo hi > $(touch x)", "eval echo hi",
+    "echo $(touch x)", "echo hi > $(touch x)", "eval echo hi", "env", "exec 3>&1", "bash",
+    "timeout 5", "command -v rg",
 ])
 def test_allow_rules_cover_only_what_they_name(command: str) -> None:
     assert policy("ask", allow=ALLOWED).decide("Bash", command, read_only=False) is Q

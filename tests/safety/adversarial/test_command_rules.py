@@ -139,6 +139,8 @@ ALLOWED_PREFIX = [  # an allowed command that smuggles a second one
     _a("allowed-wrapper-nice", "nice touch pwned", "allow", ASK),
     _a("allowed-find-exec", "find . -maxdepth 0 -exec touch pwned \\;", "allow", ASK),
     _a("env-split-string", "env -S 'touch pwned'", "allow", ASK),
+    _a("bare-wrapper-env", "env > pwned", "allow", ASK),
+    _a("bare-wrapper-exec", "exec > pwned; echo hi", "allow", ASK),
     _a("git-fsmonitor-config", "git -c core.fsmonitor='touch pwned' status", "allow", ASK),
     _a("git-diff-external", "git -c diff.external='touch pwned; true' diff", "allow", ASK),
     _a("git-alias-config", "git -c alias.x='!touch pwned' x", "allow", ASK),
