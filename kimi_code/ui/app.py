@@ -59,7 +59,7 @@ class KimiApp(SessionActions):
     def __init__(self, session: Any, *, continue_: bool = False, resume: str | None = None) -> None:
         super().__init__()
         self.session = session
-        self._open_args = {"continue_": continue_, "resume": resume}
+        self._continue, self._resume = continue_, resume
         self.kimi_themes, self.theme_problems = theme_data.load_themes()
         self.diff_palette = dict(theme_data.FALLBACK_DIFF)
         self.inbox: deque[Event] = deque()
@@ -135,7 +135,7 @@ class KimiApp(SessionActions):
         s.subscribers.append(self._on_event)
         s.approver = self.approve
         try:
-            s.open(**self._open_args)
+            s.open(continue_=self._continue, resume=self._resume)
         except LookupError as exc:
             self.exit(1, return_code=1, message=f"kimi-code: {exc}")
             return

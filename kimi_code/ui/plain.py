@@ -184,7 +184,8 @@ async def _approve(request: ApprovalRequest, console: Console, workspace: Any) -
     console.print(f"\n[bold yellow]Allow {request.tool_name}?[/] {_esc(visible(request.subject))}")
     if diff:
         console.print(diff_text(diff, max_lines=80))
-    answer = await PromptSession().prompt_async(
+    session: PromptSession[str] = PromptSession()
+    answer = await session.prompt_async(
         f"[y]es / [a]lways ({request.suggested_rule}) / [n]o / or type a message to deny: ")
     return parse_answer(answer, request.suggested_rule)
 
@@ -196,8 +197,9 @@ async def _ask_trust(s: Any) -> None:
     question = (f"Do you trust the files in {s.workspace.root}? Trusting loads the project's "
                 ".kimi-code config (it can only tighten permissions) and its custom subagent "
                 "types.\n[Enter] trust  [n] continue without trusting: ")
+    session: PromptSession[str] = PromptSession()
     try:
-        answer = (await PromptSession().prompt_async(question)).strip().lower()
+        answer = (await session.prompt_async(question)).strip().lower()
     except (EOFError, KeyboardInterrupt):
         answer = "n"
     if answer in ("", "y", "yes"):
@@ -223,7 +225,7 @@ async def _loop(s: Any, continue_: bool, resume: str | None) -> int:
         sys.stderr.write(f"kimi-code: {exc}\n")
         return 1
     files = await asyncio.to_thread(list_files, s.workspace.root)
-    prompt = PromptSession(history=make_history(s.workspace.root),
+    prompt: PromptSession[str] = PromptSession(history=make_history(s.workspace.root),
                            completer=make_completer(files), complete_while_typing=False)
     host = PlainHost(s, printer.console)
     print(f"kimi-code (plain) — session {s.session_id} in {s.workspace.root}. /help for commands.")

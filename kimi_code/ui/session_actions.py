@@ -86,10 +86,16 @@ class SessionActions(App[int]):
         """The session's approver: show the modal and wait for the answer."""
         from kimi_code.ui.screens.approval import ApprovalResult, ApprovalScreen
 
-        future: asyncio.Future[ApprovalResult] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[ApprovalResult | None] = \
+            asyncio.get_running_loop().create_future()
         screen = ApprovalScreen(request, self.session.workspace.root)
+
+        def answered(result: ApprovalResult | None) -> None:
+            if not future.done():
+                future.set_result(result)
+
         self.awaiting_approval = True
-        self.push_screen(screen, callback=lambda r: future.done() or future.set_result(r))
+        self.push_screen(screen, callback=answered)
         try:
             result = await future
         except asyncio.CancelledError:
@@ -98,6 +104,8 @@ class SessionActions(App[int]):
             raise
         finally:
             self.awaiting_approval = False
+        if result is None:  # dismissed without an answer: nothing is allowed
+            return ApprovalResponse(False)
         if result.response.allowed and result.response.remember_rule:
             self.save_rule(result.response.remember_rule, result.scope)
         return result.response
