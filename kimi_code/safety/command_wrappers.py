@@ -230,7 +230,9 @@ def _shell(args: Argv) -> Unwrapped | None:
         word = args[i]
         if word is None:
             return Unwrapped(opaque="a shell with an option or script known only at run time")
-        if word in ("-o", "+o", "-O", "+O", "--rcfile", "--init-file"):
+        if word in ("--rcfile", "--init-file") or word.startswith(("--rcfile=", "--init-file=")):
+            return Unwrapped(opaque="the shell sources a start-up file rules cannot see")
+        if word in ("-o", "+o", "-O", "+O"):
             i += 2
             continue
         if word == "--":

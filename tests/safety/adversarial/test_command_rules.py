@@ -135,6 +135,7 @@ ALLOWED_PREFIX = [  # an allowed command that smuggles a second one
     _a("repo-program-on-path", "PATH=.:$PATH pytest -q", "allow", ASK),
     _a("repo-program-relative", "./pytest -q", "allow", ASK),
     _a("bash-env-hook", "BASH_ENV=./evil.sh bash -c 'echo hi'", "allow", ASK),
+    _a("bash-rcfile", "bash --rcfile evil.sh -i -c 'echo hi'", "allow", ASK),
     _a("allowed-wrapper-timeout", "timeout 5 touch pwned", "allow", ASK),
     _a("allowed-wrapper-nice", "nice touch pwned", "allow", ASK),
     _a("allowed-find-exec", "find . -maxdepth 0 -exec touch pwned \\;", "allow", ASK),
