@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,15 +49,30 @@ def valid_head(data: bytes) -> bool:
     return _HEX_ID.match(data) is not None
 
 
+def _read_small(path: Path, limit: int = 4096) -> bytes | None:
+    """The first `limit` bytes of a regular file, or None. Never blocks: a FIFO planted as
+    HEAD or .git would otherwise hang every later call."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return None
+    try:
+        return os.read(fd, limit) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _head_ok(directory: Path) -> bool:
     head = directory / "HEAD"
     try:
         if head.is_symlink():
             return os.readlink(head).startswith("refs/")
-        with open(head, "rb") as fh:
-            return valid_head(fh.read(_HEAD_PROBE_BYTES))
     except OSError:
         return False
+    data = _read_small(head, _HEAD_PROBE_BYTES)
+    return data is not None and valid_head(data)
 
 
 def is_git_dir(directory: Path) -> bool:
@@ -99,25 +115,32 @@ def git_write_refusal(target: Path, data: bytes = b"") -> str | None:
     return None
 
 
+def _real(path: Path) -> Path | None:
+    """The canonical path, or None when resolving fails (a /proc link we may not read, a link
+    being swapped): this module never raises for what a repository holds."""
+    try:
+        return Path(os.path.realpath(path))
+    except (OSError, ValueError):
+        return None
+
+
 def _pointer_targets(pointer: Path, base: Path) -> list[Path]:
     """The git directory a `.git` file (`gitdir: X`) or symlink names, and its common dir."""
     if pointer.is_symlink():
-        return [Path(os.path.realpath(pointer))]
-    try:
-        with open(pointer, encoding="utf-8", errors="replace") as fh:
-            first = fh.readline().strip()
-    except OSError:
-        return []
+        return [real] if (real := _real(pointer)) else []
+    first = (_read_small(pointer) or b"").decode("utf-8", "replace").split("\n")[0].strip()
     if not first.startswith("gitdir:"):
         return []
     named = Path(first.removeprefix("gitdir:").strip())
-    gitdir = Path(os.path.realpath(named if named.is_absolute() else base / named))
+    gitdir = _real(named if named.is_absolute() else base / named)
+    if gitdir is None:
+        return []
     found = [gitdir]
-    try:
-        common = Path((gitdir / "commondir").read_text(encoding="utf-8").strip())
-    except OSError:
-        return found
-    found.append(Path(os.path.realpath(common if common.is_absolute() else gitdir / common)))
+    text = _read_small(gitdir / "commondir")
+    if text is not None:
+        common = Path(text.decode("utf-8", "replace").strip())
+        if (real := _real(common if common.is_absolute() else gitdir / common)) is not None:
+            found.append(real)
     return found
 
 
@@ -181,13 +204,16 @@ def _listing(directory: str) -> _Listing | None:
 
 def protected_git_paths(root: Path) -> list[Path]:
     """Everything under `root` that sandboxed commands must not write, as it is now: every
-    `.git` (directory, pointer file or symlink) at any depth and what its pointer names,
+    `.git` (directory, pointer file or symlink) at any depth and what its pointer names (when
+    that lies under `root` too),
     every nested git directory (a bare repository inside the tree), and, when `root` is
     itself a git directory, its internals (hooks/, config, ...). Symlinked directories are not
     followed; a found git directory is not descended into. Call it per command: a `.git` made
     since the last call is in the next list (directory listings are reused only while their
     directory is unchanged)."""
-    real = Path(os.path.realpath(root))
+    real = _real(root)
+    if real is None:
+        return []
     if is_git_dir(real):
         return _git_dir_entries(real)
     found: list[Path] = []
@@ -207,6 +233,9 @@ def protected_git_paths(root: Path) -> list[Path]:
             if not is_dir:
                 found.extend(_pointer_targets(path, Path(directory)))
         pending.extend(listing.subdirs)
-    # Only what exists can be bound read-only; a dangling `.git` link or a pointer to nowhere
-    # would otherwise make bwrap refuse to start, denying every command (a hostile repo's DoS).
-    return [path for path in dict.fromkeys(found) if os.path.exists(path)]
+    # Only what exists under `root` is listed. A dangling `.git` link, or a pointer to nowhere,
+    # to /proc/self/fd or to /dev/null, would make bwrap refuse to start or break every
+    # command (a hostile repository's denial of service); outside the writable roots all is
+    # read-only anyway, and each writable root's own walk finds the git directories in it.
+    return [path for path in dict.fromkeys(found)
+            if (path == real or real in path.parents) and os.path.exists(path)]

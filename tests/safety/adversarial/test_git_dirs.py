@@ -13,6 +13,7 @@ passes when the attack was refused and nothing changed.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -367,17 +368,49 @@ def test_swarm_merge_into_git_internals_refused(name: str, workspace: Path,
     assert existed or not (workspace / Path(*parts)).exists()
 
 
-def test_dangling_git_pointers_do_not_deny_the_sandbox(workspace: Path) -> None:
-    """A hostile repository ships a `.git` symlink to nowhere and pointer files naming missing
-    directories: binding them would make bwrap refuse to start, so every command would be
-    denied. Commands still run, and the real .git stays read-only."""
-    for name, pointer in (("a", "gitdir: ../missing\n"), ("b", "gitdir: /nonexistent/x\n")):
-        (workspace / name).mkdir()
-        (workspace / name / ".git").write_text(pointer)
-    (workspace / "c").mkdir()
-    (workspace / "c" / ".git").symlink_to("/nonexistent-target")
+def _pointer(target: str) -> Callable[[Path], None]:
+    def plant(ws: Path) -> None:
+        (ws / "sub").mkdir()
+        (ws / "sub" / ".git").write_text(f"gitdir: {target}\n")
+    return plant
+
+
+def _dangling_link(ws: Path) -> None:
+    (ws / "sub").mkdir()
+    (ws / "sub" / ".git").symlink_to("/nonexistent-target")
+
+
+def _fifo_dot_git(ws: Path) -> None:
+    (ws / "sub").mkdir()
+    os.mkfifo(ws / "sub" / ".git")
+
+
+def _fifo_head(ws: Path) -> None:
+    for name in ("objects", "refs"):
+        (ws / "sub" / name).mkdir(parents=True)
+    os.mkfifo(ws / "sub" / "HEAD")
+
+
+DOS_LAYOUTS = {
+    "dos-pointer-to-missing-dir": _pointer("../missing"),
+    "dos-pointer-to-proc-self-fd": _pointer("/proc/self/fd"),
+    "dos-pointer-to-dev-null": _pointer("/dev/null"),
+    "dos-pointer-to-unreadable-proc-root": _pointer("/proc/1/root"),
+    "dos-dangling-dot-git-link": _dangling_link,
+    "dos-fifo-as-dot-git": _fifo_dot_git,
+    "dos-fifo-as-head": _fifo_head,
+}
+
+
+@pytest.mark.parametrize("name", list(DOS_LAYOUTS))
+def test_hostile_git_pointers_do_not_deny_the_sandbox(name: str, workspace: Path) -> None:
+    """A hostile repository (or an earlier command) plants `.git` pointers that would make
+    bwrap refuse to start, bind /dev/null read-only, or hang the walk on a FIFO: every
+    command would be denied. Commands still run, and the real .git stays read-only."""
+    DOS_LAYOUTS[name](workspace)
     result = asyncio.run(bash(workspace, make_sandbox(workspace),
-                              "echo fine > ok.txt; echo evil > .git/hooks/pre-commit; echo end"))
+                              "echo fine > ok.txt; echo x > /dev/null && echo devnull-ok; "
+                              "echo evil > .git/hooks/pre-commit; echo end"))
     assert (workspace / "ok.txt").read_text() == "fine\n", result.content
-    assert "Read-only file system" in result.content
+    assert "devnull-ok" in result.content and "Read-only file system" in result.content
     assert not (workspace / ".git" / "hooks" / "pre-commit").exists()
