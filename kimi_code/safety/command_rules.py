@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import shlex
+from functools import lru_cache
 
 from kimi_code.safety.bash_parse import CommandUse
 from kimi_code.safety.command_shape import Shape, shape
@@ -100,6 +101,7 @@ def deny_could_match(pattern: str, use: CommandUse) -> bool:
     return fnmatch.fnmatchcase(command_basename(use.argv[0]), command_basename(tokens[0]))
 
 
+@lru_cache(maxsize=1024)
 def use_shape(use: CommandUse) -> Shape:
     words = [v if v is not None else t for v, t in zip(use.argv, use.texts, strict=False)]
     return shape(words, dynamic=any(v is None for v in use.argv))
@@ -110,27 +112,21 @@ def _basename_first(pattern: str) -> str:
     return command_basename(head) + sep + rest if "/" in head else pattern
 
 
-def _tokens(pattern: str) -> list[str]:
+@lru_cache(maxsize=256)
+def _tokens(pattern: str) -> tuple[str, ...]:
     try:
-        return shlex.split(pattern)
+        return tuple(shlex.split(pattern))
     except ValueError:
-        return pattern.split()
+        return tuple(pattern.split())
 
 
 def _shape_matches(pattern: str, target: Shape) -> bool:
     """The structural reading: every option the pattern names is present (in any order or
     spelling), the operands match, and a trailing `*` allows more."""
-    tokens = _tokens(pattern)
-    if not tokens:
+    parsed = _pattern_shape(pattern)
+    if parsed is None:
         return False
-    is_open = tokens[-1].endswith("*")
-    if tokens[-1] == "*":
-        tokens = tokens[:-1]
-    if not tokens:
-        return False
-    # `--force*` is a glob over option spellings: some option of the command must match it
-    globbed = [t for t in tokens[1:] if t.startswith("-") and _GLOB & set(t)]
-    wanted = shape([tokens[0], *(t for t in tokens[1:] if t not in globbed)])
+    is_open, globbed, wanted = parsed
     pairs = zip(target.names, wanted.names, strict=False)
     if len(wanted.names) > len(target.names) or not all(
             fnmatch.fnmatchcase(have, want) for have, want in pairs):
@@ -148,6 +144,23 @@ def _shape_matches(pattern: str, target: Shape) -> bool:
         return True
     return is_open and (not expected or fnmatch.fnmatchcase(operands, expected + " *")
                         or fnmatch.fnmatchcase(operands, expected + "*"))
+
+
+@lru_cache(maxsize=256)
+def _pattern_shape(pattern: str) -> tuple[bool, tuple[str, ...], Shape] | None:
+    """(open, option globs, shape) of a deny pattern, or None when it has no program."""
+    tokens = list(_tokens(pattern))
+    if not tokens:
+        return None
+    is_open = tokens[-1].endswith("*")
+    if tokens[-1] == "*":
+        tokens = tokens[:-1]
+    if not tokens:
+        return None
+    # `--force*` is a glob over option spellings: some option of the command must match it
+    globbed = tuple(t for t in tokens[1:] if t.startswith("-") and _GLOB & set(t))
+    wanted = shape([tokens[0], *(t for t in tokens[1:] if t not in globbed)])
+    return is_open, globbed, wanted
 
 
 def destructive_git(use: CommandUse) -> str:
