@@ -10,26 +10,36 @@ import asyncio
 import re
 import sys
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import Any, TextIO, assert_never
 
 from rich.console import Console
 from rich.markdown import Markdown
 
 from kimi_code.agent.approval import ApprovalRequest, ApprovalResponse, parse_answer
 from kimi_code.events import (
+    AnyEvent,
     AssistantMessage,
+    CheckpointCreated,
     CompactionDone,
     Event,
     Notice,
     PermissionDenied,
     RetryScheduled,
+    SessionStarted,
+    StepStarted,
     SubagentCompleted,
+    SubagentProgress,
     SubagentStarted,
     TextDelta,
     ThinkingDelta,
+    TodosUpdated,
     ToolCallFinished,
     ToolCallStarted,
+    ToolMessageAdded,
     TurnFinished,
+    TurnStarted,
+    UserMessageAdded,
+    closed,
 )
 from kimi_code.ui.render import (
     diff_text,
@@ -62,20 +72,34 @@ class PlainPrinter:
                 self._thinking = True
             return
         self._thinking = False
-        if isinstance(event, TextDelta):
-            self._text += event.text
-            self._flush(final=False)
-        elif isinstance(event, AssistantMessage):
-            self._flush(final=True)
-        elif isinstance(event, ToolCallStarted):
-            self._flush(final=True)
-            args = parse_arguments(event.call.arguments)
-            self.console.print(f"● [bold]{event.call.name}[/] {_esc(key_argument(event.call.name, args, 120))}")
-        elif isinstance(event, ToolCallFinished):
-            self._tool_finished(event)
-        else:
-            self._other(event)
+        self._show(closed(event))
         self.out.flush()
+
+    def _show(self, event: AnyEvent) -> None:
+        """One event of the main agent, as lines (exhaustive: mypy names a missing event)."""
+        match event:
+            case TextDelta():
+                self._text += event.text
+                self._flush(final=False)
+            case AssistantMessage():
+                self._flush(final=True)
+            case ToolCallStarted():
+                self._flush(final=True)
+                args = parse_arguments(event.call.arguments)
+                self.console.print(f"● [bold]{event.call.name}[/] "
+                                   f"{_esc(key_argument(event.call.name, args, 120))}")
+            case ToolCallFinished():
+                self._tool_finished(event)
+            case PermissionDenied() | RetryScheduled() | CompactionDone() | Notice() \
+                    | TurnFinished():
+                self._other(event)
+            case ThinkingDelta() | SessionStarted() | TurnStarted() | StepStarted() \
+                    | ToolMessageAdded() | UserMessageAdded() | CheckpointCreated() \
+                    | SubagentStarted() | SubagentProgress() | SubagentCompleted() \
+                    | TodosUpdated():
+                pass  # not shown in line mode (the prompt line already shows what was typed)
+            case _:
+                assert_never(event)
 
     def _flush(self, *, final: bool) -> None:
         """Print the finished paragraphs (blank line outside a code fence) as Markdown."""

@@ -102,3 +102,17 @@ def test_plain_bang_output_goes_with_the_next_message(server, workspace: Path, c
     sent = [m for m in server.model_bodies()[-1]["messages"] if m["role"] == "user"][-1]
     assert sent["content"].startswith("<bash-input>echo plain-bang-output</bash-input>")
     assert sent["content"].endswith("what did it print?")
+
+
+def test_plain_printer_takes_every_event_of_the_union() -> None:
+    import io
+
+    from kimi_code.ui.plain import PlainPrinter
+    from tests.support.events import one_of_each
+
+    out = io.StringIO()
+    printer = PlainPrinter(out)
+    for event in [*one_of_each(), *one_of_each(agent_id="call_9")]:
+        printer(event)  # a missing case would raise (assert_never) or be named by mypy
+    text = out.getvalue()
+    assert "● Read" in text and "not run:" in text and "hello" in text
