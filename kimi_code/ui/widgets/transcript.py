@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, assert_never
 
 from rich.text import Text
 from textual.containers import VerticalScroll
@@ -19,19 +19,27 @@ from textual.widgets import Button
 
 from kimi_code.events import (
     AssistantMessage,
+    CheckpointCreated,
     CompactionDone,
     Event,
     Notice,
     PermissionDenied,
     RetryScheduled,
+    SessionStarted,
     StepStarted,
+    SubagentCompleted,
+    SubagentProgress,
+    SubagentStarted,
     TextDelta,
     ThinkingDelta,
     TodosUpdated,
     ToolCallFinished,
     ToolCallStarted,
+    ToolMessageAdded,
     TurnFinished,
+    TurnStarted,
     UserMessageAdded,
+    closed,
 )
 from kimi_code.llm.base import Message
 from kimi_code.ui.render import human_tokens
@@ -149,42 +157,51 @@ class Transcript(VerticalScroll):
     # ---- events ----------------------------------------------------------------------------
 
     async def handle(self, event: Event) -> None:
-        """Render one event of the main agent (subagent events go to `handle_subagent`)."""
-        if isinstance(event, TextDelta):
-            if self._assistant is None:
-                self._assistant = AssistantBlock()
-                await self.add(self._assistant)
-            await self._assistant.append_text(event.text)
-        elif isinstance(event, ThinkingDelta):
-            if self._thinking is None:
-                self._thinking = ThinkingBlock()
-                self.add(self._thinking)
-            self._thinking.append_text(event.text)
-        elif isinstance(event, UserMessageAdded):
-            await self._end_message()
-            content = event.message.content
-            self.add(UserBlock(self.aliases.get(content, content), steer=self._in_turn))
-            self._in_turn = True
-        elif isinstance(event, (StepStarted, AssistantMessage)):
-            if isinstance(event, AssistantMessage):
+        """Render one event of the main agent (subagent events go to `handle_subagent`).
+        Exhaustive over the closed union: mypy names an event this does not handle."""
+        event = closed(event)
+        match event:
+            case TextDelta():
+                if self._assistant is None:
+                    self._assistant = AssistantBlock()
+                    await self.add(self._assistant)
+                await self._assistant.append_text(event.text)
+            case ThinkingDelta():
+                if self._thinking is None:
+                    self._thinking = ThinkingBlock()
+                    self.add(self._thinking)
+                self._thinking.append_text(event.text)
+            case UserMessageAdded():
+                await self._end_message()
+                content = event.message.content
+                self.add(UserBlock(self.aliases.get(content, content), steer=self._in_turn))
+                self._in_turn = True
+            case AssistantMessage():
                 self._complete_message(event.message)
-            await self._end_message()
-        elif isinstance(event, ToolCallStarted):
-            await self._end_message()
-            block = ToolBlock.for_call(event.call.id, event.call.name, event.call.arguments)
-            self._tools[event.call.id] = block
-            self.add(block)
-        elif isinstance(event, ToolCallFinished):
-            block = self._tools.get(event.call.id)
-            if block is not None:
-                block.finish(is_error=event.message.is_error, output=event.message.content,
-                             duration_ms=event.duration_ms, display=event.display)
-        elif isinstance(event, TurnFinished):
-            await self._end_message()
-            self._in_turn = False
-            self._turn_finished(event)
-        else:
-            self._other(event)
+                await self._end_message()
+            case StepStarted():
+                await self._end_message()
+            case ToolCallStarted():
+                await self._end_message()
+                block = ToolBlock.for_call(event.call.id, event.call.name, event.call.arguments)
+                self._tools[event.call.id] = block
+                self.add(block)
+            case ToolCallFinished():
+                if (done := self._tools.get(event.call.id)) is not None:
+                    done.finish(is_error=event.message.is_error, output=event.message.content,
+                                duration_ms=event.duration_ms, display=event.display)
+            case TurnFinished():
+                await self._end_message()
+                self._in_turn = False
+                self._turn_finished(event)
+            case PermissionDenied() | RetryScheduled() | CompactionDone() | Notice() \
+                    | TodosUpdated():
+                self._other(event)
+            case SessionStarted() | TurnStarted() | ToolMessageAdded() | CheckpointCreated() \
+                    | SubagentStarted() | SubagentProgress() | SubagentCompleted():
+                pass  # the status bar and the swarm panel show these
+            case _:
+                assert_never(event)
 
     def _complete_message(self, message: Message) -> None:
         """A provider that did not stream: show the complete message at once."""
@@ -194,27 +211,31 @@ class Transcript(VerticalScroll):
             self._assistant = AssistantBlock(message.content)
             self.add(self._assistant)
 
-    def _other(self, event: Event) -> None:
-        if isinstance(event, PermissionDenied):
-            block = self._tools.get(event.tool_use_id)
-            if block is not None:
-                block.deny(event.reason)
-        elif isinstance(event, RetryScheduled):
-            status = f" (HTTP {event.status})" if event.status else ""
-            self.add(NoticeBlock(f"Retrying in {event.delay_s:.1f}s, attempt {event.attempt}/"
-                                 f"{event.max_attempts}{status}: {event.error}", "warning"))
-        elif isinstance(event, CompactionDone):
-            self.add(NoticeBlock(f"Context compacted ({event.trigger}): "
-                                 f"{human_tokens(event.tokens_before)} → "
-                                 f"{human_tokens(event.tokens_after)} tokens", "info"))
-        elif isinstance(event, Notice):
-            self.add(NoticeBlock(event.message, event.level))
-        elif isinstance(event, TodosUpdated):
-            if self._todo is not None and self.blocks and self.blocks[-1] is self._todo:
-                self._todo.set_todos(event.todos)
-            else:
-                self._todo = TodoBlock(event.todos)
-                self.add(self._todo)
+    def _other(self, event: PermissionDenied | RetryScheduled | CompactionDone | Notice
+               | TodosUpdated) -> None:
+        match event:
+            case PermissionDenied():
+                block = self._tools.get(event.tool_use_id)
+                if block is not None:
+                    block.deny(event.reason)
+            case RetryScheduled():
+                status = f" (HTTP {event.status})" if event.status else ""
+                self.add(NoticeBlock(f"Retrying in {event.delay_s:.1f}s, attempt {event.attempt}/"
+                                     f"{event.max_attempts}{status}: {event.error}", "warning"))
+            case CompactionDone():
+                self.add(NoticeBlock(f"Context compacted ({event.trigger}): "
+                                     f"{human_tokens(event.tokens_before)} → "
+                                     f"{human_tokens(event.tokens_after)} tokens", "info"))
+            case Notice():
+                self.add(NoticeBlock(event.message, event.level))
+            case TodosUpdated():
+                if self._todo is not None and self.blocks and self.blocks[-1] is self._todo:
+                    self._todo.set_todos(event.todos)
+                else:
+                    self._todo = TodoBlock(event.todos)
+                    self.add(self._todo)
+            case _:
+                assert_never(event)
 
     def _turn_finished(self, event: TurnFinished) -> None:
         if event.stop_reason in STOP_MESSAGES:
