@@ -164,3 +164,9 @@ def choose(
             best, best_ms = cfg, ms
     _TUNED[(kernel, arch, key)] = best
     return best
+
+
+def shipped(family: str) -> dict[str, list[tuple[str, Config]]]:
+    """(label, config) pairs per kernel shipped for `family` (TEMPORARY: old candidate tables)."""
+    table = {"sm90": _HOPPER, "default": _DEFAULT}[family]
+    return {k: [(f"c{i}", dict(c)) for i, c in enumerate(v)] for k, v in table.items()}

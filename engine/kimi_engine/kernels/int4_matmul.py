@@ -8,7 +8,8 @@ One kernel, two regimes chosen by the wrapper:
   loaded once: see _int4.int4_gemv_tile)
   or 16 (one tl.dot per tile, so the dequantised tile is shared by all rows), split over K so
   that a thin [M, N] output still puts several programs on every SM; partial sums go to an fp32
-  workspace [SPLIT_K, M, N] and are summed in torch (deterministic, no atomics).
+  workspace [SPLIT_K, M, N] and the last split of each tile adds them in order (deterministic,
+  one launch: _int4.split_k_reduce with split_k.py's arrival counters).
 - prefill GEMM (M > 16): BLOCK_M x BLOCK_N tiles with tl.dot, SPLIT_K = 1.
 """
 
@@ -27,7 +28,8 @@ from kimi_engine.kernels._checks import (
     require_runnable,
     same_device,
 )
-from kimi_engine.kernels._int4 import dot_acc, int4_gemv_tile, int4_tile_t, load_x_words
+from kimi_engine.kernels import split_k
+from kimi_engine.kernels._int4 import dot_acc, int4_gemv_tile, int4_tile_t, load_x_words, split_k_reduce
 from kimi_engine.kernels.reference import int4_matmul_reference
 
 __all__ = ["GEMV_MAX_M", "int4_matmul", "int4_matmul_reference"]
@@ -37,25 +39,13 @@ GEMV_MAX_M = 16
 
 @triton.jit
 def _finish(acc, out_ptrs, mask, ws_ptr, ws_offs, stride_ws, lock_ptr, tile, SPLIT_K: tl.constexpr):
-    """Store a tile; with split-K, the last program to finish a tile sums all partials.
-
-    Partials go to the fp32 workspace; an arrival counter per output tile (acq_rel atomic after a
-    CTA barrier, so every thread's partial is visible first) elects the last split, which adds
-    the partials in split order (deterministic), writes the output and re-arms the counter to 0.
-    One launch, no atomics on the data, no torch reduction afterwards.
-    """
+    """Store a tile; with split-K, the last split to finish the tile stores the sum of all splits."""
     if SPLIT_K == 1:
         tl.store(out_ptrs, acc.to(out_ptrs.dtype.element_ty), mask=mask)
     else:
-        tl.store(ws_ptr + tl.program_id(2) * stride_ws + ws_offs, acc, mask=mask)
-        tl.debug_barrier()
-        arrived = tl.atomic_add(lock_ptr + tile, 1, sem="acq_rel")
-        if arrived == SPLIT_K - 1:
-            total = tl.zeros_like(acc)
-            for s in tl.static_range(SPLIT_K):
-                total += tl.load(ws_ptr + s * stride_ws + ws_offs, mask=mask, other=0.0, cache_modifier=".cg")
+        total, last = split_k_reduce(acc, ws_ptr, ws_offs, stride_ws, mask, lock_ptr, tile, SPLIT_K)
+        if last:
             tl.store(out_ptrs, total.to(out_ptrs.dtype.element_ty), mask=mask)
-            tl.atomic_xchg(lock_ptr + tile, 0)
 
 
 @triton.jit
@@ -90,27 +80,11 @@ def _w4a16_kernel(
             offs_k = k0 + tl.arange(0, BLOCK_K)
             x_mask = (offs_m[:, None] < M) & (offs_k[None, :] < K)
             x = tl.load(x_ptr + offs_m[:, None] * stride_xm + offs_k[None, :], mask=x_mask, other=0.0)
-            wt = int4_tile_t(p_ptr, s_ptr, offs_n, offs_k, N, K, stride_pn, stride_sn)
+            wt = int4_tile_t(p_ptr, s_ptr, offs_n, k0 // 8, N, K, stride_pn, stride_sn, BLOCK_K)
             acc = dot_acc(acc, x, wt, IS_FP32)
         mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
         _finish(acc, out_ptr + offs_m[:, None] * stride_om + offs_n[None, :], mask, ws_ptr,
                 offs_m[:, None] * N + offs_n[None, :], M * N, lock_ptr, tile, SPLIT_K)
-
-
-_LOCKS: dict[torch.device, torch.Tensor] = {}
-
-
-def _locks(device: torch.device, tiles: int) -> torch.Tensor:
-    """Zeroed per-tile arrival counters, shared by all calls on `device` (kernels re-arm them).
-
-    Calls are stream-ordered on one stream; concurrent int4_matmul calls on different streams of
-    one device would share counters and must not use split-K.
-    """
-    locks = _LOCKS.get(device)
-    if locks is None or locks.numel() < tiles:
-        locks = torch.zeros(max(tiles, 4096), dtype=torch.int32, device=device)
-        _LOCKS[device] = locks
-    return locks
 
 
 def is_interpreted() -> bool:
@@ -119,13 +93,12 @@ def is_interpreted() -> bool:
 
 
 def _gemv_fixup(m: int, n: int, k: int, device: torch.device):
-    """Fill SPLIT_K=0 ('auto') so that the grid has about 4 programs per SM."""
+    """Fill SPLIT_K=0 ('auto') so that the grid has about split_k.PROGRAMS_PER_SM programs per SM."""
     def fix(cfg: configs.Config) -> configs.Config:
         cfg = dict(cfg)
         if cfg.get("SPLIT_K", 1) == 0:
-            tiles = triton.cdiv(n, cfg["BLOCK_N"]) * (1 if m == 1 else triton.cdiv(m, 16))
-            want = triton.cdiv(4 * configs.sm_count(device), tiles)
-            cfg["SPLIT_K"] = max(1, min(want, triton.cdiv(k, cfg["BLOCK_K"])))
+            tiles = triton.cdiv(n, cfg["BLOCK_N"]) * (1 if m == 1 else triton.cdiv(m, GEMV_MAX_M))
+            cfg["SPLIT_K"] = split_k.auto_splits(tiles, k, cfg["BLOCK_K"], device)
         return cfg
     return fix
 
@@ -135,12 +108,11 @@ def _launch(x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, n: int, 
     m = x.shape[0]
     meta, opts = configs.split_launch(cfg)
     block_m = 1 if m == 1 else (16 if m <= GEMV_MAX_M else meta["GEMM_BLOCK_M"])
-    k_split = triton.cdiv(triton.cdiv(k, max(1, meta["SPLIT_K"])), meta["BLOCK_K"]) * meta["BLOCK_K"]
-    split = triton.cdiv(k, k_split)
+    k_split, split = split_k.split_length(k, meta["SPLIT_K"], meta["BLOCK_K"])
     grid = (triton.cdiv(m, block_m), triton.cdiv(n, meta["BLOCK_N"]), split)
     if split > 1:
         ws = torch.empty((split, m, n), device=x.device, dtype=torch.float32)
-        locks = _locks(x.device, grid[0] * grid[1])
+        locks = split_k.locks(x.device, grid[0] * grid[1])
     else:
         ws = locks = out  # never read when SPLIT_K == 1
     _w4a16_kernel[grid](
