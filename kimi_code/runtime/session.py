@@ -19,6 +19,7 @@ from kimi_code.config import Config, ModelConfig
 from kimi_code.events import Event, Notice, SessionStarted
 from kimi_code.runtime.assemble import AgentParts, SessionOptions, Workspace, resolve_model
 from kimi_code.runtime.session_history import SessionHistory
+from kimi_code.runtime.teardown import loop_running, stop_jobs, teardown, title_from
 
 if TYPE_CHECKING:  # the agent (tools, pydantic) loads in open(), after the TUI's first frame
     from kimi_code.agent.approval import Approver
@@ -51,6 +52,7 @@ class AgentSession(SessionHistory):
         self._untitled = False
         self._pending_shell: list[str] = []  # `!command` contexts for the next message
         self._closed = False
+        self._keep_tools = False  # set by fork() while it switches to the copy
         self._closing: set[asyncio.Future[Any]] = set()  # retired swarms' provider closes
 
     @classmethod
@@ -156,7 +158,7 @@ class AgentSession(SessionHistory):
             self._untitled = not info.title
         else:
             session_id = self._store.create(self.workspace.root, self.model_name,
-                                            title=_title(title))
+                                            title=title_from(title))
             self._untitled = not title.strip()
         self._switch_lock(session_id)
         self.resumed = bool(resume or continue_)
@@ -184,15 +186,19 @@ class AgentSession(SessionHistory):
         self._lock, self.session_id = lock, session_id
 
     def _retire_parts(self) -> None:
-        """A different session id: its background jobs stop and its swarm providers close."""
+        """A different session id: its background jobs stop and its swarm providers close.
+        A fork keeps the tool context (its jobs, e.g. a dev server, run on in the copy)."""
         old, self._parts = self._parts, AgentParts()
         self._pending_shell.clear()  # `!command` outputs belong to the session they ran in
-        _stop_jobs(old.ctx)
+        if self._keep_tools:
+            self._parts.ctx = old.ctx
+        else:
+            stop_jobs(old.ctx)
         self._close_later(old.swarm)
 
     def _close_later(self, swarm: Any) -> None:
         """Close a retired swarm's providers in the background (from sync code)."""
-        if swarm is not None and _loop_running():
+        if swarm is not None and loop_running():
             closing = asyncio.ensure_future(swarm.aclose())
             self._closing.add(closing)  # held until done: a bare task may be collected
             closing.add_done_callback(self._closing.discard)
@@ -224,7 +230,7 @@ class AgentSession(SessionHistory):
         self._closed = True
         await self.cancel()
         parts, self._parts = self._parts, AgentParts()
-        await _teardown(parts)
+        await teardown(parts)
         if self._provider is not None:
             with contextlib.suppress(Exception):
                 await self._provider.aclose()
@@ -301,7 +307,7 @@ class AgentSession(SessionHistory):
             return
         self._untitled = False
         with contextlib.suppress(Exception):  # a title is a nicety
-            self._store.set_title(self.session_id, _title(prompt))
+            self._store.set_title(self.session_id, title_from(prompt))
 
     # ---- `!command` ---------------------------------------------------------------------------
 
@@ -352,39 +358,3 @@ class AgentSession(SessionHistory):
         if old is not None:
             with contextlib.suppress(Exception):
                 await old.aclose()
-
-
-def _stop_jobs(ctx: Any) -> None:
-    """Stop the background jobs of a tool context (quick when none is alive)."""
-    if ctx is None:
-        return
-    with contextlib.suppress(Exception):
-        from kimi_code.tools.bash_jobs import kill_background_jobs
-
-        kill_background_jobs(ctx)
-
-
-async def _teardown(parts: AgentParts) -> None:
-    """Stop the session's background jobs (off the loop: the kill waits a grace period) and
-    close its swarm's providers."""
-    if parts.ctx is not None:
-        await asyncio.to_thread(_stop_jobs, parts.ctx)
-    if parts.swarm is not None:
-        with contextlib.suppress(Exception):
-            await parts.swarm.aclose()
-
-
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
-def _title(prompt: str) -> str:
-    """A session title from a prompt: its first line, secrets redacted, at most 80 chars."""
-    from kimi_code.safety.redact import known_secrets, redact
-
-    lines = prompt.strip().splitlines()
-    return redact(lines[0], known_secrets())[:80] if lines else ""

@@ -39,6 +39,7 @@ class SessionHistory:
         agent: Agent | None
         _store: SessionStore
         _parts: AgentParts
+        _keep_tools: bool
 
         @property
         def busy(self) -> bool: ...
@@ -172,7 +173,11 @@ class SessionHistory:
         else:
             for message in messages:
                 self._store.append_message(new_id, message)
-        self.resume(new_id)
+        self._keep_tools = True
+        try:
+            self.resume(new_id)
+        finally:
+            self._keep_tools = False
         return new_id
 
     def sessions(self, limit: int = 200) -> list[tuple[SessionInfo, str]]:

@@ -154,6 +154,21 @@ async def test_close_stops_background_jobs(session: AgentSession, server: Script
     assert processes_with(marker) == []
 
 
+async def test_fork_keeps_background_jobs_and_close_stops_them(session: AgentSession,
+                                                               server: ScriptedServer,
+                                                               tmp_path: Path) -> None:
+    marker = f"sleep 300.{os.getpid()}{len(str(tmp_path)) + 1}"
+    server.add({"tool_calls": [{"id": "b1", "name": "Bash", "arguments": {
+        "command": marker, "run_in_background": True}}]}, {"text": "started"})
+    session.open()
+    await session.submit("start a job")
+    assert processes_with(marker)
+    await session.fork()
+    assert processes_with(marker)  # the copy runs on with the same jobs
+    await session.close()
+    assert processes_with(marker) == []
+
+
 async def test_mode_and_model_are_checked(session: AgentSession) -> None:
     session.open()
     with pytest.raises(ValueError, match="unknown mode"):
