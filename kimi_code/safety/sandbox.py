@@ -359,15 +359,20 @@ def sandbox_for_workspace(workspace: Path, extra_dirs: Sequence[Path] = (),
 
 
 def diagnose() -> tuple[bool, str]:
-    """For `kimi-code doctor`: whether the default sandbox is enforced here, and why not."""
+    """For `kimi-code doctor`: whether the default sandbox (with the user's [sandbox] settings)
+    is enforced here, what it hides, and why not."""
     try:
-        sandbox = Sandbox(SandboxPolicy.for_workspace(Path.cwd(), mode=SandboxMode.WORKSPACE_WRITE))
+        sandbox = sandbox_for_workspace(Path.cwd(), mode=SandboxMode.WORKSPACE_WRITE)
         sandbox.ensure_ready()
-    except SandboxUnavailable as exc:
+    except (SandboxUnavailable, ValueError) as exc:
         return False, str(exc)
     how = "RLIMIT_NPROC" if nproc_enforced() else "a pids cgroup (running as root)"
     found = locate_bwrap()
     which = found.describe() if found else sandbox.bwrap
+    policy = sandbox.policy
+    plan = plan_hidden(policy.hide, policy.unhide, keep_visible=policy.writable)
     return True, (f"bubblewrap enforces ({which}): canary write, connect, secret "
                   f"read, host-socket connect, setuid chmod and fork storm blocked; process "
-                  f"limit via {how}")
+                  f"limit via {how}; hides {len(plan.dirs)} directories and {len(plan.files)} "
+                  f"files here (credential stores, kimi-code's own, sockets); memory limit "
+                  f"{policy.limits.memory_bytes() // (1024 * 1024)} MiB per process")
