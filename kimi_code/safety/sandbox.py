@@ -258,19 +258,22 @@ class Sandbox:
         prologue = (f"{{ ulimit -u {n} || ulimit -p {n}; }} 2>/dev/null; "
                     f"ulimit -f {limits.max_file_bytes // 512} 2>/dev/null; "
                     f"ulimit -d {limits.memory_bytes() // 1024} 2>/dev/null; ")
-        base = self._base_args(self._bwrap, Path(os.path.realpath(cwd)))
-        if self.policy.allow_domains and not self.policy.network:
-            # [sandbox] allow_domains: out only through our allowlisting proxy.
-            proxy_args, start = sandbox_proxy_args(self.policy.allow_domains, probe_python())
-            base[-2:-2] = proxy_args  # before --chdir, after the private /tmp
-            prologue += start
-        inner = ["/bin/sh", "-c", prologue + 'exec "$@"', "sh", *argv]
         try:
+            base = self._base_args(self._bwrap, Path(os.path.realpath(cwd)))
+            if self.policy.allow_domains and not self.policy.network:
+                # [sandbox] allow_domains: out only through our allowlisting proxy.
+                proxy_args, start = sandbox_proxy_args(self.policy.allow_domains, probe_python())
+                base[-2:-2] = proxy_args  # before --chdir, after the private /tmp
+                prologue += start
+            inner = ["/bin/sh", "-c", prologue + 'exec "$@"', "sh", *argv]
             # With network shared, the host's abstract sockets are reachable: no AF_UNIX.
             filter_path = seccomp.filter_file(deny_unix_sockets=self.policy.network)
         except seccomp.SeccompUnsupported as exc:
             log.warning("%s: running without the seccomp layer", exc)
             return [*base, *inner]
+        except OSError as exc:  # kimi-code's cache unwritable, a path vanished mid-call...
+            raise SandboxUnavailable(f"cannot prepare the sandbox for this command: {exc}. "
+                                     "Run `kimi-code doctor`.") from None
         # bwrap reads the filter from an fd: a shell opens it as fd 3 and execs bwrap.
         return ["/bin/sh", "-c", 'exec "$@" 3<"$0"', str(filter_path), *base,
                 "--seccomp", "3", *inner]

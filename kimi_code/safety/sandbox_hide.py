@@ -237,8 +237,11 @@ def _restore_run_entries(plan: HidePlan) -> tuple[tuple[tuple[str, Path], ...], 
         except OSError:
             continue
         for entry in entries:
-            if entry.is_symlink():
-                symlinks.append((os.readlink(entry.path), Path(entry.path)))
+            try:
+                if entry.is_symlink():
+                    symlinks.append((os.readlink(entry.path), Path(entry.path)))
+            except OSError:  # gone since the listing
+                continue
     reexpose: list[Path] = []
     for config in ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf"):
         real = _resolved(Path(config))

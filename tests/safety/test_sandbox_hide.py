@@ -176,3 +176,16 @@ async def test_read_only_mode_keeps_the_layers(workspace: Path, fake_home: Path)
                         " echo end")
     assert TOKEN not in result.content and "end" in result.content
     assert not (workspace / "s").exists()
+
+
+async def test_unwritable_cache_is_a_tool_error(workspace: Path, home: Path) -> None:
+    # kimi-code's cache (the seccomp filter, the blank that covers files) cannot be made: the
+    # Bash call fails as a tool error saying so, and nothing runs.
+    from kimi_code.safety.sandbox import SandboxUnavailable
+    from kimi_code.tools.base import ToolError
+
+    (home / "cache").write_text("not a directory")
+    with pytest.raises(ToolError) as info:
+        await bash(workspace, make_sandbox(workspace), "echo ran > ran.txt")
+    assert isinstance(info.value, SandboxUnavailable) and "cannot prepare" in str(info.value)
+    assert not (workspace / "ran.txt").exists()
