@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from kimi_code.safety.bash_words import Misread, word_value
-from kimi_code.safety.command_wrappers import Argv, unwrap
+from kimi_code.safety.command_wrappers import Argv, posix_string, unwrap
 
 if TYPE_CHECKING:
     from tree_sitter import Node, Parser
@@ -267,9 +267,9 @@ class _Walker:
         if wrapped.shell is not None:
             _analyse_text(wrapped.shell, self.out, self.depth + 1, inner_env)
         if wrapped.reads_stdin:
-            self._stdin_script(node, inner_env)
+            self._stdin_script(node, inner_env, wrapped.shell_name)
 
-    def _stdin_script(self, node: Node | None, env: tuple[str, ...]) -> None:
+    def _stdin_script(self, node: Node | None, env: tuple[str, ...], shell: str) -> None:
         """A shell reading its commands from stdin: a heredoc or here-string is parsed; a
         pipe (or anything else we cannot see) is opaque."""
         script = _stdin_text(node) if node is not None else None
@@ -279,6 +279,10 @@ class _Walker:
             return
         if script == "":
             self.out.opaque.append("a shell reads its commands from a dynamic here-string")
+            return
+        judged = posix_string(script, shell)
+        if judged.opaque:
+            self.out.opaque.append(judged.opaque)
             return
         _analyse_text(script, self.out, self.depth + 1, env)
 

@@ -12,12 +12,20 @@ Words are `str` (the static value) or None (known only at run time).
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, field
 
 Word = str | None
 Argv = tuple[Word, ...]
 
-SHELLS = frozenset({"bash", "sh", "dash", "zsh", "ksh", "mksh", "ash", "yash", "posh", "fish"})
+SHELLS = frozenset({"bash", "sh", "dash", "zsh", "ksh", "mksh", "ash", "yash", "posh", "fish",
+                    "csh", "tcsh"})
+# Shells whose grammar is far from bash's (zsh's `=cmd` and glob qualifiers, fish, csh): their
+# strings are not judged with a bash parser.
+_FOREIGN_SHELLS = frozenset({"zsh", "fish", "csh", "tcsh"})
+# Where a POSIX sh (dash) splits differently from bash: `((cmd))` is two subshells there,
+# `a &>f b` runs `b`, `$'...'` is `$` and a quoted string, `<<<` and `|&` do not exist.
+_SH_DIFFERS = re.compile(r"(?<!\$)\(\(|&>|\$'|\$\"|<<<|\|&")
 _STDIN_SCRIPTS = ("-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
 
 
@@ -33,6 +41,7 @@ class Unwrapped:
     assignments: tuple[str, ...] = ()  # NAME=VALUE set for the inner command (env, sudo)
     opaque: str = ""  # why rules cannot see what runs
     ask: str = ""  # analysable, but always asked (eval)
+    shell_name: str = "bash"  # the shell that reads `reads_stdin` scripts
 
 
 @dataclass(frozen=True)
@@ -106,7 +115,7 @@ def unwrap(argv: Argv) -> Unwrapped | None:
     name = command_basename(argv[0] or "")
     args = argv[1:]
     if name in SHELLS:
-        return _shell(args)
+        return _shell(name, args)
     if name in ("busybox", "toybox"):
         return Unwrapped(inners=(args,)) if args else None
     if name == "eval":
@@ -223,7 +232,25 @@ def _string_of(args: Argv, name: str, ask: str = "") -> Unwrapped:
     return Unwrapped(shell=" ".join(str(word) for word in args), ask=ask)
 
 
-def _shell(args: Argv) -> Unwrapped | None:
+def _sh_string_of(args: Argv, name: str) -> Unwrapped:
+    """A string that `name` hands to `sh -c` (su, script, watch, flock): not transparent."""
+    string = _string_of(args, name)
+    if string.shell is None:
+        return Unwrapped(opaque=string.opaque, transparent=False)
+    judged = posix_string(string.shell)
+    return Unwrapped(shell=judged.shell, opaque=judged.opaque, transparent=False)
+
+
+def posix_string(string: str, shell: str = "sh") -> Unwrapped:
+    """A string a non-bash shell runs: judged with the bash grammar only where they agree."""
+    if shell in _FOREIGN_SHELLS:
+        return Unwrapped(opaque=f"{shell} strings are not bash: rules cannot judge them")
+    if shell != "bash" and _SH_DIFFERS.search(string):
+        return Unwrapped(opaque=f"{shell} reads this string differently from bash")
+    return Unwrapped(shell=string)
+
+
+def _shell(name: str, args: Argv) -> Unwrapped | None:
     """`bash [options] -c STRING`, `bash [-s]` (stdin), or `bash script` (not a wrapper)."""
     i, has_c, reads_stdin = 0, False, False
     while i < len(args):
@@ -253,9 +280,9 @@ def _shell(args: Argv) -> Unwrapped | None:
             return Unwrapped(opaque="a shell -c without its command string")
         if operand is None:
             return Unwrapped(opaque="a shell runs a string known only at run time")
-        return Unwrapped(shell=operand)
+        return posix_string(operand, name)
     if i >= len(args) or reads_stdin:
-        return Unwrapped(reads_stdin=True)
+        return Unwrapped(reads_stdin=True, shell_name=name)
     if operand is None or operand in _STDIN_SCRIPTS or operand.startswith(("/dev/fd/", "/proc/")):
         return Unwrapped(opaque="a shell runs a script rules cannot read (stdin, a pipe, a "
                                 "substitution)")
@@ -299,11 +326,11 @@ def _su(args: Argv) -> Unwrapped | None:
             return Unwrapped(opaque="su with an argument known only at run time", transparent=False)
         if word in ("-c", "--command", "--session-command"):
             rest = args[i + 1:i + 2]
-            return _string_of(rest, "su") if rest else None
+            return _sh_string_of(rest, "su") if rest else None
         if word.startswith(("--command=", "--session-command=")):
-            return Unwrapped(shell=word.split("=", 1)[1], transparent=False)
+            return _sh_string_of((word.split("=", 1)[1],), "su")
         if word.startswith("-") and not word.startswith("--") and word.endswith("c"):
-            return _string_of(args[i + 1:i + 2], "su")
+            return _sh_string_of(args[i + 1:i + 2], "su")
     return None
 
 
@@ -315,10 +342,9 @@ def _script(args: Argv) -> Unwrapped | None:
                              transparent=False)
         if word in ("-c", "--command") or (word.startswith("-") and not word.startswith("--")
                                            and word.endswith("c")):
-            string = _string_of(args[i + 1:i + 2], "script")
-            return Unwrapped(shell=string.shell, opaque=string.opaque, transparent=False)
+            return _sh_string_of(args[i + 1:i + 2], "script")
         if word.startswith("--command="):
-            return Unwrapped(shell=word.split("=", 1)[1], transparent=False)
+            return _sh_string_of((word.split("=", 1)[1],), "script")
     return None
 
 
@@ -335,8 +361,7 @@ def _watch(args: Argv) -> Unwrapped | None:
         return None
     if any(word in ("-x", "--exec") for word in args[:index]):
         return Unwrapped(inners=(rest,), transparent=False)
-    string = _string_of(rest, "watch")
-    return Unwrapped(shell=string.shell, opaque=string.opaque, transparent=False)
+    return _sh_string_of(rest, "watch")
 
 
 def _flock(args: Argv) -> Unwrapped | None:
@@ -349,8 +374,7 @@ def _flock(args: Argv) -> Unwrapped | None:
         return Unwrapped(opaque=opaque, transparent=False)
     rest = args[index + 1:]
     if rest[:1] in (("-c",), ("--command",)):
-        string = _string_of(rest[1:2], "flock")
-        return Unwrapped(shell=string.shell, opaque=string.opaque, transparent=False)
+        return _sh_string_of(rest[1:2], "flock")
     if rest and rest[0] is None:
         return Unwrapped(opaque="flock runs a command known only at run time", transparent=False)
     return Unwrapped(inners=(rest,), transparent=False) if rest else None
