@@ -28,20 +28,19 @@ class CompileVariant:
     ptr_overrides: dict[str, str] = field(default_factory=dict)
 
 
-def _w4a16(bucket: str, cfg: configs.Config, gemm: bool) -> list[CompileVariant]:
+def _w4a16(bucket: str, bound: int | None, cfg: configs.Config) -> list[CompileVariant]:
+    """The W4A16 binaries of one entry: its row count (1, 16 or a GEMM tile), split or not."""
     from kimi_engine.kernels.int4_matmul import GEMV_MAX_M, _w4a16_kernel
 
     meta, opts = configs.split_launch(cfg)
     base = {"BLOCK_N": meta["BLOCK_N"], "BLOCK_K": meta["BLOCK_K"], "IS_FP32": False}
-    if gemm:
-        shapes = [("gemm", meta.get("GEMM_BLOCK_M", 64), 1)]
+    if bound is None or bound > GEMV_MAX_M:
+        shapes = [("gemm", meta["GEMM_BLOCK_M"], 1)]
     else:
+        rows = 1 if bound == 1 else GEMV_MAX_M
         split = meta.get("SPLIT_K", 1) or 4  # 0 = chosen per shape at launch: compile the split path
-        shapes = [("gemv-m1", 1, split), (f"gemv-m{GEMV_MAX_M}", GEMV_MAX_M, split)]
-        if split > 1:
-            shapes.append(("gemv-m1-nosplit", 1, 1))
-    return [CompileVariant("w4a16_gemm" if gemm else "w4a16", bucket, label, _w4a16_kernel,
-                           {**base, "BLOCK_M": bm, "SPLIT_K": sk}, **opts)
+        shapes = [(f"gemv-m{rows}", rows, split)] + ([(f"gemv-m{rows}-1split", rows, 1)] if split > 1 else [])
+    return [CompileVariant("w4a16", bucket, label, _w4a16_kernel, {**base, "BLOCK_M": bm, "SPLIT_K": sk}, **opts)
             for label, bm, sk in shapes]
 
 
@@ -51,8 +50,10 @@ def _moe(kernel: str, bucket: str, cfg: configs.Config) -> list[CompileVariant]:
     meta, opts = configs.split_launch(cfg)
     blocks = {"BLOCK_N": meta["BLOCK_N"], "BLOCK_K": meta["BLOCK_K"]}
     if kernel == "moe_gate_up_decode":
-        return [CompileVariant(kernel, bucket, "decode", fk.moe_gate_up_decode_kernel, blocks, **opts,
-                               ptr_overrides={"act_ptr": "*fp32"})]
+        split = meta.get("SPLIT_K", 1) or 4  # 0 = chosen per shape at launch: compile the split path
+        return [CompileVariant(kernel, bucket, f"split{sk}", fk.moe_gate_up_decode_kernel,
+                               {**blocks, "SPLIT_K": sk}, **opts, ptr_overrides={"act_ptr": "*fp32"})
+                for sk in sorted({1, split})]
     if kernel == "moe_down_decode":
         return [CompileVariant(kernel, bucket, "decode", fk.moe_down_decode_kernel,
                                {**blocks, "HAS_SHARED": True}, **opts, ptr_overrides={"act_ptr": "*fp32"})]
@@ -81,9 +82,9 @@ def variants(family: str = "sm90") -> list[CompileVariant]:
     """Every compile job for the configs shipped for `family` (configs.shipped)."""
     jobs: list[CompileVariant] = []
     for kernel, entries in configs.shipped(family).items():
-        for bucket, cfg in entries:
-            if kernel in ("w4a16", "w4a16_gemm"):
-                jobs += _w4a16(bucket, cfg, gemm=kernel == "w4a16_gemm")
+        for bucket, bound, cfg in entries:
+            if kernel == "w4a16":
+                jobs += _w4a16(bucket, bound, cfg)
             elif kernel.startswith("moe_"):
                 jobs += _moe(kernel, bucket, cfg)
             elif kernel == "mla_decode":

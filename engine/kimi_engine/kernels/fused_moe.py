@@ -14,7 +14,7 @@ import torch
 import triton
 from triton.runtime.interpreter import InterpretedFunction
 
-from kimi_engine.kernels import configs
+from kimi_engine.kernels import configs, split_k
 from kimi_engine.kernels._checks import require_runnable
 from kimi_engine.kernels.experts import Int4Experts, check_moe_inputs
 from kimi_engine.kernels.fused_moe_kernels import (
@@ -38,19 +38,36 @@ def is_interpreted() -> bool:
     return isinstance(moe_down_decode_kernel, InterpretedFunction)
 
 
-def _decode(hidden, ids, weights, ex: Int4Experts, shared, out, interp: bool) -> torch.Tensor:
+def _gate_up_splits(cfg: configs.Config, pairs: int, h: int, i: int, device: torch.device) -> int:
+    """SPLIT_K of the gate_up decode launch: the config's, or (0 = auto) enough for the SMs."""
+    if cfg.get("SPLIT_K", 1):
+        return max(1, cfg.get("SPLIT_K", 1))
+    return split_k.auto_splits(pairs * triton.cdiv(i, cfg["BLOCK_N"]), h, cfg["BLOCK_K"], device)
+
+
+def _decode(hidden, ids, weights, ex: Int4Experts, shared, out, interp: bool,
+            config: configs.Config | None = None) -> torch.Tensor:
     t, topk = ids.shape
     h, i = ex.hidden, ex.intermediate
     act = torch.empty((t * topk, i), device=hidden.device, dtype=torch.float32)
     gp, gs, dp, ds = ex.gate_up_packed, ex.gate_up_scale, ex.down_packed, ex.down_scale
-    key = (t, h, i, topk, hidden.dtype)
+    shape_key = (h, i, topk, hidden.dtype)
 
     def gate_up(cfg: configs.Config) -> None:
         meta, opts = configs.split_launch(cfg)
-        grid = (t * topk, triton.cdiv(i, meta["BLOCK_N"]))
-        moe_gate_up_decode_kernel[grid](hidden, ids, gp, gs, act, h, i, topk, hidden.stride(0),
-                                        gp.stride(0), gp.stride(1), gs.stride(0), gs.stride(1),
-                                        act.stride(0), **meta, **opts)
+        k_split, splits = split_k.split_length(h, _gate_up_splits(meta, t * topk, h, i, hidden.device),
+                                               meta["BLOCK_K"])
+        grid = (t * topk, triton.cdiv(i, meta["BLOCK_N"]), splits)
+        if splits > 1:
+            ws = torch.empty((splits, t * topk, 2 * i), device=hidden.device, dtype=torch.float32)
+            locks = split_k.locks(hidden.device, grid[0] * grid[1])
+        else:
+            ws = locks = act  # never read with one split
+        moe_gate_up_decode_kernel[grid](hidden, ids, gp, gs, act, ws, locks, h, i, topk, k_split,
+                                        hidden.stride(0), gp.stride(0), gp.stride(1), gs.stride(0),
+                                        gs.stride(1), act.stride(0), ws.stride(0) if splits > 1 else 0,
+                                        BLOCK_N=meta["BLOCK_N"], BLOCK_K=meta["BLOCK_K"], SPLIT_K=splits,
+                                        **opts)
 
     def down(cfg: configs.Config) -> None:
         meta, opts = configs.split_launch(cfg)
@@ -60,8 +77,11 @@ def _decode(hidden, ids, weights, ex: Int4Experts, shared, out, interp: bool) ->
             ds.stride(0), ds.stride(1), sh.stride(0), out.stride(0), HAS_SHARED=shared is not None,
             **meta, **opts)
 
-    gate_up(configs.choose("moe_gate_up_decode", hidden.device, interp, key, gate_up))
-    down(configs.choose("moe_down_decode", hidden.device, interp, key, down))
+    if config is not None:
+        gate_up({"SPLIT_K": 1, "num_warps": 4, "num_stages": 2, **config})
+    else:
+        gate_up(configs.choose("moe_gate_up_decode", hidden.device, interp, t, gate_up, shape_key=shape_key))
+    down(configs.choose("moe_down_decode", hidden.device, interp, t, down, shape_key=shape_key))
     return out
 
 
@@ -81,7 +101,7 @@ def _prefill(hidden, ids, weights, ex: Int4Experts, shared, out, interp: bool) -
     per_pair = torch.zeros((npairs, h), device=hidden.device, dtype=hidden.dtype)
     gp, gs, dp, ds = ex.gate_up_packed, ex.gate_up_scale, ex.down_packed, ex.down_scale
     is_fp32 = hidden.dtype == torch.float32
-    key = (triton.next_power_of_2(t), h, i, topk, hidden.dtype)
+    shape_key = (h, i, topk, hidden.dtype)
     sp, be = align.sorted_pairs, align.block_expert
 
     def gate_up(cfg: configs.Config) -> None:
@@ -99,8 +119,8 @@ def _prefill(hidden, ids, weights, ex: Int4Experts, shared, out, interp: bool) -
             IS_FP32=is_fp32, **meta, **opts)
 
     if align.num_blocks:
-        gate_up(configs.choose("moe_gate_up_grouped", hidden.device, interp, key, gate_up))
-        down(configs.choose("moe_down_grouped", hidden.device, interp, key, down))
+        gate_up(configs.choose("moe_gate_up_grouped", hidden.device, interp, t, gate_up, shape_key=shape_key))
+        down(configs.choose("moe_down_grouped", hidden.device, interp, t, down, shape_key=shape_key))
     total = per_pair.view(t, topk, h).sum(dim=1, dtype=torch.float32)
     if shared is not None:
         total += shared.to(torch.float32)
@@ -114,11 +134,13 @@ def fused_moe_triton(
     experts: Int4Experts,
     shared_output: torch.Tensor | None = None,
     mode: str = "auto",
+    gate_up_config: configs.Config | None = None,
 ) -> torch.Tensor:
     """Checked Triton fused MoE -> [T, H] in hidden.dtype (shapes in the module docstring).
 
     mode: 'auto' (decode path up to DECODE_MAX_TOKENS tokens, grouped GEMM beyond), 'decode' or
-    'prefill' (tests use these to cover both paths at any size).
+    'prefill' (tests use these to cover both paths at any size). gate_up_config overrides the
+    decode gate_up launch config (tests use it to force split-K: {"BLOCK_N", "BLOCK_K", "SPLIT_K"}).
     """
     if mode not in ("auto", "decode", "prefill"):
         raise ValueError(f"mode must be 'auto', 'decode' or 'prefill', got {mode!r}")
@@ -131,5 +153,6 @@ def fused_moe_triton(
     if topk_ids.shape[1] == 0:  # nothing routed: only the shared expert contributes
         return out.copy_(shared_output) if shared_output is not None else out.zero_()
     decode = mode == "decode" or (mode == "auto" and hidden.shape[0] <= DECODE_MAX_TOKENS)
-    run = _decode if decode else _prefill
-    return run(hidden, topk_ids, topk_weights, experts, shared_output, out, interp)
+    if decode:
+        return _decode(hidden, topk_ids, topk_weights, experts, shared_output, out, interp, gate_up_config)
+    return _prefill(hidden, topk_ids, topk_weights, experts, shared_output, out, interp)

@@ -147,11 +147,9 @@ def int4_matmul(
         return out
     fixup = _gemv_fixup(m, n, k, device)
     if config is None:
-        kernel = "w4a16" if m <= GEMV_MAX_M else "w4a16_gemm"
-        bucket = 1 if m == 1 else (16 if m <= GEMV_MAX_M else triton.next_power_of_2(m))
-        key = (bucket, n, k, x.dtype, scale.dtype)
-        config = configs.choose(kernel, device, is_interpreted(), key,
-                                lambda c: _launch(x, packed, scale, n, k, c, out), fixup)
+        config = configs.choose("w4a16", device, is_interpreted(), m,
+                                lambda c: _launch(x, packed, scale, n, k, c, out), fixup,
+                                shape_key=(n, k, x.dtype, scale.dtype))
     else:
         config = fixup({"SPLIT_K": 1, "GEMM_BLOCK_M": 32, "num_warps": 4, "num_stages": 2, **config})
     return _launch(x, packed, scale, n, k, config, out)

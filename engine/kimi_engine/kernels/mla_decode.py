@@ -174,7 +174,7 @@ def mla_decode_triton(
             BLOCK_SPLITS=max(2, triton.next_power_of_2(splits)), BLOCK_L=block_l)
 
     if config is None:
-        key = (b, hq, lat, rope, triton.next_power_of_2(s), q_latent.dtype)
-        config = configs.choose("mla_decode", device, interp, key, launch)
+        shape_key = (hq, lat, rope, triton.next_power_of_2(s), q_latent.dtype)
+        config = configs.choose("mla_decode", device, interp, b, launch, shape_key=shape_key)
     launch(config)
     return out
