@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.text import Text
 
@@ -231,7 +232,8 @@ def parse_result(content: str) -> tuple[dict, list[SubagentView]]:
         if "status_counts" in data:
             overview = data
         elif "subagent_id" in data:
-            usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+            raw_usage = data.get("usage")
+            usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
             item = data.get("item")
             rows.append(SubagentView(
                 str(data["subagent_id"]), "", len(rows) + 1, kind=str(data.get("type", "")),

@@ -13,6 +13,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pygments.token import Token
 from textual.highlight import HighlightTheme
@@ -109,7 +110,8 @@ def parse_theme(text: str, path: Path) -> KimiTheme:
             raise ThemeError(f"{path}: [syntax] {key} is unknown "
                              f"(known: {', '.join(SYNTAX_TOKENS)})")
         syntax[key] = _check_style(path, key, value)
-    return KimiTheme(Theme(name=name, dark=dark, **checked), diff, syntax, path)
+    colours: dict[str, Any] = dict(checked)  # the colour fields of Theme, all checked above
+    return KimiTheme(Theme(name=name, dark=dark, **colours), diff, syntax, path)
 
 
 def theme_dirs() -> list[Path]:

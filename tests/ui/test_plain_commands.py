@@ -11,8 +11,8 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from kimi_code.agent.approval import parse_answer
-from kimi_code.runtime.session import AgentSession
 from kimi_code.git.checkpoints.store import CheckpointStore
+from kimi_code.runtime.session import AgentSession
 from kimi_code.session.store import SessionStore
 from kimi_code.ui.command_list import COMMANDS, help_rows, lookup, slash_completions
 from kimi_code.ui.plain import make_completer, run_plain

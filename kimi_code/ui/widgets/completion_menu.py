@@ -31,6 +31,10 @@ class CompletionMenu(OptionList, can_focus=False):
     def visible(self) -> bool:
         return self.has_class("-visible")
 
+    @visible.setter
+    def visible(self, value: bool | str) -> None:  # Widget.visible is read-write: so is this
+        self.set_class(value is True or value == "visible", "-visible")
+
     def show(self, kind: str, items: list[tuple[str, str]]) -> None:
         """Show `items` as (value to insert, description); hides itself when empty."""
         if not items:

@@ -64,6 +64,9 @@ class PromptInput(TextArea):
             return
         await super()._on_key(event)
 
+    def _insert_newline(self) -> None:
+        self.insert("\n")
+
     def _key_handler(self, key: str) -> Callable[[], None] | None:
         menu_open = self.menu.visible
         if key == "enter":
@@ -71,7 +74,7 @@ class PromptInput(TextArea):
                 return self._accept_and_submit  # Enter on a command runs it
             return self.accept_completion if menu_open else self.submit
         if key in NEWLINE_KEYS:
-            return lambda: self.insert("\n")
+            return self._insert_newline
         if key == "tab" and menu_open:
             return self.accept_completion
         if key == "escape" and menu_open:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import Any, assert_never
+from typing import Any, Protocol, assert_never, cast
 
 from rich.text import Text
 from textual.containers import VerticalScroll
@@ -47,6 +47,13 @@ from kimi_code.ui.swarm_state import SPAWNING_TOOLS, Fold, fold_from_result
 from kimi_code.ui.widgets.assistant_block import AssistantBlock, ThinkingBlock
 from kimi_code.ui.widgets.blocks import NoticeBlock, TodoBlock, UserBlock
 from kimi_code.ui.widgets.tool_block import ToolBlock
+
+
+class _Rebuildable(Protocol):
+    def rebuild(self) -> Widget:
+        """A fresh, unmounted copy of the block (how dropped blocks come back)."""
+        ...
+
 
 MAX_MOUNTED = 100  # live widgets: layout cost grows with them
 LOAD_STEP = 50
@@ -102,7 +109,7 @@ class Transcript(VerticalScroll):
         self._live.append(block)
         while len(self._live) >= MAX_MOUNTED:
             old = self._live.popleft()
-            self._evicted.append(old.rebuild)
+            self._evicted.append(cast("_Rebuildable", old).rebuild)  # every block has one
             old.remove()
         self._update_earlier()
         return mounted
@@ -280,12 +287,12 @@ def _history_factories(message: Message, results: dict[str, Message]) -> list[Ca
     """Blocks for one stored message (tool results are shown inside their call's block)."""
     out: list[Callable[[], Widget]] = []
     if message.role == "user":
-        out.append(lambda m=message: UserBlock(m.content))
+        out.append(partial(UserBlock, message.content))
     elif message.role == "assistant":
         if message.thinking:
-            out.append(lambda m=message: ThinkingBlock(m.thinking, done=True))
+            out.append(partial(ThinkingBlock, message.thinking, done=True))
         if message.content:
-            out.append(lambda m=message: AssistantBlock(m.content))
+            out.append(partial(AssistantBlock, message.content))
         for call in message.tool_calls:
             out.append(partial(_finished_tool, call.id, call.name, call.arguments,
                                results.get(call.id)))
