@@ -46,6 +46,11 @@ _NO_PROGRAMS: tuple[tuple[str, str], ...] = (
     ("core.askPass", ""),
     ("credential.helper", ""),          # an empty value resets the helper list
     ("protocol.allow", "never"),        # no transport at all: ext::, file://, ssh, http
+    # a repository's protocol.<name>.allow=always would beat protocol.allow: the known names
+    # here, and every name a configuration file mentions in `_driver_env`
+    ("protocol.ext.allow", "never"), ("protocol.file.allow", "never"),
+    ("protocol.ssh.allow", "never"), ("protocol.git.allow", "never"),
+    ("protocol.http.allow", "never"), ("protocol.https.allow", "never"),
     ("diff.external", ""),              # and --no-ext-diff on diff/log/show
     ("gpg.program", "gpg"),             # signing (user commits) only with the standard tools
     ("gpg.openpgp.program", "gpg"),
@@ -70,12 +75,13 @@ _STABLE_OUTPUT: tuple[tuple[str, str], ...] = (
     ("color.ui", "never"),
 )
 
-# Per-driver keys and the value that disables each (merge: `false` makes a conflict instead of
-# silently keeping "ours").
+# Per-name keys and the value that disables each (merge: `false` makes a conflict instead of
+# silently keeping "ours"; protocol: a transport the repository allowed by name).
 _DRIVER_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     "filter": (("clean", ""), ("smudge", ""), ("process", "")),
     "diff": (("textconv", ""), ("command", "")),
     "merge": (("driver", "false"),),
+    "protocol": (("allow", "never"),),
 }
 # Porcelain that would run textconv or external diff drivers unless told not to.
 _DIFF_PORCELAIN = frozenset({"diff", "log", "show"})
@@ -102,7 +108,7 @@ _CALLER_VARS = frozenset({
 _FIXED_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat",
               "PAGER": "cat"}
 
-_HEADER = re.compile(rb"\[\s*(filter|diff|merge)\s*(?:\"((?:[^\"\\\n]|\\.)*)\"|\.([^\]\s]+))\s*\]",
+_HEADER = re.compile(rb"\[\s*(filter|diff|merge|protocol)\s*(?:\"((?:[^\"\\\n]|\\.)*)\"|\.([^\]\s]+))\s*\]",
                      re.IGNORECASE)
 _INCLUDE = re.compile(rb"\[\s*include", re.IGNORECASE)
 _MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -238,7 +244,7 @@ def _scan(path: str) -> tuple[set[tuple[str, str]], bool]:
 def _names_from_git(cwd: Path, env: Mapping[str, str]) -> set[tuple[str, str]]:
     """Driver names as git itself reads the configuration (includes followed)."""
     argv = ["git", "--no-pager", *_config_args(hooks=False), "config", "-z", "--name-only",
-            "--get-regexp", r"^(filter|diff|merge)\."]
+            "--get-regexp", r"^(filter|diff|merge|protocol)\."]
     try:
         proc = subprocess.run(argv, cwd=cwd, env=dict(env), capture_output=True,
                               stdin=subprocess.DEVNULL, timeout=30, check=False)

@@ -28,9 +28,13 @@ class Trap:
 
     script: Path
     marker: Path
+    quick_script: Path  # records and exits without reading stdin (transports, signing)
 
     def command(self, tag: str) -> str:
         return f"{self.script} {tag}"
+
+    def quick(self, tag: str) -> str:
+        return f"{self.quick_script} {tag}"
 
     def lines(self) -> list[str]:
         try:
@@ -48,7 +52,10 @@ def make_trap(where: Path) -> Trap:
     script = where / "trap.sh"
     script.write_text(f"#!/bin/sh\necho \"$*\" >> '{marker}'\ncat\n")
     script.chmod(0o755)
-    return Trap(script, marker)
+    quick = where / "quick-trap.sh"
+    quick.write_text(f"#!/bin/sh\necho \"quick $*\" >> '{marker}'\nexit 1\n")
+    quick.chmod(0o755)
+    return Trap(script, marker, quick)
 
 
 @dataclass
@@ -105,6 +112,7 @@ def git(cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = 
         input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     """Plain git, as an undefended program would run it (for arming and for `assert_live`)."""
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, input=input,
+                          stdin=subprocess.DEVNULL if input is None else None,
                           env={**os.environ, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)}: {proc.stderr.decode(errors='replace')}")
@@ -179,3 +187,9 @@ def make_stat_dirty(path: Path) -> None:
     (and clean-filter) it to know whether it changed."""
     path.write_text(path.read_text() + "changed\n")
     os.utime(path, (1_000_000_000, 1_000_000_000))
+
+
+def touch_stat(path: Path, when: float = 1_500_000_000) -> None:
+    """Same content and size, other stat data: git has to read the file (through its clean
+    filter) to know it did not change."""
+    os.utime(path, (when, when))

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from kimi_code.git.checkpoints.layout import LOG_NAME, STAMP_NAME, store_dir
+from kimi_code.safety.secrets import child_env
 
 GC_INTERVAL_S = 24 * 3600
 DISABLE_ENV = "KIMI_CODE_NO_CHECKPOINT_GC"
@@ -68,8 +69,9 @@ def schedule_auto_gc(workspace: Path, session_id: str, *, delay: float | None = 
             session_id]
     try:
         with log:
+            # the allowlisted child environment: a detached gc has no use for API keys
             proc = subprocess.Popen(args, cwd=base, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=log,
+                                    stdout=subprocess.DEVNULL, stderr=log, env=child_env(),
                                     start_new_session=True, close_fds=True)
     except OSError:
         return None
