@@ -35,7 +35,7 @@ class PreparedCall:
     """A call after validation and the permission decision, ready to run (or to refuse)."""
 
     call: ToolCall
-    tool: Tool | None
+    tool: Tool[Any] | None
     args: ToolArgs | None
     decision: Decision
     error: str = ""  # set when the call cannot run (unknown tool, bad arguments)

@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kimi_code.agent.approval import Approver
 from kimi_code.agent.compaction import compact
 from kimi_code.agent.context import Context
-from kimi_code.agent.executor import Approver, PreparedCall, ToolExecutor
+from kimi_code.agent.executor import PreparedCall, ToolExecutor
 from kimi_code.agent.retry import RetryPolicy
 from kimi_code.events import (
     AssistantMessage,

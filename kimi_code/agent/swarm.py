@@ -77,7 +77,8 @@ class SwarmRunner:
         # the trust store; default off). Refusals and broken files become notices.
         self.types, self.type_notices = load_types_reporting(workspace, trusted=trusted_workspace)
         self._provider = GatedProvider(provider, self.limiter)
-        self._factory, self._providers = provider_factory, {}  # model name -> gated provider
+        self._factory = provider_factory
+        self._providers: dict[str, GatedProvider] = {}  # model name -> gated provider
         self.sink: Sink = lambda event: None
         self.parent_agent: Agent | None = None
         self.permission_mode = permission_mode  # used only when no parent is attached

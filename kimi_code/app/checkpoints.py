@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypedDict
 
 from kimi_code.git.checkpoints.auto import STAMP_NAME, store_dir
 from kimi_code.git.checkpoints.gc import (
@@ -97,8 +98,19 @@ def _list_here(as_json: bool) -> int:
     return 0
 
 
+class _StoreRow(TypedDict):
+    """One line of `checkpoints list --all-workspaces` (and its --json object)."""
+
+    workspace: str | None
+    store: str
+    exists: bool
+    bytes: int
+    sessions: int
+    checkpoints: int
+
+
 def _list_all(as_json: bool) -> int:
-    rows = []
+    rows: list[_StoreRow] = []
     for info in list_stores():
         chains = read_chains(info.base)
         rows.append({"workspace": info.workspace, "store": str(info.base),
@@ -113,8 +125,8 @@ def _list_all(as_json: bool) -> int:
     for row in rows:
         state = "" if row["exists"] else "  (workspace gone: `checkpoints gc --all-workspaces`)"
         print(f"{row['workspace'] or '(unknown workspace)'}  {row['sessions']} session(s), "
-              f"{row['checkpoints']} checkpoint(s), {human(int(row['bytes']))}{state}")
-    print(f"{len(rows)} store(s), {human(sum(int(r['bytes']) for r in rows))} in all.")
+              f"{row['checkpoints']} checkpoint(s), {human(row['bytes'])}{state}")
+    print(f"{len(rows)} store(s), {human(sum(r['bytes'] for r in rows))} in all.")
     return 0
 
 

@@ -149,7 +149,12 @@ async def _single(repo: git.Repo, provider: ChatProvider, window: int, opts: Com
     if opts.amend:
         diff = C.amend_diff(repo, all_=opts.all_)
         extra = "This rewrites the message of the last commit. "
-        old = head_commit(repo).message.strip()  # type: ignore[union-attr]
+        head = head_commit(repo)
+        assert head is not None  # amend_diff refused a repository without commits
+        # GitPython leaves a message it cannot decode as bytes.
+        message = head.message if isinstance(head.message, str) else head.message.decode(
+            "utf-8", "replace")
+        old = message.strip()
         extra += f"Its current message (data):\n{fence('current-message', old)}\n\n"
     else:
         diff, extra = (C.tracked_diff(repo) if opts.all_ else C.staged_diff(repo)), ""

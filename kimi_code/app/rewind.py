@@ -12,6 +12,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kimi_code.git.checkpoints.store import (
     Checkpoint,
@@ -29,6 +30,9 @@ from kimi_code.runtime.rewind import (
     record_conversation_rewind,
 )
 
+if TYPE_CHECKING:
+    from kimi_code.session.store import SessionStore
+
 __all__ = ["SCOPES", "RewindError", "conversation_position", "record_conversation_rewind",
            "rewind_main"]
 
@@ -44,7 +48,7 @@ def format_checkpoint(cp: Checkpoint) -> str:
     return f"{cp.id}  {stamp}  {cp.trigger}{extra}"
 
 
-def _resolve_session(workspace: Path, session: str | None) -> tuple[object, str]:
+def _resolve_session(workspace: Path, session: str | None) -> tuple[SessionStore, str]:
     from kimi_code.session.store import SessionStore
 
     store = SessionStore()
@@ -66,8 +70,8 @@ def _confirm(question: str) -> bool:
     return answer in ("y", "yes")
 
 
-def _later_messages(store: object, session_id: str, seq: int) -> int:
-    events = store.events(session_id, ("message",), after=seq)  # type: ignore[attr-defined]
+def _later_messages(store: SessionStore, session_id: str, seq: int) -> int:
+    events = store.events(session_id, ("message",), after=seq)
     return len(events)
 
 
@@ -83,7 +87,7 @@ def _preview(report: RestoreReport, scope: str, dropped: int | None) -> None:
         print(f"Conversation: {dropped} later message(s) will be dropped.")
 
 
-def _do_rewind(workspace: Path, store: object, session_id: str, to: str, scope: str,
+def _do_rewind(workspace: Path, store: SessionStore, session_id: str, to: str, scope: str,
                yes: bool, interactive: bool) -> int:
     checkpoints = CheckpointStore(workspace, session_id)
     target = checkpoints.get(to)
@@ -113,7 +117,7 @@ def _do_rewind(workspace: Path, store: object, session_id: str, to: str, scope: 
     return _apply(checkpoints, store, session_id, target, scope, force, position)
 
 
-def _apply(checkpoints: CheckpointStore, store: object, session_id: str, target: Checkpoint,
+def _apply(checkpoints: CheckpointStore, store: SessionStore, session_id: str, target: Checkpoint,
            scope: str, force: bool, position: int | None) -> int:
     if scope in ("code", "both"):
         done = checkpoints.restore(target.id, force=force)
@@ -127,7 +131,7 @@ def _apply(checkpoints: CheckpointStore, store: object, session_id: str, target:
         from kimi_code.session.store import SessionInUseError
 
         try:
-            with store.lock(session_id):  # type: ignore[attr-defined]
+            with store.lock(session_id):
                 record_conversation_rewind(store, session_id, target)
         except SessionInUseError as exc:
             raise RewindError(f"{exc}; use /rewind inside that session instead.") from None

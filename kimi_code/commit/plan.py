@@ -175,10 +175,11 @@ def _patch_for(units: list[Unit]) -> str:
         files.setdefault(id(unit.file), []).append(unit)
     for group in files.values():
         f = group[0].file
-        if any(u.hunk is None for u in group):
+        hunks = [u.hunk for u in group if u.hunk is not None]
+        if len(hunks) < len(group):  # a unit without a hunk is the whole file
             parts.append(f.text())
         else:
-            parts.append("\n".join(f.header) + "\n" + "".join(f.hunks[u.hunk].text() for u in group))
+            parts.append("\n".join(f.header) + "\n" + "".join(f.hunks[h].text() for h in hunks))
     return "".join(parts)
 
 

@@ -41,8 +41,8 @@ class SafeGit(git.Git):
         try:
             proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdin=istream or subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        except FileNotFoundError as err:
-            raise GitCommandNotFound(list(command), err) from err
+        except FileNotFoundError as exc:
+            raise GitCommandNotFound(list(command), exc) from exc
         if as_process:
             return self.AutoInterrupt(proc, list(command))
         if output_stream is None:

@@ -188,11 +188,13 @@ def _plan(root: Path, cache: IndexCache, result: ScanResult, scan_start_ns: int)
         # Extensionless files keep the language their shebang gave them last time.
         eff_lang = lang or (row.lang if row is not None else None) or None
         expected_qver = query_version(eff_lang) if eff_lang else ""
-        qver_ok = row is not None and row.qver == expected_qver
-        if qver_ok and row.mtime_ns == st.st_mtime_ns and row.size == st.st_size and not row.racy:
+        # The cached row counts only when it was parsed with this language's current query.
+        current = row if row is not None and row.qver == expected_qver else None
+        if (current is not None and current.mtime_ns == st.st_mtime_ns
+                and current.size == st.st_size and not current.racy):
             result.unchanged += 1
             continue
-        old_digest = row.digest if qver_ok else ""
+        old_digest = current.digest if current is not None else ""
         jobs.append((path, lang, st.st_size, old_digest))
     gone = [p for p in cached if p not in seen]
     return jobs, stats, gone

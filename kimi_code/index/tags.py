@@ -15,7 +15,7 @@ import functools
 import hashlib
 import os
 import re
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from kimi_code.index.languages import (
     language_from_shebang,
@@ -23,6 +23,9 @@ from kimi_code.index.languages import (
     needs_shebang_probe,
     parser_for,
 )
+
+if TYPE_CHECKING:
+    from tree_sitter import Node
 
 MAX_FILE_BYTES = 1024 * 1024  # larger sources are data or generated; skip them
 LFS_POINTER = b"version https://git-lfs.github.com/spec/"
@@ -116,7 +119,7 @@ def extract_tags(source: bytes, lang: str) -> FileTags:
     # remembering it per pattern saves a scan of each match's captures (a hot loop).
     role_of = _PATTERN_ROLES.setdefault(lang, {})
     # name node start byte -> (pattern index, role capture name, role node, name node)
-    best: dict[int, tuple[int, str, object, object]] = {}
+    best: dict[int, tuple[int, str, Node, Node]] = {}
     for pattern, captures in QueryCursor(query).matches(tree.root_node):
         role = role_of.get(pattern)
         if role is None or role not in captures:

@@ -115,10 +115,11 @@ class _StreamState:
 
     def _start(self, index: Any, block: dict[str, Any]) -> list[StreamEvent]:
         kind = block.get("type")
-        state = {"type": kind, "parts": [], "id": block.get("id") or "",
-                 "name": block.get("name") or "", "input": block.get("input"),
-                 "signature": block.get("signature") or "", "data": block.get("data") or "",
-                 "text_offset": self.text_len, "calls_before": self.calls}
+        state: dict[str, Any] = {
+            "type": kind, "parts": [], "id": block.get("id") or "",
+            "name": block.get("name") or "", "input": block.get("input"),
+            "signature": block.get("signature") or "", "data": block.get("data") or "",
+            "text_offset": self.text_len, "calls_before": self.calls}
         self.blocks[index] = state
         if kind == "text" and block.get("text"):
             self.text_len += len(block["text"])
@@ -291,8 +292,8 @@ class AnthropicProvider:
                 async for kind, data in sse.named_events(response.iter_lines()):
                     if state.finished:
                         continue  # read to the end of the body so the connection is reused
-                    event = sse.decode(data, LABEL)
-                    for out in state.feed(kind or str(event.get("type") or ""), event):
+                    payload = sse.decode(data, LABEL)
+                    for out in state.feed(kind or str(payload.get("type") or ""), payload):
                         yield out
         except Exception as exc:
             # A connection dropped after message_stop lost nothing; anything else is a failure.

@@ -15,9 +15,19 @@ import contextlib
 import functools
 import ssl
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-Client = TypeVar("Client")
+if TYPE_CHECKING:
+    import httpx2
+
+
+class AsyncClosable(Protocol):
+    """What the pool needs of an SDK client: both SDKs' async clients have `close()`."""
+
+    async def close(self) -> None: ...
+
+
+Client = TypeVar("Client", bound=AsyncClosable)
 
 REQUESTS_PER_CLIENT = 8
 MAX_CLIENTS = 16
@@ -32,7 +42,7 @@ def shared_ssl_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
-def http_response_class() -> type:
+def http_response_class() -> type[httpx2.Response]:
     """The HTTP client's Response class: as an SDK `cast_to` it returns the raw response."""
     import httpx2
 
@@ -79,5 +89,4 @@ class ClientPool(Generic[Client]):
 
     async def aclose(self) -> None:
         for client in self.clients:
-            close: Any = client.close
-            await close()
+            await client.close()

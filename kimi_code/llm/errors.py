@@ -70,7 +70,8 @@ def error_fields(body: Any, fallback: str) -> tuple[str, str, str]:
         inner = body.get("error")
         data = inner if isinstance(inner, Mapping) else body
         message = data.get("message") or (inner if isinstance(inner, str) else None)
-        details = data.get("details") if isinstance(data.get("details"), Mapping) else {}
+        raw_details = data.get("details")
+        details = raw_details if isinstance(raw_details, Mapping) else {}
         code = data.get("code") or details.get("error_code") or ""
         kind = data.get("type") or ""
         return str(message or fallback), str(code), str(kind)

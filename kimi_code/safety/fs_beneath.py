@@ -83,8 +83,8 @@ class _Openat2:
         how = _OpenHow(flags | _O_CLOEXEC, mode,
                        RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
         try:
-            fd = self._syscall(self._number, base_fd, os.fsencode(relpath), ctypes.byref(how),
-                               ctypes.sizeof(how))
+            fd: int = self._syscall(self._number, base_fd, os.fsencode(relpath), ctypes.byref(how),
+                                    ctypes.sizeof(how))
             if fd < 0:
                 code = ctypes.get_errno()
                 raise OSError(code, os.strerror(code), relpath)

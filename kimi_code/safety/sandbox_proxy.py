@@ -191,7 +191,9 @@ class DomainProxy:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError:
             return "502 Bad Gateway"
-        addresses = [info[4][0] for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
+        # IPv4 and IPv6 socket addresses start with the address as a string.
+        addresses = [info[4][0] for info in infos
+                     if info[0] in (socket.AF_INET, socket.AF_INET6) and isinstance(info[4][0], str)]
         if not literal and (bad := [a for a in addresses if not _public(a)]):
             self.refused.append(f"{host}:{port} resolves to {bad[0]} (not a public address)")
             return "403 Forbidden"

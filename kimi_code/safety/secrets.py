@@ -140,7 +140,8 @@ def make_non_dumpable() -> bool:
         return False
     try:
         libc = ctypes.CDLL(name, use_errno=True)
-        return libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+        status: int = libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        return status == 0
     except (OSError, AttributeError):
         return False
 

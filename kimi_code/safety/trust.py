@@ -118,7 +118,8 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def _sanitise(doc: dict[str, Any]) -> ProjectConfig:
     result = ProjectConfig()
-    perms = doc.get("permissions") if isinstance(doc.get("permissions"), dict) else {}
+    raw_perms = doc.get("permissions")
+    perms: dict[str, Any] = raw_perms if isinstance(raw_perms, dict) else {}
     for key in doc:
         if key not in ("permissions", "ui"):
             result.ignored.append(f"{key}: a project cannot set models, endpoints, keys, hooks "

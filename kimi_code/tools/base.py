@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kimi_code.llm.base import ToolSpec
-from kimi_code.safety.errors import ToolError  # defined below tools: safety checks raise it too
+from kimi_code.safety.errors import ToolError as ToolError  # re-exported; safety raises it too
 
 if TYPE_CHECKING:  # safety pulls in the sandbox machinery; tools only need the types here
     from kimi_code.safety.sandbox import Sandbox
@@ -133,7 +133,7 @@ class Tool(ABC, Generic[A]):
     def spec(cls) -> ToolSpec:
         # Schemas are sent with every request: build each once per class (pydantic's schema
         # generation costs milliseconds).
-        cached = cls.__dict__.get("_spec_cache")
+        cached: ToolSpec | None = cls.__dict__.get("_spec_cache")
         if cached is not None:
             return cached
         spec = cls._build_spec()

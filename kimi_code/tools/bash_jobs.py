@@ -39,7 +39,8 @@ class BackgroundJob:
 
 def jobs(ctx: ToolContext) -> dict[str, BackgroundJob]:
     """The job table of this session (created on first use)."""
-    return ctx.state.setdefault(JOBS_KEY, {})
+    table: dict[str, BackgroundJob] = ctx.state.setdefault(JOBS_KEY, {})
+    return table
 
 
 def log_dir(ctx: ToolContext) -> Path:

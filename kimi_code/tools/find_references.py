@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
 from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolResult
+
+if TYPE_CHECKING:
+    from kimi_code.index.repo_map import RepoIndex
+    from kimi_code.index.symbols import ReferenceHit, SymbolHit
 
 MAX_REFERENCES = 200
 
@@ -28,7 +32,7 @@ class FindReferencesTool(Tool[FindReferencesArgs]):
     async def run(self, args: FindReferencesArgs, ctx: ToolContext) -> ToolResult:
         from kimi_code.index.tooling import partial_note, query_index
 
-        def lookup(index):
+        def lookup(index: RepoIndex) -> tuple[list[SymbolHit], list[ReferenceHit], int]:
             defs = index.find_symbol(args.name, limit=20)
             refs, total = index.find_references(args.name, limit=MAX_REFERENCES)
             return defs, refs, total

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
 from kimi_code.tools.base import Tool, ToolArgs, ToolContext, ToolResult
+
+if TYPE_CHECKING:
+    from kimi_code.index.repo_map import RepoIndex
+    from kimi_code.index.symbols import SymbolHit
 
 MAX_HITS = 50
 
@@ -35,7 +39,7 @@ class FindSymbolTool(Tool[FindSymbolArgs]):
     async def run(self, args: FindSymbolArgs, ctx: ToolContext) -> ToolResult:
         from kimi_code.index.tooling import partial_note, query_index
 
-        def lookup(index):
+        def lookup(index: RepoIndex) -> tuple[list[SymbolHit], list[str]]:
             hits = index.find_symbol(args.name, args.kind, limit=MAX_HITS + 1)
             return hits, ([] if hits else index.similar_names(args.name))
 

@@ -16,7 +16,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from kimi_code.safety.bundled_tools import rg_executable
 from kimi_code.tools.base import ToolError
@@ -120,9 +120,10 @@ def _rg_rel(text: str, single_file: bool) -> str:
     return text[2:] if text.startswith("./") else text
 
 
-def _json_text(obj: dict) -> str:
+def _json_text(obj: dict[str, Any]) -> str:
     if "text" in obj:
-        return obj["text"]
+        text: str = obj["text"]
+        return text
     return base64.b64decode(obj.get("bytes", "")).decode("utf-8", errors="replace")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
+from typing import Any
 
 from kimi_code.llm.base import ToolSpec
 from kimi_code.tools.base import Tool
@@ -34,24 +35,27 @@ DEFAULT_TOOLSET: tuple[str, ...] = tuple(BUILTIN_TOOLS)
 READ_ONLY_TOOLSET: tuple[str, ...] = ("Read", "Glob", "Grep", "RepoMap", "FindSymbol", "FindReferences")
 
 
-def load_tool_class(name: str) -> type[Tool]:
+def load_tool_class(name: str) -> type[Tool[Any]]:
     target = BUILTIN_TOOLS[name]
     module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    tool_class = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(tool_class, type) and issubclass(tool_class, Tool)):
+        raise TypeError(f"{target} is not a Tool class")
+    return tool_class
 
 
 class ToolRegistry:
     """An ordered set of tool instances available to one agent."""
 
-    def __init__(self, tools: Iterable[Tool] = ()) -> None:
-        self._tools: dict[str, Tool] = {}
+    def __init__(self, tools: Iterable[Tool[Any]] = ()) -> None:
+        self._tools: dict[str, Tool[Any]] = {}
         for tool in tools:
             self.add(tool)
 
     @classmethod
     def builtin(cls, names: Iterable[str] = DEFAULT_TOOLSET) -> ToolRegistry:
         """Instantiate the named builtin tools, skipping ones whose module is not present."""
-        tools: list[Tool] = []
+        tools: list[Tool[Any]] = []
         for name in names:
             try:
                 tools.append(load_tool_class(name)())
@@ -61,13 +65,13 @@ class ToolRegistry:
                 raise
         return cls(tools)
 
-    def add(self, tool: Tool) -> None:
+    def add(self, tool: Tool[Any]) -> None:
         self._tools[tool.name] = tool
 
     def remove(self, name: str) -> None:
         self._tools.pop(name, None)
 
-    def get(self, name: str) -> Tool | None:
+    def get(self, name: str) -> Tool[Any] | None:
         return self._tools.get(name)
 
     def names(self) -> list[str]:

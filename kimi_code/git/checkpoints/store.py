@@ -16,6 +16,7 @@ are dropped by `checkpoints_gc` (retention policy, size cap), daily in the backg
 
 from __future__ import annotations
 
+import builtins  # `list` below is a method of CheckpointStore: annotations there say builtins.list
 import hashlib
 import json
 import os
@@ -358,7 +359,7 @@ class CheckpointStore:
             report.applied = True
             return report
 
-    def _tree_changes(self, old: str, new: str) -> list[FileChange]:
+    def _tree_changes(self, old: str, new: str) -> builtins.list[FileChange]:
         """Paths whose content differs between two trees, as the actions that turn old into new."""
         out = self._git("diff-tree", "-r", "-z", "--no-renames", "--raw", old, new)
         fields = out.split("\0")
@@ -370,7 +371,7 @@ class CheckpointStore:
             changes.append(FileChange(path, "remove" if status == "D" else "restore"))
         return changes
 
-    def _apply(self, tree: str, changes: list[FileChange]) -> None:
+    def _apply(self, tree: str, changes: builtins.list[FileChange]) -> None:
         """Delete what the target lacks first (a file may stand where a directory must go), then
         check the target's versions out through a scratch index."""
         for change in changes:
