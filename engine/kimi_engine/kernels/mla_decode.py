@@ -96,21 +96,27 @@ def _mla_reduce_kernel(
     s_ob, s_oh, s_os, s_lb, s_lh, s_outb, s_outh,
     BLOCK_SPLITS: tl.constexpr, BLOCK_L: tl.constexpr,
 ):
-    """Grid (B, HQ): out = sum_s 2^(lse_s - max) * o_s / sum_s 2^(lse_s - max); zeros if all empty."""
+    """Grid (B, HQ): out = sum_s 2^(lse_s - max) * o_s / sum_s 2^(lse_s - max); zeros if all empty.
+
+    The partials are streamed one split at a time (a [BLOCK_L] accumulator), so registers stay
+    flat however many splits there are; only the [BLOCK_SPLITS] log-sum-exps are held at once.
+    """
     b = tl.program_id(0).to(tl.int64)
     h = tl.program_id(1)
     offs_sp = tl.arange(0, BLOCK_SPLITS)
     offs_l = tl.arange(0, BLOCK_L)
-    sp_ok = offs_sp < SPLITS
-    lse = tl.load(lse_ptr + b * s_lb + h * s_lh + offs_sp, mask=sp_ok, other=float("-inf"))
+    l_ok = offs_l < L
+    lse_row = lse_ptr + b * s_lb + h * s_lh
+    lse = tl.load(lse_row + offs_sp, mask=offs_sp < SPLITS, other=float("-inf"))
     m = tl.max(lse, axis=0)
-    w = tl.exp2(lse - tl.where(m == float("-inf"), 0.0, m))  # [BLOCK_SPLITS], 0 for empty splits
-    parts = tl.load(o_ptr + b * s_ob + h * s_oh + offs_sp[:, None] * s_os + offs_l[None, :],
-                    mask=sp_ok[:, None] & (offs_l[None, :] < L), other=0.0)
-    num = tl.sum(parts * w[:, None], axis=0)
-    den = tl.sum(w, axis=0)
+    m = tl.where(m == float("-inf"), 0.0, m)
+    den = tl.sum(tl.exp2(lse - m), axis=0)  # 0 when every split was empty
+    num = tl.zeros([BLOCK_L], dtype=tl.float32)
+    for sp in range(0, SPLITS):
+        w = tl.exp2(tl.load(lse_row + sp) - m)
+        num += w * tl.load(o_ptr + b * s_ob + h * s_oh + sp * s_os + offs_l, mask=l_ok, other=0.0)
     out = num / tl.where(den > 0, den, 1.0)
-    tl.store(out_ptr + b * s_outb + h * s_outh + offs_l, out.to(out_ptr.dtype.element_ty), mask=offs_l < L)
+    tl.store(out_ptr + b * s_outb + h * s_outh + offs_l, out.to(out_ptr.dtype.element_ty), mask=l_ok)
 
 
 def is_interpreted() -> bool:

@@ -26,7 +26,7 @@ def routing(tokens: int, topk: int, num_experts: int, seed: int, avoid: tuple[in
     return ids.to(torch.int32), weights
 
 
-def _check(target, experts, ids, weights, mode, shared=True, seed=0):
+def _check(target, experts, ids, weights, mode, shared=True, seed=0, gate_up_config=None):
     from kimi_engine.kernels.fused_moe import fused_moe_reference, fused_moe_triton
 
     device, dtype = target
@@ -35,7 +35,7 @@ def _check(target, experts, ids, weights, mode, shared=True, seed=0):
     hidden = torch.randn(t, experts.hidden, generator=gen).to(dtype).to(device)
     shared_out = torch.randn(t, experts.hidden, generator=gen).to(dtype).to(device) if shared else None
     ids, weights = ids.to(device), weights.to(device)
-    got = fused_moe_triton(hidden, ids, weights, experts, shared_out, mode=mode)
+    got = fused_moe_triton(hidden, ids, weights, experts, shared_out, mode=mode, gate_up_config=gate_up_config)
     assert_close(got, fused_moe_reference(hidden, ids, weights, experts, shared_out), dtype)
 
 
@@ -106,3 +106,25 @@ def test_rejects_bad_arguments(target):
     if device.type == "cpu":  # value checks are CPU-only (no GPU sync)
         with pytest.raises(ValueError, match=r"topk_ids must lie in \[-1, 4\)"):
             fused_moe_triton(hidden, ids + 3, w, experts)
+
+
+@pytest.mark.parametrize("splits", [2, 3])
+def test_gate_up_split_k_matches_reference(target, splits):
+    """Decode gate_up split over H (H=200: the last split is ragged); counters re-armed after."""
+    from kimi_engine.kernels import split_k
+
+    experts = make_experts(5, 200, 40, target[0], seed=5)
+    ids, weights = routing(3, 2, 5, seed=11)
+    ids[2, 1] = -1  # a skipped pair still takes part in its tile's split-K election
+    cfg = {"BLOCK_N": 16, "BLOCK_K": 64, "SPLIT_K": splits}
+    for _ in range(2):  # the second call finds the counters back at 0
+        _check(target, experts, ids, weights, "decode", gate_up_config=cfg)
+    assert int(split_k._LOCKS[torch.device(target[0])].abs().sum()) == 0
+
+
+def test_k2_tp8_decode_with_split_k(target):
+    """A K2 layer's per-rank experts under TP8 (H=7168, I=256): one token, gate_up split 4 ways."""
+    experts = make_experts(3, 7168, 256, target[0], seed=6)
+    ids = torch.tensor([[2, 0]], dtype=torch.int32)
+    cfg = {"BLOCK_N": 128, "BLOCK_K": 256, "SPLIT_K": 4}
+    _check(target, experts, ids, torch.tensor([[0.9, 0.3]]), "decode", gate_up_config=cfg)

@@ -46,6 +46,13 @@ def test_k2_expert_shapes_one_token(target, n, k):
     _run(target, 1, n, k, seed=1)
 
 
+@pytest.mark.parametrize(("m", "n", "k"), [(4, 512, 7168), (64, 256, 2048)], ids=["gemv-dot", "gemm"])
+def test_k2_expert_shapes_batched(target, m, n, k):
+    """K2 expert K (7168 hidden, 2048 intermediate) on the 16-row dot GEMV (split-K) and the GEMM."""
+    config = {"BLOCK_N": 128, "BLOCK_K": 256, "SPLIT_K": 2 if m <= 16 else 1, "GEMM_BLOCK_M": 64}
+    _run(target, m, n, k, config, scale_dtype=torch.bfloat16, seed=2)
+
+
 def test_nibble_order_lowest_bits_first(target):
     """Build the word by hand: element k of a row is nibble k % 8 of word k // 8, stored as q + 8."""
     from kimi_engine.kernels.int4_matmul import int4_matmul
