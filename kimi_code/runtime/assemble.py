@@ -48,16 +48,6 @@ class Workspace:
         return cls(workspace_root(cwd), cwd, tuple(extra))
 
 
-@dataclass
-class Setup:
-    config: Config
-    model: ModelConfig
-    workspace: Workspace
-    tools: ToolRegistry
-    ctx: ToolContext
-    extras: dict[str, object] = field(default_factory=dict)
-
-
 def resolve_model(model: str | None, provider: str | None, base_url: str | None) -> tuple[Config, ModelConfig]:
     """Load config + env, apply flags, validate. Raises ConfigError."""
     return with_overrides(load_config(), model=model, provider=provider, base_url=base_url)
