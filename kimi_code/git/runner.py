@@ -26,12 +26,11 @@ hooks run there (they are the user's), everything else stays off.
 from __future__ import annotations
 
 import os
-import re
-import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from kimi_code.git.config_scan import DRIVER_SECTIONS, config_files, scan_names
 from kimi_code.safety.secrets import child_env
 
 # Single-key settings that name a program, switched off for every call. `false` where git
@@ -108,12 +107,6 @@ _CALLER_VARS = frozenset({
 _FIXED_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat",
               "PAGER": "cat"}
 
-_HEADER = re.compile(rb"\[\s*(filter|diff|merge|protocol)\s*(?:\"((?:[^\"\\\n]|\\.)*)\"|\.([^\]\s]+))\s*\]",
-                     re.IGNORECASE)
-_INCLUDE = re.compile(rb"\[\s*include", re.IGNORECASE)
-_MAX_CONFIG_BYTES = 4 * 1024 * 1024
-
-
 class GitError(Exception):
     """A git command failed; `stderr` holds git's own explanation."""
 
@@ -149,98 +142,6 @@ def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _gitdir_files(gitdir: str) -> list[str]:
-    """The configuration files a git directory contributes (its own, and its common dir's)."""
-    files = [os.path.join(gitdir, "config"), os.path.join(gitdir, "config.worktree")]
-    try:
-        with open(os.path.join(gitdir, "commondir"), encoding="utf-8", errors="replace") as f:
-            common = f.read().strip()
-    except OSError:
-        return files
-    if common:
-        root = os.path.join(gitdir, common)  # join keeps an absolute `common` as it is
-        files += [os.path.join(root, "config"), os.path.join(root, "config.worktree")]
-    return files
-
-
-def _dotgit_target(dotgit: str) -> str | None:
-    """Where a `.git` file (worktree, submodule) points."""
-    try:
-        with open(dotgit, encoding="utf-8", errors="replace") as f:
-            first = f.readline().rstrip("\r\n")
-    except OSError:
-        return None
-    target = first.removeprefix("gitdir:").strip()
-    if not first.startswith("gitdir:") or not target:
-        return None
-    return os.path.join(os.path.dirname(dotgit), target)
-
-
-def _ancestors(start: str) -> list[str]:
-    out = [start]
-    while (parent := os.path.dirname(out[-1])) != out[-1]:
-        out.append(parent)
-    return out
-
-
-def config_files(cwd: Path, env: Mapping[str, str]) -> list[str]:
-    """Every file git could read configuration from for a call in `cwd` with `env` (system
-    config is off). Over-approximates on purpose: every ancestor that is or holds a git
-    directory counts, whichever git's discovery would stop at."""
-    files: list[str] = []
-    for name in ("GIT_DIR", "GIT_COMMON_DIR"):
-        if env.get(name):
-            files += _gitdir_files(os.path.join(cwd, env[name]))
-    if env.get("GIT_CONFIG_GLOBAL"):
-        files.append(env["GIT_CONFIG_GLOBAL"])
-    else:
-        home = env.get("HOME") or os.path.expanduser("~")
-        xdg = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-        files += [os.path.join(home, ".gitconfig"), os.path.join(xdg, "git", "config")]
-    literal = os.path.abspath(cwd)
-    real = os.path.realpath(literal)
-    for directory in dict.fromkeys([*_ancestors(literal), *_ancestors(real)]):
-        if os.path.isfile(os.path.join(directory, "HEAD")):  # a bare repository or git dir
-            files += _gitdir_files(directory)
-        dotgit = os.path.join(directory, ".git")
-        try:
-            mode = os.stat(dotgit).st_mode
-        except OSError:
-            continue
-        if stat.S_ISDIR(mode):
-            files += _gitdir_files(dotgit)
-        elif stat.S_ISREG(mode) and (target := _dotgit_target(dotgit)) is not None:
-            files += _gitdir_files(target)
-    return list(dict.fromkeys(files))
-
-
-def _scan(path: str) -> tuple[set[tuple[str, str]], bool]:
-    """(driver (section, name) pairs defined in `path`, whether it needs git's own reading):
-    includes, or a file that is not a plain readable one (a FIFO, huge), need git."""
-    if path == os.devnull:
-        return set(), False
-    try:
-        st = os.stat(path)
-    except OSError:
-        return set(), False
-    if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_CONFIG_BYTES:
-        return set(), True
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return set(), True
-    found = set()
-    for match in _HEADER.finditer(data):
-        section = match.group(1).decode().lower()
-        if match.group(2) is not None:  # [filter "Name"]: case kept, \x means x
-            name = re.sub(rb"\\(.)", rb"\1", match.group(2)).decode("utf-8", "surrogateescape")
-        else:  # legacy [filter.Name]: git lower-cases it
-            name = match.group(3).decode("utf-8", "surrogateescape").lower()
-        found.add((section, name))
-    return found, _INCLUDE.search(data) is not None
-
-
 def _names_from_git(cwd: Path, env: Mapping[str, str]) -> set[tuple[str, str]]:
     """Driver names as git itself reads the configuration (includes followed)."""
     argv = ["git", "--no-pager", *_config_args(hooks=False), "config", "-z", "--name-only",
@@ -254,23 +155,17 @@ def _names_from_git(cwd: Path, env: Mapping[str, str]) -> set[tuple[str, str]]:
     for key in proc.stdout.decode("utf-8", "surrogateescape").split("\0"):
         section, _, rest = key.partition(".")
         name, dot, _ = rest.rpartition(".")
-        if dot and section in _DRIVER_KEYS:
+        if dot and section in DRIVER_SECTIONS:
             found.add((section, name))
     return found
 
 
 def driver_names(cwd: Path, env: Mapping[str, str]) -> set[tuple[str, str]]:
-    """Every (section, name) of a filter/diff/merge driver git could find for a call in `cwd`:
-    the configuration files read here, and git's own reading when one has includes."""
-    names: set[tuple[str, str]] = set()
-    needs_git = False
-    for path in config_files(cwd, env):
-        found, includes = _scan(path)
-        names |= found
-        needs_git = needs_git or includes
-    if needs_git:
-        names |= _names_from_git(cwd, env)
-    return names
+    """Every (section, name) of a filter/diff/merge driver (or transport) git could find for a
+    call in `cwd`: the configuration files scanned here, or git's own reading of them when a
+    file holds something the scan does not follow."""
+    names = scan_names(cwd, env)
+    return names if names is not None else _names_from_git(cwd, env)
 
 
 def _config_args(*, hooks: bool) -> list[str]:
