@@ -70,3 +70,17 @@ def test_run_without_custom_types_says_nothing_about_them(workspace: Path, home:
     server.add({"text": "hi"})
     result = run_kimi(["run", "hello"], cwd=workspace, env=base_env(home, server))
     assert result.code == 0 and "subagent" not in result.stderr
+
+
+def test_a_broken_custom_type_is_skipped_with_a_notice(workspace: Path, home: Path,
+                                                       server: ScriptedServer,
+                                                       monkeypatch: Any) -> None:
+    write_custom_type(workspace)
+    (workspace / ".kimi-code" / "agents" / "broken.md").write_text("no frontmatter here\n")
+    monkeypatch.setenv("KIMI_CODE_HOME", str(home))
+    trust.trust(workspace)
+    server.add(spawn_scout(), {"text": "Nothing changed."}, {"text": "done"})
+    result = run_kimi(["run", "ask the scout"], cwd=workspace, env=base_env(home, server))
+    assert result.code == 0, result.stderr  # one broken file never stops the session
+    assert "Custom subagent type skipped" in result.stderr and "broken.md" in result.stderr
+    assert any(ROLE in prompt for prompt in system_prompts(server))  # the good one loaded
