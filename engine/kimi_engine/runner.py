@@ -13,12 +13,14 @@ intermediate size; `all_reduce` sums the partial outputs of attention and of the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from kimi_engine.attention import MLA
+from kimi_engine.kernels.cuda_graphs import DecodeGraphs, InputSpec
 from kimi_engine.layers import Rotary
 from kimi_engine.model import KimiForCausalLM
 from kimi_engine.paged_cache import PagedLatentCache
@@ -93,21 +95,58 @@ class StepLayout:
 
 @torch.inference_mode()
 def forward_chunks(model: KimiForCausalLM, cache: PagedLatentCache, chunks: Sequence[Chunk],
-                   all_reduce: AllReduce = _identity) -> torch.Tensor:
+                   all_reduce: AllReduce = _identity, graphs: DecodeGraphs | None = None) -> torch.Tensor:
     """Run the chunks, write their latents into the cache; logits [len(chunks), V] of each
-    chunk's last token (fp32)."""
+    chunk's last token (fp32). `graphs` (decode_graphs): an all-decode step replays a CUDA graph."""
     dev = model.device
+    if graphs is not None and chunks and all(len(c.tokens) == 1 for c in chunks):
+        return graphs.run(decode_inputs(cache, chunks, dev))
     ids = torch.tensor([t for c in chunks for t in c.tokens], device=dev)
     positions = torch.tensor([c.start + i for c in chunks for i in range(len(c.tokens))], device=dev)
     layout = StepLayout.build(cache, chunks, dev)
+    ends = torch.tensor(chunk_offsets(chunks)[1:], device=dev) - 1
+    return _run_layers(model, cache, ids, positions, layout, ends, all_reduce)
+
+
+def _run_layers(model: KimiForCausalLM, cache: PagedLatentCache, ids: torch.Tensor, positions: torch.Tensor,
+                layout: StepLayout, ends: torch.Tensor, all_reduce: AllReduce) -> torch.Tensor:
+    """Embed ids [N], run every layer over `layout`, logits [len(ends), V] (fp32) of rows `ends`."""
     cos, sin = model.rotary.cos_sin(positions)
     h = model.model.embed_tokens(ids)[None]  # [1, N, H]
     for i, block in enumerate(model.blocks()):
         x = block.input_layernorm(h)
         h = h + all_reduce(paged_attention(block.self_attn, model.rotary, x, cos, sin, cache.layer(i), layout))
         h = h + all_reduce(block.mlp(block.post_attention_layernorm(h)))
-    ends = torch.tensor(chunk_offsets(chunks)[1:], device=dev) - 1
     return model.lm_head(model.model.norm(h[0, ends])).float()
+
+
+def decode_inputs(cache: PagedLatentCache, chunks: Sequence[Chunk], device: torch.device) -> dict[str, torch.Tensor]:
+    """The tensor form of an all-decode step: ids/positions/write_slots int64 [B], slots int64
+    [B, T] (visible cache slots, padded with slot 0), lengths int32 [B, 1]."""
+    layout = StepLayout.build(cache, chunks, device)
+    return {"ids": torch.tensor([c.tokens[0] for c in chunks], device=device),
+            "positions": torch.tensor([c.start for c in chunks], device=device),
+            "write_slots": layout.write_slots, "slots": layout.decode_slots, "lengths": layout.decode_lengths}
+
+
+def decode_graphs(model: KimiForCausalLM, cache: PagedLatentCache, all_reduce: AllReduce = _identity,
+                  **options: Any) -> DecodeGraphs:
+    """CUDA graphs of this model's decode step (kernels/cuda_graphs.py; options go to DecodeGraphs).
+
+    Reserves one cache block for good: padded rows write their latents to its first slot and
+    attend to it, so they never touch a real sequence."""
+    scratch = cache.allocate() * cache.block_size
+    specs = [InputSpec("ids", torch.int64, 0), InputSpec("positions", torch.int64, 0),
+             InputSpec("write_slots", torch.int64, scratch), InputSpec("slots", torch.int64, scratch, has_context=True),
+             InputSpec("lengths", torch.int32, 1, tail=(1,))]
+
+    @torch.inference_mode()
+    def step(inp: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        rows = torch.arange(inp["ids"].shape[0], device=inp["ids"].device)
+        layout = StepLayout(inp["write_slots"], [], rows, inp["slots"], inp["lengths"])
+        return _run_layers(model, cache, inp["ids"], inp["positions"], layout, rows, all_reduce)
+
+    return DecodeGraphs(step, specs, model.device, **options)
 
 
 def chunk_offsets(chunks: Sequence[Chunk]) -> list[int]:
