@@ -6,7 +6,8 @@ prints, for the K2 expert shapes (gate/up [2048 x 7168], fused gate_up [4096 x 7
 [7168 x 2048]) and each batch: our Triton INT4 kernel, torch bf16 matmul and a torch
 dequantise-then-matmul baseline, each as microseconds, effective GB/s (bytes it must move / time)
 and % of peak HBM bandwidth, plus the speed-up over bf16; then the fused MoE decode step of one
-layer (8 routed experts + shared expert) next to its bytes-moved floor (bytes / peak bandwidth).
+layer (8 routed experts + shared expert) next to its bytes-moved floor (bytes / peak bandwidth);
+then MLA decode over a --context-token latent cache (64 and 8 heads) vs the torch reference.
 
 Timing: every variant runs from a CUDA graph (how a decode engine runs) over enough copies of
 the weights (or routings over distinct experts) that the 50 MB L2 cannot serve repeats.
@@ -198,6 +199,32 @@ def bench_moe(token_counts, num_experts, device, dtype, peak, timer, shrink: int
               f"{t_step:>8.1f} {f_step:>8.1f} {t_step / f_step:>5.2f}x   (rel err {err:.1e})")
 
 
+def bench_mla(batches, context: int, heads: int, device, dtype, peak, timer, shrink: int) -> None:
+    """MLA decode (absorbed, over the latent cache) at K2 sizes: kv_lora 512, rope 64, `heads`
+    query heads on this rank (64 = TP1, 8 = TP8). Floor = the cache rows it must read / peak."""
+    from kimi_engine.kernels.mla_decode import mla_decode_reference, mla_decode_triton
+
+    lat, rope, s = 512 // shrink, 64 // shrink, context
+    scale = 1.0 / math.sqrt(192)
+    print(f"\nMLA decode: {heads} heads, kv_lora {lat}, rope {rope}, context {s} (every row full); "
+          "GB/s = cache bytes read / time")
+    print(f"{'B':>3} | {'triton us':>9} {'GB/s':>7} {'%peak':>6} | {'torch us':>9} | {'vs torch':>8}")
+    for b in batches:
+        q = torch.randn(b, heads, lat, device=device, dtype=dtype)
+        qr = torch.randn(b, heads, rope, device=device, dtype=dtype)
+        nbytes = b * s * (lat + rope) * (2 if dtype != torch.float32 else 4)
+        caches = [(torch.randn(b, s, lat, device=device, dtype=dtype), torch.randn(b, s, rope, device=device, dtype=dtype))
+                  for _ in range(copies_for(nbytes, device))]
+        lengths = torch.full((b,), s, device=device, dtype=torch.int32)
+        ckv, kr = caches[0]
+        err = rel_err(mla_decode_triton(q, qr, ckv, kr, lengths, scale),
+                      mla_decode_reference(q, qr, ckv, kr, lengths, scale))
+        tt = timer([lambda c=c: mla_decode_triton(q, qr, c[0], c[1], lengths, scale) for c in caches])
+        tr = timer([lambda c=c: mla_decode_reference(q, qr, c[0], c[1], lengths, scale) for c in caches])
+        print(f"{b:>3} | {fmt_row(nbytes, tt, peak)} | {tr:>9.1f} | {tr / tt:>7.2f}x"
+              f"   (rel err {err:.1e})")
+
+
 def peak_bandwidth(device: torch.device, override: float | None) -> tuple[float, str]:
     """(GB/s, where it came from): --peak-gbs, the spec table, or a measured device copy."""
     if override:
@@ -222,9 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--experts", type=int, default=64, help="experts resident for the MoE step")
     ap.add_argument("--peak-gbs", type=float, default=None, help="peak HBM GB/s (default: spec table)")
     ap.add_argument("--shrink", type=int, default=1, help="divide H and I by this (dry runs)")
+    ap.add_argument("--context", type=int, default=4096, help="MLA decode context length")
+    ap.add_argument("--mla-heads", default="64,8", help="MLA query heads per rank (64 = TP1, 8 = TP8)")
     args = ap.parse_args(argv)
     batches = [int(b) for b in args.batches.split(",")]
     tokens = [int(t) for t in args.tokens.split(",")]
+    args.mla_heads = [int(h) for h in args.mla_heads.split(",")] if args.mla_heads else []
     if args.dry_run:
         if os.environ.get("TRITON_INTERPRET") != "1":
             print("--dry-run runs the kernels in the Triton interpreter: set TRITON_INTERPRET=1", file=sys.stderr)
@@ -245,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{moe_floor_bytes(1, TOPK, HIDDEN, INTER, True) / (peak * 1e3):.1f} us")
     bench_gemv(batches, device, dtype, peak, timer, args.shrink)
     bench_moe(tokens, args.experts, device, dtype, peak, timer, args.shrink)
+    for heads in args.mla_heads:
+        bench_mla(batches, args.context, heads, device, dtype, peak, timer, args.shrink)
     return 0
 
 

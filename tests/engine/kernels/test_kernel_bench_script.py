@@ -57,9 +57,30 @@ def test_refuses_without_cuda():
 
 def test_dry_run_checks_every_path_in_the_interpreter():
     out = _run("--dry-run", "--shrink", "16", "--batches", "1,17", "--tokens", "2", "--experts", "12",
-               TRITON_INTERPRET="1")
+               "--context", "40", "--mla-heads", "4", TRITON_INTERPRET="1")
     assert out.returncode == 0, out.stderr
     rows = [line for line in out.stdout.splitlines() if "rel err" in line]
-    assert len(rows) == 3 * 2 + 1  # three weight shapes x two batches + one MoE row
+    # three weight shapes x two batches + one MoE row + MLA decode at two batches
+    assert len(rows) == 3 * 2 + 1 + 2
     errors = [float(line.rsplit("rel err ", 1)[1].rstrip(")")) for line in rows]
     assert max(errors) < 1e-4, out.stdout
+
+
+SLICE = SCRIPT.parent / "decode_slice_bench.py"
+
+
+def test_decode_slice_dry_run_graph_path_matches_eager():
+    """The e2e slice benchmark on a tiny CPU slice: the padded graph path gives the eager logits."""
+    out = subprocess.run([sys.executable, str(SLICE), "--dry-run", "--batches", "1,3"], capture_output=True,
+                         text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    diffs = [line for line in out.stdout.splitlines() if "graphs vs eager logits" in line]
+    assert len(diffs) == 2, out.stdout
+    assert all(float(line.split("max abs diff ")[1].split()[0]) <= 1e-4 for line in diffs), out.stdout
+    assert sum(" eager |" in line for line in out.stdout.splitlines()) == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on machines without CUDA")
+def test_decode_slice_refuses_without_cuda():
+    out = subprocess.run([sys.executable, str(SLICE)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "needs a CUDA GPU" in out.stderr
