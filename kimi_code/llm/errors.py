@@ -133,7 +133,9 @@ def connection_error(label: str, exc: BaseException, *, started: bool) -> Provid
 def _request_url(exc: BaseException) -> str:
     """The URL the failed request went to, when the exception carries it."""
     try:
-        return str(exc.request.url)  # type: ignore[attr-defined]
+        # The SDKs' and the HTTP client's errors carry `.request` (some raise when it is unset).
+        request = getattr(exc, "request", None)
+        return "" if request is None else str(request.url)
     except Exception:  # no request attached (raised before one was built)
         return ""
 

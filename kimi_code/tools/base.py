@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -105,6 +105,8 @@ class Tool(ABC, Generic[A]):
     # Description file beside the module, e.g. tools/read.md; loaded lazily and cached.
     description_file: ClassVar[str] = ""
     _description_cache: ClassVar[str | None] = None
+    # Set per class by spec(), read through cls.__dict__ so a subclass never sees its parent's.
+    _spec_cache: ClassVar[ToolSpec]
 
     @classmethod
     def asks_as_write(cls) -> bool:
@@ -137,7 +139,7 @@ class Tool(ABC, Generic[A]):
         if cached is not None:
             return cached
         spec = cls._build_spec()
-        cls._spec_cache = spec  # type: ignore[attr-defined]
+        cls._spec_cache = spec
         return spec
 
     @classmethod
@@ -166,7 +168,8 @@ class Tool(ABC, Generic[A]):
                 f"Expected: {cls.schema_summary()}"
             )
         try:
-            return cls.Args.model_validate(data)  # type: ignore[return-value]
+            # `Args` is the class a Tool[A] subclass declares for A (a ClassVar cannot name A).
+            return cast(A, cls.Args.model_validate(data))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"

@@ -279,8 +279,11 @@ def _file_hits(rel: str, data: bytes, regex: re.Pattern[str], spec: SearchSpec) 
 
 def _selected(rel: str, spec: SearchSpec) -> bool:
     name = rel.rsplit("/", 1)[-1]
-    if spec.file_type and not type_regex(spec.file_type).fullmatch(name):  # type: ignore[union-attr]
-        return False
+    if spec.file_type:
+        pattern = type_regex(spec.file_type)
+        assert pattern is not None  # search_python refused an unknown type before listing
+        if not pattern.fullmatch(name):
+            return False
     return not spec.glob or PathFilter(spec.glob).allows(rel)
 
 

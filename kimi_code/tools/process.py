@@ -16,7 +16,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -374,7 +374,7 @@ class LineStream:
         self._err_task = asyncio.create_task(self._proc.stderr.read(1 << 20))
         return self
 
-    async def __aiter__(self):  # type: ignore[no-untyped-def]
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         assert self._proc is not None and self._proc.stdout is not None
         while True:
             try:
