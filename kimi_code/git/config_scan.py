@@ -23,6 +23,9 @@ DRIVER_SECTIONS = frozenset({"filter", "diff", "merge", "protocol"})
 _HEADER = re.compile(
     rb"\[\s*(filter|diff|merge|protocol)\s*(?:\"((?:[^\"\\\n]|\\.)*)\"|\.([^\]\s]+))\s*\]",
     re.IGNORECASE)
+_WORKTREE_KEY = re.compile(rb"(?:^|\])[ \t]*worktree[ \t]*=", re.IGNORECASE | re.MULTILINE)
+# Stands for "a core.worktree setting may be in force" among the names scan_names returns.
+WORKTREE = ("core", "worktree")
 _INCLUDE_WORD = re.compile(rb"include", re.IGNORECASE)
 _INCLUDE_HEADER = re.compile(rb'\s*\[\s*include(?:if\s+"[^"\\\n]*")?\s*\]\s*', re.IGNORECASE)
 _SECTION_START = re.compile(rb"\s*\[")
@@ -123,6 +126,8 @@ def _names_in(data: bytes) -> set[tuple[str, str]]:
         else:  # legacy [filter.Name]: git lower-cases it
             name = match.group(3).decode("utf-8", "surrogateescape").lower()
         found.add((section, name))
+    if _WORKTREE_KEY.search(data):  # any section: over-approximates core.worktree
+        found.add(WORKTREE)
     return found
 
 
@@ -166,7 +171,8 @@ def _resolve(value: str, origin: str, home: str) -> str | None:
 
 def scan_names(cwd: Path, env: Mapping[str, str]) -> set[tuple[str, str]] | None:
     """Every (section, name) defined in the configuration git could read for a call in `cwd`
-    (includes followed), or None when only git itself can tell."""
+    (includes followed), plus WORKTREE when a core.worktree may be set; None when only git
+    itself can tell."""
     home = env.get("HOME") or os.path.expanduser("~")
     names: set[tuple[str, str]] = set()
     todo = [(path, 0) for path in config_files(cwd, env)]
@@ -187,4 +193,17 @@ def scan_names(cwd: Path, env: Mapping[str, str]) -> set[tuple[str, str]] | None
     return names
 
 
-__all__ = ["DRIVER_SECTIONS", "config_files", "scan_names"]
+def discovered_work_tree(cwd: Path) -> tuple[str, str | None]:
+    """What git's discovery finds from `cwd` when no core.worktree redirects it: ("worktree",
+    the nearest directory holding a `.git` entry), ("gitdir", None) when a git directory (a
+    bare repository) comes first, ("none", None) outside any repository."""
+    for directory in _ancestors(os.path.realpath(cwd)):
+        if os.path.lexists(os.path.join(directory, ".git")):
+            return "worktree", directory
+        if os.path.isfile(os.path.join(directory, "HEAD")) and \
+                os.path.isdir(os.path.join(directory, "objects")):
+            return "gitdir", None
+    return "none", None
+
+
+__all__ = ["DRIVER_SECTIONS", "WORKTREE", "config_files", "discovered_work_tree", "scan_names"]

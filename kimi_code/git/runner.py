@@ -30,7 +30,13 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kimi_code.git.config_scan import DRIVER_SECTIONS, config_files, scan_names
+from kimi_code.git.config_scan import (
+    DRIVER_SECTIONS,
+    WORKTREE,
+    config_files,
+    discovered_work_tree,
+    scan_names,
+)
 from kimi_code.safety.secrets import child_env
 
 # Single-key settings that name a program, switched off for every call. `false` where git
@@ -145,7 +151,7 @@ def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def _names_from_git(cwd: Path, env: Mapping[str, str]) -> set[tuple[str, str]]:
     """Driver names as git itself reads the configuration (includes followed)."""
     argv = ["git", "--no-pager", *_config_args(hooks=False), "config", "-z", "--name-only",
-            "--get-regexp", r"^(filter|diff|merge|protocol)\."]
+            "--get-regexp", r"^(filter|diff|merge|protocol)\.|^core\.worktree$"]
     try:
         proc = subprocess.run(argv, cwd=cwd, env=dict(env), capture_output=True,
                               stdin=subprocess.DEVNULL, timeout=30, check=False)
@@ -157,6 +163,8 @@ def _names_from_git(cwd: Path, env: Mapping[str, str]) -> set[tuple[str, str]]:
         name, dot, _ = rest.rpartition(".")
         if dot and section in DRIVER_SECTIONS:
             found.add((section, name))
+        elif key == "core.worktree":
+            found.add(WORKTREE)
     return found
 
 
@@ -179,6 +187,8 @@ def _driver_env(names: set[tuple[str, str]], *, strict: bool) -> dict[str, str]:
     unfiltered file be committed (git-lfs in `kimi-code commit`'s staging commands)."""
     pairs = []
     for section, name in sorted(names):
+        if section not in _DRIVER_KEYS:
+            continue
         pairs += [(f"{section}.{name}.{key}", value) for key, value in _DRIVER_KEYS[section]]
         if section == "filter":
             pairs.append((f"filter.{name}.required", "true" if strict else "false"))
@@ -202,6 +212,18 @@ def _split_subcommand(args: Sequence[str]) -> tuple[list[str], list[str]]:
     return leading, list(args[i:])
 
 
+def _pinned_work_tree(cwd: Path) -> str | None:
+    """A repository's core.worktree can point git at any directory (the user's ~/.ssh): every
+    `add -A`, status or listing would then read files outside the workspace. The work tree is
+    pinned to what discovery gives without it; a git directory whose core.worktree is all the
+    work tree it has is refused. None: no repository here, nothing to pin."""
+    kind, found = discovered_work_tree(cwd)
+    if kind == "gitdir":
+        raise GitError(f"refusing to run git in {cwd}: its configuration sets core.worktree, "
+                       "which would point git at files outside the workspace")
+    return found
+
+
 def git_invocation(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
                    hooks: bool = False) -> tuple[list[str], dict[str, str]]:
     """(argv, environment) for running `git *args` in `cwd` safely. `env` adds variables (the
@@ -213,7 +235,11 @@ def git_invocation(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | N
         rest[1:1] = list(_STATUS_FLAGS)
     full_env = git_environment(env)
     strict = hooks and bool(rest) and rest[0] in _STAGING
-    full_env.update(_driver_env(driver_names(Path(cwd), full_env), strict=strict))
+    names = driver_names(Path(cwd), full_env)
+    full_env.update(_driver_env(names, strict=strict))
+    if WORKTREE in names and not {"GIT_DIR", "GIT_WORK_TREE"} & set(env or {}):
+        if (pinned := _pinned_work_tree(Path(cwd))) is not None:
+            full_env["GIT_WORK_TREE"] = pinned
     return ["git", "--no-pager", *_config_args(hooks=hooks), *leading, *rest], full_env
 
 

@@ -9,6 +9,7 @@ never ran and the canary API key never reached any git process's environment.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,10 @@ import pytest
 
 from kimi_code.app.commit import user_editor
 from kimi_code.git.repo import open_repo
+from kimi_code.git.runner import GitError, run_git
+from kimi_code.git.worktrees import snapshot_base
+from kimi_code.index.scan import list_files as index_list_files
+from kimi_code.ui.mentions import list_files as mention_list_files
 from tests.support import git_call_sites as site
 from tests.support.git_call_sites import Action, Ctx
 from tests.support.git_repos import hermetic_git  # noqa: F401  (autouse fixture)
@@ -44,6 +49,7 @@ class Attack:
     setup: Setup
     act: Action
     allowed: str | None = None  # marker lines the attack may leave (the user's commit hooks)
+    refused: bool = False  # the defence is a refusal before any git starts
 
 
 def _cfg(**pairs: str) -> dict[str, str]:
@@ -260,6 +266,60 @@ def transport_uploadpack(ctx: Ctx) -> None:
     assert_live(ctx.repo, ctx.trap, "ls-remote", "o")
 
 
+SECRET_KEY = "-----BEGIN OPENSSH PRIVATE KEY----- attack"
+
+
+def worktree_redirect(ctx: Ctx) -> None:
+    """core.worktree points git at a credential store: plain git lists (and `add -A` would
+    hash) the user's private key as if it were a workspace file. (git reads core.worktree
+    from the repository's own file only, never through an include.)"""
+    store = ctx.tmp / "home" / ".ssh"
+    store.mkdir(parents=True)
+    (store / "id_rsa").write_text(SECRET_KEY + "\n")
+    configure(ctx.repo, {"core.worktree": str(store)})
+    listed = git(ctx.repo, "ls-files", "-o").stdout.decode()
+    assert "id_rsa" in listed, "sanity: plain git should list the redirected work tree"
+
+
+def no_key_listed(act: Callable[[Ctx], object]) -> Action:
+    """Run a listing call site; the key must not be among the names it returns."""
+    def run(ctx: Ctx) -> None:
+        names = act(ctx)
+        assert names is not None and not any("id_rsa" in str(n) for n in names), names
+    return run
+
+
+def glob_names(ctx: Ctx) -> list[str]:
+    from kimi_code.tools.globmatch import git_files
+
+    names = asyncio.run(git_files(ctx.repo))
+    assert names is not None, "git's listing failed: the attack proves nothing"
+    return names
+
+
+def key_not_in_swarm_base(ctx: Ctx) -> None:
+    base = snapshot_base(ctx.repo)
+    tree = run_git(["ls-tree", "-r", "--name-only", base], cwd=ctx.repo).stdout.decode()
+    assert "id_rsa" not in tree and "README.md" in tree
+
+
+def bare_with_worktree(ctx: Ctx) -> None:
+    """The workspace is a bare repository whose core.worktree is the credential store."""
+    store = ctx.tmp / "home" / ".ssh"
+    store.mkdir(parents=True)
+    (store / "id_rsa").write_text(SECRET_KEY + "\n")
+    bare = ctx.tmp / "bare.git"
+    git(ctx.tmp, "clone", "-q", "--bare", str(ctx.repo), str(bare))
+    configure(bare, {"core.bare": "false", "core.worktree": str(store)})
+    assert "id_rsa" in git(bare, "ls-files", "-o").stdout.decode()
+    ctx.repo = bare
+
+
+def bare_refused(ctx: Ctx) -> None:
+    with pytest.raises(GitError, match="core.worktree"):
+        run_git(["ls-files", "-o"], cwd=ctx.repo)
+
+
 def late_include(ctx: Ctx) -> None:
     """The include target does not exist at the first call; it is written before the second."""
     configure(ctx.repo, {"include.path": str(ctx.repo / "later.cfg")})
@@ -342,6 +402,14 @@ ATTACKS = [
     Attack("repo-gpg-program-on-kimi-commit", gpg_program, site.commit),
     Attack("commit-hooks-never-see-the-api-key", hook_env_has_no_key, hook_env_checked,
            allowed=""),
+    Attack("worktree-redirect-index-scan", worktree_redirect,
+           no_key_listed(lambda c: index_list_files(c.repo)[0])),
+    Attack("worktree-redirect-mentions", worktree_redirect,
+           no_key_listed(lambda c: mention_list_files(c.repo))),
+    Attack("worktree-redirect-swarm-base", worktree_redirect, key_not_in_swarm_base),
+    Attack("worktree-redirect-glob", worktree_redirect, no_key_listed(glob_names)),
+    Attack("worktree-redirect-of-a-bare-workspace", bare_with_worktree, bare_refused,
+           refused=True),
     Attack("transport-ext-allowed-by-name", transport_ext, site.runner("ls-remote", "o")),
     Attack("transport-ssh-command", transport_ssh, site.runner("ls-remote", "o")),
     Attack("transport-uploadpack-of-file-remote", transport_uploadpack,
@@ -374,7 +442,7 @@ def test_git_exec_attack(attack: Attack, world: Ctx) -> None:
     ran = [line for line in world.trap.lines()
            if attack.allowed is None or not line.startswith("hook ")]
     assert ran == [], f"{attack.name}: the repository's program ran: {ran}"
-    assert world.spy.calls(), f"{attack.name}: no git ran at all, the attack proves nothing"
+    assert attack.refused or world.spy.calls(), f"{attack.name}: no git ran, proves nothing"
     assert not world.spy.saw_canary(), f"{attack.name}: the API key reached git's environment"
     for name in ("GIT_EXTERNAL_DIFF", "GIT_CONFIG_PARAMETERS", "GIT_SSH_COMMAND", "GIT_EDITOR"):
         assert world.spy.env_values(name) == [], f"{name} reached git"
