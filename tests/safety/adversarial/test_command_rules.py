@@ -136,7 +136,7 @@ ALLOWED_PREFIX = [  # an allowed command that smuggles a second one
     _a("repo-program-relative", "./pytest -q", "allow", ASK),
     _a("bash-env-hook", "BASH_ENV=./evil.sh bash -c 'echo hi'", "allow", ASK),
     _a("bash-rcfile", "bash --rcfile evil.sh -i -c 'echo hi'", "allow", ASK),
-    _a("allowed-wrapper-timeout", "timeout 5 touch pwned", "allow", ASK),
+    _a("allowed-wrapper-timeout", "timeout 600 touch pwned", "allow", ASK),
     _a("allowed-wrapper-nice", "nice touch pwned", "allow", ASK),
     _a("allowed-find-exec", "find . -maxdepth 0 -exec touch pwned \\;", "allow", ASK),
     _a("env-split-string", "env -S 'touch pwned'", "allow", ASK),
@@ -169,7 +169,7 @@ DENY_DODGE = [  # `Bash(rm -rf *)` denied in yolo mode, and the hostile spelling
     _a("builtin-command", "builtin command rm -rf victim", "deny", DENY, "victim"),
     _a("exec-wrapper", "exec -a x rm -rf victim", "deny", DENY, "victim"),
     _a("nice-wrapper", "nice -n 5 rm -rf victim", "deny", DENY, "victim"),
-    _a("timeout-wrapper", "timeout -s KILL 5 rm -rf victim", "deny", DENY, "victim"),
+    _a("timeout-wrapper", "timeout -s KILL 600 rm -rf victim", "deny", DENY, "victim"),
     _a("nohup-wrapper", "nohup rm -rf victim", "deny", DENY, "victim"),
     _a("time-keyword", "time rm -rf victim", "deny", DENY, "victim"),
     _a("setsid-wrapper", "setsid -w rm -rf victim", "deny", DENY, "victim"),
@@ -194,7 +194,8 @@ DENY_DODGE = [  # `Bash(rm -rf *)` denied in yolo mode, and the hostile spelling
     _a("eval-in-bash-c", "bash -c \"eval 'rm -rf victim'\"", "deny", DENY, "victim"),
     _a("trap", "trap 'rm -rf victim' EXIT", "deny", DENY, "victim"),
     _a("herestring-shell", "bash <<< 'rm -rf victim'", "deny", DENY, "victim"),
-    _a("wrapped-herestring-shell", "timeout 5 bash <<< 'rm -rf victim'", "deny", DENY, "victim"),
+    _a("wrapped-herestring-shell", "timeout 600 bash <<< 'rm -rf victim'", "deny", DENY,
+       "victim"),
     _a("wrapped-piped-shell", "echo 'rm -rf victim' | nice sh", "deny", ASK, "victim"),
     _a("heredoc-shell", "sh <<'EOF'\nrm -rf victim\nEOF", "deny", DENY, "victim"),
     _a("options-after-redirect", "rm > out -rf victim", "deny", DENY, "victim"),
@@ -258,7 +259,7 @@ GIT_GLOBALS = [  # every git command allowed, yolo mode: destructive git must st
     _a("branch-delete", "git -C . branch -D feature", "git", ASK, "branch"),
     _a("branch-delete-long", "git branch --delete --force feature", "git", ASK, "branch"),
     _a("stash-drop", "git -c user.name=x stash drop", "git", ASK, "stash"),
-    _a("stash-clear", "timeout 5 git stash clear", "git", ASK, "stash"),
+    _a("stash-clear", "timeout 600 git stash clear", "git", ASK, "stash"),
 ]
 
 ATTACKS = ALLOWED_PREFIX + DENY_DODGE + GIT_GLOBALS
