@@ -88,8 +88,13 @@ EFFECTS: dict[str, Callable[[Path], bool]] = {
     "branch": lambda ws: "feature" not in _refs(ws, "branch", "--list"),
     "stash": lambda ws: _refs(ws, "stash", "list").strip() == "",
 }
-# Git writes under .git, which the sandbox keeps read-only: those controls run unconfined.
+# Git writes under .git, which the sandbox keeps read-only (and may hide more of one day): the
+# controls of git attacks run unconfined (fixed commands, in the test's own repository).
 UNCONFINED_CONTROL = frozenset({"reset", "branch", "stash"})
+
+
+def _control_unconfined(attack: Attack) -> bool:
+    return attack.effect in UNCONFINED_CONTROL or "git " in attack.command
 
 
 def _a(name: str, command: str, policy: str, expected: Decision, effect: str = "pwned") -> Attack:
@@ -290,7 +295,7 @@ async def test_attack_is_blocked(workspace: Path, attack: Attack) -> None:
     assert why and why in content, content  # the model is told why
     assert not effect(workspace), f"the attack ran: {content}"
     # The control: the same command, with no rules, does what the attack wanted.
-    sandbox = None if attack.effect in UNCONFINED_CONTROL else make_sandbox(workspace)
+    sandbox = None if _control_unconfined(attack) else make_sandbox(workspace)
     result = await bash(workspace, sandbox, attack.command)
     assert effect(workspace), f"control: the command did not have its effect: {result.content}"
 
