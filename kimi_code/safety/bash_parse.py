@@ -14,6 +14,7 @@ Rules are policy (they decide when to ask); the OS sandbox is the security bound
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -83,6 +84,9 @@ class _Collector:
                                tuple(self.network))
 
 
+_PARSE_LOCK = threading.Lock()  # one Parser object; a parse is not re-entrant across threads
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Parser:
     # Loaded on the first Bash permission check, not at start-up.
@@ -116,7 +120,8 @@ def _analyse_text(text: str, out: _Collector, depth: int, inherited: tuple[str, 
         readings.append(text.replace("\\\n", ""))
     for reading in readings:
         source = reading.encode("utf-8", errors="surrogateescape")
-        root = _parser().parse(source).root_node
+        with _PARSE_LOCK:
+            root = _parser().parse(source).root_node
         if root.has_error:
             out.opaque.append("the command does not parse cleanly")
         _Walker(out, depth, inherited, source).walk(root)
