@@ -1,5 +1,5 @@
 """Which per-name driver sections (`[filter "x"]`, `[diff "x"]`, `[merge "x"]`,
-`[protocol "x"]`) the configuration git could read for one call defines, without starting a
+`[protocol "x"]`, git 2.54's configured hooks `[hook "x"]`) the configuration git could read for one call defines, without starting a
 process.
 
 The answer must never miss a name: a missed filter is a program the repository gets to run.
@@ -18,10 +18,10 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-DRIVER_SECTIONS = frozenset({"filter", "diff", "merge", "protocol"})
+DRIVER_SECTIONS = frozenset({"filter", "diff", "merge", "protocol", "hook"})
 
 _HEADER = re.compile(
-    rb"\[\s*(filter|diff|merge|protocol)\s*(?:\"((?:[^\"\\\n]|\\.)*)\"|\.([^\]\s]+))\s*\]",
+    rb"\[\s*(filter|diff|merge|protocol|hook)\s*(?:\"((?:[^\"\\\n]|\\.)*)\"|\.([^\]\s]+))\s*\]",
     re.IGNORECASE)
 _WORKTREE_KEY = re.compile(rb"(?:^|\])[ \t]*worktree[ \t]*=", re.IGNORECASE | re.MULTILINE)
 # Stands for "a core.worktree setting may be in force" among the names scan_names returns.

@@ -87,6 +87,8 @@ _DRIVER_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     "diff": (("textconv", ""), ("command", "")),
     "merge": (("driver", "false"),),
     "protocol": (("allow", "never"),),
+    # configured hooks (git >= 2.54): an empty event value resets the hook's event list
+    "hook": (("event", ""),),
 }
 # Porcelain that would run textconv or external diff drivers unless told not to.
 _DIFF_PORCELAIN = frozenset({"diff", "log", "show"})
@@ -151,7 +153,7 @@ def git_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def _names_from_git(cwd: Path, env: Mapping[str, str]) -> set[tuple[str, str]]:
     """Driver names as git itself reads the configuration (includes followed)."""
     argv = ["git", "--no-pager", *_config_args(hooks=False), "config", "-z", "--name-only",
-            "--get-regexp", r"^(filter|diff|merge|protocol)\.|^core\.worktree$"]
+            "--get-regexp", r"^(filter|diff|merge|protocol|hook)\.|^core\.worktree$"]
     try:
         proc = subprocess.run(argv, cwd=cwd, env=dict(env), capture_output=True,
                               stdin=subprocess.DEVNULL, timeout=30, check=False)
@@ -181,14 +183,15 @@ def _config_args(*, hooks: bool) -> list[str]:
     return [arg for key, value in pairs for arg in ("-c", f"{key}={value}")]
 
 
-def _driver_env(names: set[tuple[str, str]], *, strict: bool) -> dict[str, str]:
+def _driver_env(names: set[tuple[str, str]], *, strict: bool,
+                hooks: bool = False) -> dict[str, str]:
     """GIT_CONFIG_COUNT pairs that neutralise each driver (names may hold '=' or spaces, which
     `-c` could not carry). `strict`: a required filter then fails loudly instead of letting an
     unfiltered file be committed (git-lfs in `kimi-code commit`'s staging commands)."""
     pairs = []
     for section, name in sorted(names):
-        if section not in _DRIVER_KEYS:
-            continue
+        if section not in _DRIVER_KEYS or (hooks and section == "hook"):
+            continue  # `hooks`: kimi-code commit runs the user's hooks, configured ones too
         pairs += [(f"{section}.{name}.{key}", value) for key, value in _DRIVER_KEYS[section]]
         if section == "filter":
             pairs.append((f"filter.{name}.required", "true" if strict else "false"))
@@ -236,7 +239,7 @@ def git_invocation(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | N
     full_env = git_environment(env)
     strict = hooks and bool(rest) and rest[0] in _STAGING
     names = driver_names(Path(cwd), full_env)
-    full_env.update(_driver_env(names, strict=strict))
+    full_env.update(_driver_env(names, strict=strict, hooks=hooks))
     if WORKTREE in names and not {"GIT_DIR", "GIT_WORK_TREE"} & set(env or {}):
         if (pinned := _pinned_work_tree(Path(cwd))) is not None:
             full_env["GIT_WORK_TREE"] = pinned

@@ -156,3 +156,15 @@ def test_detached_checkpoint_gc_gets_no_api_key(tmp_path: Path,
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait()
+
+
+def test_configured_hooks_of_newer_git_lose_their_events(tmp_path: Path) -> None:
+    """git >= 2.54 runs `[hook "x"] event = ... command = ...` whatever core.hooksPath says:
+    each configured hook's event list is reset, except in kimi-code commit's own calls."""
+    repo = new_repo(tmp_path / "r")
+    with open(repo / ".git" / "config", "a") as handle:
+        handle.write('[hook "linter"]\n\tevent = pre-commit\n\tcommand = /tmp/evil\n')
+    _, env = git_invocation(["status"], cwd=repo)
+    assert _pairs(env)["hook.linter.event"] == ""
+    _, committing = git_invocation(["commit", "-m", "x"], cwd=repo, hooks=True)
+    assert "hook.linter.event" not in _pairs(committing)
