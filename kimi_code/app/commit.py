@@ -13,7 +13,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -253,7 +253,7 @@ def run(opts: CommitOptions, provider_factory: Callable[[], tuple[ChatProvider, 
         return 1 if not exc.retryable else 75
 
 
-async def _run_with(provider: ChatProvider, flow) -> int:  # type: ignore[no-untyped-def]
+async def _run_with(provider: ChatProvider, flow: Awaitable[int]) -> int:
     try:
         return await flow
     finally:

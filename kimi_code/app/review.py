@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import git
 
@@ -21,6 +22,10 @@ from kimi_code.git.repo import GitError, NotARepositoryError, open_repo
 from kimi_code.review.findings import SEVERITY_RANK, ReviewReport
 from kimi_code.review.review import ReviewError, file_diff_budget, resolve_target
 from kimi_code.review.run import ReviewOptions, default_secrets, run_review
+
+if TYPE_CHECKING:
+    from kimi_code.llm.base import ChatProvider
+    from kimi_code.review.review import ReviewTarget
 
 FORMATS = ("markdown", "json", "sarif", "github")
 FAIL_ON = ("error", "warning", "note", "never")
@@ -95,7 +100,7 @@ def _progress(message: str) -> None:
     print(f"kimi-code review: {message}", file=sys.stderr, flush=True)
 
 
-async def _review(provider, target, opts: ReviewOptions) -> ReviewReport:  # type: ignore[no-untyped-def]
+async def _review(provider: ChatProvider, target: ReviewTarget, opts: ReviewOptions) -> ReviewReport:
     try:
         return await run_review(provider, target, opts, progress=_progress)
     finally:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kimi_code.events import Event, PermissionDenied, ToolCallFinished
 from kimi_code.git.diffparse import DiffFile
@@ -29,6 +30,9 @@ from kimi_code.review.findings import (
 )
 from kimi_code.review.report_finding import FINDINGS_KEY, HUNKS_KEY, ReportFindingTool
 from kimi_code.review.review import ReviewTarget, chunk_prompt, split_chunks
+
+if TYPE_CHECKING:  # the tools load lazily (start-up time)
+    from kimi_code.tools.registry import ToolRegistry
 
 CHUNK_CHARS = 16_000   # diff chars per reviewer; larger diffs fan out by file
 MAX_PARALLEL = 8
@@ -72,7 +76,7 @@ def _refusal_from(event: Event, allowed: set[str]) -> Refusal | None:
     return None
 
 
-def _registry():  # type: ignore[no-untyped-def]
+def _registry() -> ToolRegistry:
     from kimi_code.tools.registry import READ_ONLY_TOOLSET, ToolRegistry
 
     tools = ToolRegistry.builtin(READ_ONLY_TOOLSET)

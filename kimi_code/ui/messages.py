@@ -29,8 +29,8 @@ def coalesce(events: Iterable[Event]) -> list[Event]:
     for event in events:
         last = out[-1] if out else None
         if isinstance(event, (TextDelta, ThinkingDelta)) and type(last) is type(event) \
-                and last.agent_id == event.agent_id:  # type: ignore[union-attr]
-            out[-1] = type(event)(text=last.text + event.text,  # type: ignore[union-attr]
+                and last.agent_id == event.agent_id:
+            out[-1] = type(event)(text=last.text + event.text,
                                   agent_id=event.agent_id)
         else:
             out.append(event)
