@@ -219,8 +219,9 @@ def bench_mla(batches, context: int, heads: int, device, dtype, peak, timer, shr
         ckv, kr = caches[0]
         err = rel_err(mla_decode_triton(q, qr, ckv, kr, lengths, scale),
                       mla_decode_reference(q, qr, ckv, kr, lengths, scale))
-        tt = timer([lambda c=c: mla_decode_triton(q, qr, c[0], c[1], lengths, scale) for c in caches])
-        tr = timer([lambda c=c: mla_decode_reference(q, qr, c[0], c[1], lengths, scale) for c in caches])
+        args = (q, qr, lengths)
+        tt = timer([lambda c=c, a=args: mla_decode_triton(a[0], a[1], c[0], c[1], a[2], scale) for c in caches])
+        tr = timer([lambda c=c, a=args: mla_decode_reference(a[0], a[1], c[0], c[1], a[2], scale) for c in caches])
         print(f"{b:>3} | {fmt_row(nbytes, tt, peak)} | {tr:>9.1f} | {tr / tt:>7.2f}x"
               f"   (rel err {err:.1e})")
 

@@ -40,7 +40,8 @@ def _w4a16(bucket: str, bound: int | None, cfg: configs.Config) -> list[CompileV
         rows = 1 if bound == 1 else GEMV_MAX_M
         split = meta.get("SPLIT_K", 1) or 4  # 0 = chosen per shape at launch: compile the split path
         shapes = [(f"gemv-m{rows}", rows, split)] + ([(f"gemv-m{rows}-1split", rows, 1)] if split > 1 else [])
-    return [CompileVariant("w4a16", bucket, label, _w4a16_kernel, {**base, "BLOCK_M": bm, "SPLIT_K": sk}, **opts)
+    return [CompileVariant("w4a16", bucket, label, _w4a16_kernel, {**base, "BLOCK_M": bm, "SPLIT_K": sk},
+                           opts["num_warps"], opts["num_stages"])
             for label, bm, sk in shapes]
 
 
@@ -52,15 +53,18 @@ def _moe(kernel: str, bucket: str, cfg: configs.Config) -> list[CompileVariant]:
     if kernel == "moe_gate_up_decode":
         split = meta.get("SPLIT_K", 1) or 4  # 0 = chosen per shape at launch: compile the split path
         return [CompileVariant(kernel, bucket, f"split{sk}", fk.moe_gate_up_decode_kernel,
-                               {**blocks, "SPLIT_K": sk}, **opts, ptr_overrides={"act_ptr": "*fp32"})
+                               {**blocks, "SPLIT_K": sk}, opts["num_warps"], opts["num_stages"],
+                               ptr_overrides={"act_ptr": "*fp32"})
                 for sk in sorted({1, split})]
     if kernel == "moe_down_decode":
         return [CompileVariant(kernel, bucket, "decode", fk.moe_down_decode_kernel,
-                               {**blocks, "HAS_SHARED": True}, **opts, ptr_overrides={"act_ptr": "*fp32"})]
+                               {**blocks, "HAS_SHARED": True}, opts["num_warps"], opts["num_stages"],
+                               ptr_overrides={"act_ptr": "*fp32"})]
     fn = fk.moe_gate_up_grouped_kernel if kernel == "moe_gate_up_grouped" else fk.moe_down_grouped_kernel
     block_m = meta.get("BLOCK_M")
     sizes = [block_m] if block_m else [16, 32, 64]
-    return [CompileVariant(kernel, bucket, f"m{bm}", fn, {**blocks, "BLOCK_M": bm, "IS_FP32": False}, **opts)
+    return [CompileVariant(kernel, bucket, f"m{bm}", fn, {**blocks, "BLOCK_M": bm, "IS_FP32": False},
+                           opts["num_warps"], opts["num_stages"])
             for bm in sizes]
 
 
@@ -71,7 +75,8 @@ def _mla(bucket: str, cfg: configs.Config) -> list[CompileVariant]:
     # K2: kv_lora 512, rope 64.
     split = CompileVariant("mla_decode", bucket, "split", _mla_split_kernel,
                            {"BLOCK_H": meta["BLOCK_H"], "BLOCK_S": meta["BLOCK_S"], "BLOCK_L": 512,
-                            "BLOCK_R": 64, "IS_FP32": False}, **opts, ptr_overrides={"o_ptr": "*fp32"})
+                            "BLOCK_R": 64, "IS_FP32": False}, opts["num_warps"], opts["num_stages"],
+                           ptr_overrides={"o_ptr": "*fp32"})
     reduce = CompileVariant("mla_decode", bucket, "reduce", _mla_reduce_kernel,
                             {"BLOCK_SPLITS": 64, "BLOCK_L": 512}, num_warps=4, num_stages=1,
                             ptr_overrides={"o_ptr": "*fp32"})

@@ -26,8 +26,14 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from torch.cuda import _POOL_HANDLE as _PoolHandle
+else:
+    _PoolHandle = Any
 
 _log = logging.getLogger(__name__)
 
@@ -96,7 +102,7 @@ class DecodeGraphs:
             raise ValueError(f"CUDA graphs need a CUDA device, got {self.device}")
         self.stats = GraphStats()
         self._entries: dict[GraphKey, _Entry] = {}
-        self._pool: object | None = None
+        self._pool: _PoolHandle | None = None  # the first graph's memory pool, shared by all
 
     def key_for(self, batch: int, context: int) -> GraphKey | None:
         """The graph a step of `batch` rows and `context` columns replays, or None (run eagerly)."""

@@ -9,7 +9,8 @@ mla_decode.py. Switches, read on every call:
     KIMI_ENGINE_TORCH_OPS=1      torch reference everywhere (debugging a suspected kernel bug)
     KIMI_ENGINE_TRITON_ON_CPU=1  Triton kernels on CPU tensors; needs TRITON_INTERPRET=1 set
                                  before triton is first imported (tests)
-    KIMI_ENGINE_AUTOTUNE=0       no timing on first use; first configured candidate (configs.py)
+    KIMI_ENGINE_AUTOTUNE=1       time each table entry's alternatives on first use (configs.py);
+                                 default: the shipped table only, no timing on the request path
 Triton is imported only when a kernel is actually used, so this module works where triton is
 not installed (CPU-only machines, macOS).
 """

@@ -16,7 +16,13 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from kimi_engine.kernels._int4 import dot_acc, int4_gemv_tile, int4_tile_t, load_x_words, split_k_reduce
+from kimi_engine.kernels._int4 import (
+    dot_acc,
+    int4_gemv_tile,
+    int4_tile_t,
+    load_x_words,
+    split_k_reduce,
+)
 
 
 @triton.jit

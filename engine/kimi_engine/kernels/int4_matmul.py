@@ -20,7 +20,7 @@ import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
-from kimi_engine.kernels import configs
+from kimi_engine.kernels import configs, split_k
 from kimi_engine.kernels._checks import (
     ACTIVATION_DTYPES,
     check_int4_weight,
@@ -28,8 +28,13 @@ from kimi_engine.kernels._checks import (
     require_runnable,
     same_device,
 )
-from kimi_engine.kernels import split_k
-from kimi_engine.kernels._int4 import dot_acc, int4_gemv_tile, int4_tile_t, load_x_words, split_k_reduce
+from kimi_engine.kernels._int4 import (
+    dot_acc,
+    int4_gemv_tile,
+    int4_tile_t,
+    load_x_words,
+    split_k_reduce,
+)
 from kimi_engine.kernels.reference import int4_matmul_reference
 
 __all__ = ["GEMV_MAX_M", "int4_matmul", "int4_matmul_reference"]

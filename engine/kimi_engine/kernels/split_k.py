@@ -36,5 +36,10 @@ def auto_splits(tiles: int, k: int, block_k: int, device: torch.device) -> int:
 
 def split_length(k: int, splits: int, block_k: int) -> tuple[int, int]:
     """(K elements per split, rounded up to whole BLOCK_K; the number of non-empty splits)."""
-    per = -(-(-(-k // max(1, splits))) // block_k) * block_k
-    return per, -(-k // per)
+    per_split = _cdiv(k, max(1, splits))
+    per = _cdiv(per_split, block_k) * block_k
+    return per, _cdiv(k, per)
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
