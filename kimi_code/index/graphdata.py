@@ -109,12 +109,13 @@ class GraphData:
             "paths": _join(self.paths), "names": _join(self.names)}
         arrays.update({f.name: getattr(self, f.name) for f in fields(self)
                        if f.name not in ("paths", "names")})
-        header: dict[str, object] = {"format": FORMAT, "arrays": {}}
+        layout: dict[str, list[object]] = {}  # array name -> [dtype, length, byte offset]
+        header: dict[str, object] = {"format": FORMAT, "arrays": layout}
         chunks: list[bytes] = []
         offset = 0
         for key, arr in arrays.items():
             raw = np.ascontiguousarray(arr).tobytes()
-            header["arrays"][key] = [arr.dtype.str, len(arr), offset]  # type: ignore[index]
+            layout[key] = [arr.dtype.str, len(arr), offset]
             chunks.append(raw)
             offset += len(raw)
         head = json.dumps(header).encode()
@@ -185,12 +186,11 @@ def _lookup(sorted_codes: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np
     return pos, sorted_codes[pos] == codes
 
 
-def with_links(**raw: object) -> GraphData:
-    """GraphData from its raw fields (paths ... ref_count), with the link structure derived
-    from them."""
-    arrays = {k: v for k, v in raw.items() if isinstance(v, np.ndarray)}
-    links = link_structure(len(raw["paths"]), len(raw["names"]), **arrays)  # type: ignore[arg-type]
-    return GraphData(**raw, **links)  # type: ignore[arg-type]
+def with_links(paths: list[str], names: list[str], **arrays: np.ndarray) -> GraphData:
+    """GraphData from its raw fields (paths, names, then the arrays node_fid ... ref_count),
+    with the link structure derived from them."""
+    links = link_structure(len(paths), len(names), **arrays)
+    return GraphData(paths=paths, names=names, **arrays, **links)
 
 
 def link_structure(n_nodes: int, n_names: int, *, node_family: np.ndarray,

@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kimi_code.git.checkpoints.io import (
     gc_step,
@@ -35,6 +36,9 @@ from kimi_code.git.checkpoints.io import (
     store_workspace,
 )
 from kimi_code.git.checkpoints.layout import STAMP_NAME
+
+if TYPE_CHECKING:  # the type only: this module does not load config
+    from kimi_code.config import CheckpointsConfig
 
 SESSIONS_PREFIX = "refs/kimi/sessions/"
 LATEST_REF = "refs/kimi/latest"
@@ -50,10 +54,10 @@ class Policy:
     max_bytes: int = 1024 * MIB
 
     @classmethod
-    def from_config(cls, config: object) -> Policy:
-        """From a config.CheckpointsConfig (duck-typed: this module does not load config)."""
-        return cls(keep_days=config.keep_days, keep_sessions=config.keep_sessions,  # type: ignore[attr-defined]
-                   max_bytes=config.max_size_mb * MIB)  # type: ignore[attr-defined]
+    def from_config(cls, config: CheckpointsConfig) -> Policy:
+        """From the `[checkpoints]` settings."""
+        return cls(keep_days=config.keep_days, keep_sessions=config.keep_sessions,
+                   max_bytes=config.max_size_mb * MIB)
 
     def describe(self) -> str:
         cap = f"{self.max_bytes // MIB} MiB" if self.max_bytes else "no size cap"
