@@ -13,8 +13,10 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, TypeAlias
 
 import git
 
@@ -26,6 +28,9 @@ from kimi_code.review.run import ReviewOptions, default_secrets, run_review
 if TYPE_CHECKING:
     from kimi_code.llm.base import ChatProvider
     from kimi_code.review.review import ReviewTarget
+
+# What signal.signal takes and returns.
+SignalHandler: TypeAlias = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
 FORMATS = ("markdown", "json", "sarif", "github")
 FAIL_ON = ("error", "warning", "note", "never")
@@ -107,22 +112,22 @@ async def _review(provider: ChatProvider, target: ReviewTarget, opts: ReviewOpti
         await provider.aclose()
 
 
-def _exit_on_sigterm() -> object:
+def _exit_on_sigterm() -> SignalHandler:
     """Make SIGTERM (a CI job's timeout, `kill`) unwind like Ctrl-C, so `finally` blocks run;
     by default Python dies on the spot. Returns the previous handler (None off the main
     thread, where handlers cannot be set)."""
     if threading.current_thread() is not threading.main_thread():
         return None
 
-    def stop(signum: int, frame: object) -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(128 + signum)
 
     return signal.signal(signal.SIGTERM, stop)
 
 
-def _restore_sigterm(previous: object) -> None:
+def _restore_sigterm(previous: SignalHandler) -> None:
     if previous is not None:
-        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+        signal.signal(signal.SIGTERM, previous)
 
 
 def review_main(base: str | None, head: str, uncommitted: bool, format_: str,

@@ -26,6 +26,8 @@ class SafeGit(git.Git):
 
     hooks = False
 
+    # override: GitPython declares execute as overloads on literal flags; this one signature
+    # accepts the same calls.
     def execute(self, command: str | Sequence[Any], istream: Any = None,  # type: ignore[override]
                 with_extended_output: bool = False, with_exceptions: bool = True,
                 as_process: bool = False, output_stream: Any = None,
@@ -48,10 +50,11 @@ class SafeGit(git.Git):
         if output_stream is None:
             out, err = proc.communicate()
         else:
-            assert proc.stdout is not None and proc.stderr is not None
-            for chunk in iter(lambda: proc.stdout.read(65536), b""):  # type: ignore[union-attr]
+            out_pipe, err_pipe = proc.stdout, proc.stderr  # locals: the lambda keeps the narrowing
+            assert out_pipe is not None and err_pipe is not None
+            for chunk in iter(lambda: out_pipe.read(65536), b""):
                 output_stream.write(chunk)
-            out, err = b"", proc.stderr.read()
+            out, err = b"", err_pipe.read()
             proc.wait()
         if strip_newline_in_stdout and out.endswith(b"\n"):
             out = out[:-1]
