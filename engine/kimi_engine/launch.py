@@ -28,7 +28,7 @@ from kimi_engine.config import load_config
 from kimi_engine.engine import Engine, generation_eos_ids
 from kimi_engine.model import KimiForCausalLM
 from kimi_engine.paged_cache import PagedLatentCache
-from kimi_engine.runner import Chunk, forward_chunks
+from kimi_engine.runner import Chunk, decode_graphs, forward_chunks
 from kimi_engine.scheduler import SampleHook, Scheduler, StepFn
 from kimi_engine.server import EngineServer
 from kimi_engine.tokenizer import Tokenizer
@@ -85,8 +85,12 @@ def build_server(path: str | Path, opts: ServeOptions | None = None, *, sample_h
         engine = Engine.from_pretrained(path, device=device, dtype=dtype, max_seq_len=opts.max_seq_len)
     cache = cache or build_cache(engine, opts)
     if step_fn is None:
+        graphs = None  # KIMI_ENGINE_CUDA_GRAPHS=1 on CUDA: decode steps replay per-bucket graphs
+        if cache.kv.is_cuda and os.environ.get("KIMI_ENGINE_CUDA_GRAPHS") == "1":
+            graphs = decode_graphs(engine.model, cache, max_context=opts.max_seq_len)
+
         def step_fn(chunks: Sequence[Chunk]) -> torch.Tensor:
-            return forward_chunks(engine.model, cache, chunks)
+            return forward_chunks(engine.model, cache, chunks, graphs=graphs)
 
     scheduler = Scheduler(step_fn, cache, engine.stop_ids, max_batch=opts.max_batch, max_queue=opts.max_queue,
                           step_tokens=opts.step_tokens, sample_hook=sample_hook)

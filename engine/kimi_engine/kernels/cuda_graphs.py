@@ -17,7 +17,9 @@ does exactly the same padding and "replays" by running the step eagerly on the s
 which is how its bookkeeping is tested on the CPU. A step that cannot be captured (it
 synchronises with the host, e.g. the torch MoE path) is logged once and that bucket runs eagerly.
 
-This module knows nothing about the model: the step is any function of a dict of tensors.
+This module knows nothing about the model: the step is any function of a dict of tensors
+(runner.decode_graphs builds the model's; `kimi-engine serve` uses it on CUDA when
+KIMI_ENGINE_CUDA_GRAPHS=1, capturing each bucket the first time a step needs it).
 """
 
 from __future__ import annotations
