@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from inspect import isawaitable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -86,6 +86,13 @@ class TuiHost:
         await self.app.action_quit()
 
 
+@runtime_checkable
+class SlashRunner(Protocol):
+    """What the palette needs of its app (KimiApp; Provider.app is typed as any App)."""
+
+    async def run_slash(self, line: str) -> None: ...
+
+
 class SlashCommandProvider(Provider):
     """The command palette (Ctrl+P) lists the slash commands."""
 
@@ -103,4 +110,6 @@ class SlashCommandProvider(Provider):
 
     def _runner(self, name: str) -> Callable[[], object]:
         app = self.app
-        return partial(app.run_slash, name)  # type: ignore[attr-defined]
+        if not isinstance(app, SlashRunner):
+            raise TypeError(f"{type(app).__name__} cannot run slash commands")
+        return partial(app.run_slash, name)

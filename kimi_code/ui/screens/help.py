@@ -54,6 +54,3 @@ class HelpScreen(ModalScreen[None]):
             yield Static(commands)
             yield Static(keys)
             yield Static("[dim]Esc closes this help.[/dim]")
-
-    def action_dismiss(self) -> None:  # type: ignore[override]
-        self.dismiss(None)

@@ -22,8 +22,8 @@ class CompletionMenu(OptionList, can_focus=False):
     CompletionMenu.-visible { display: block; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.kind = ""  # "slash" | "file"
         self.values: list[str] = []
 

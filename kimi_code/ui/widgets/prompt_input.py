@@ -45,9 +45,10 @@ class PromptInput(TextArea):
         text: str
 
     def __init__(self, history: InputHistory, menu: CompletionMenu, *,
-                 slash_source: Source, file_source: Source, **kwargs: object) -> None:
+                 slash_source: Source, file_source: Source, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus",
-                         **kwargs)  # type: ignore[arg-type]
+                         id=id, classes=classes)
         self.prompt_history = history
         self.menu = menu
         self.slash_source, self.file_source = slash_source, file_source

@@ -33,8 +33,8 @@ class StatusBar(Static):
     StatusBar { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
         self.info = StatusInfo()
 
     def set(self, **changes: object) -> None:
