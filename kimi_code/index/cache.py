@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -97,6 +98,9 @@ def forget_cache(root: Path) -> None:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
+_CONNECT_ATTEMPTS = 40  # ~40 s in all: longer than any other process's schema set-up
+
+
 class IndexCache:
     """A connection to one root's cache database. Not shared between threads."""
 
@@ -104,12 +108,31 @@ class IndexCache:
         ensure_dir(path.parent)
         self.path = path
         try:
-            self.conn = self._connect()
+            self.conn = self._connect_when_free()
+        except sqlite3.OperationalError:
+            raise  # busy or unwritable: another process owns the cache, it is not corrupt
         except sqlite3.DatabaseError:
             # A corrupt cache is disposable: start over rather than fail the user's command.
+            # Only real corruption gets here: deleting the files under a second process that is
+            # still creating them would leave it reading someone else's WAL ("no such table").
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
-            self.conn = self._connect()
+            self.conn = self._connect_when_free()
+
+    def _connect_when_free(self) -> sqlite3.Connection:
+        """_connect, retried while another process holds the lock that switching a brand-new
+        database to WAL needs (SQLite answers that switch with SQLITE_BUSY at once instead of
+        calling the busy handler)."""
+        for attempt in range(_CONNECT_ATTEMPTS):
+            try:
+                return self._connect()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if attempt == _CONNECT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)

@@ -30,7 +30,7 @@ class CompileVariant:
 
 def _w4a16(bucket: str, bound: int | None, cfg: configs.Config) -> list[CompileVariant]:
     """The W4A16 binaries of one entry: its row count (1, 16 or a GEMM tile), split or not."""
-    from kimi_engine.kernels.int4_matmul import GEMV_MAX_M, _w4a16_kernel
+    from kimi_engine.kernels.int4_matmul import GEMV_MAX_M, w4a16_kernel
 
     meta, opts = configs.split_launch(cfg)
     base = {"BLOCK_N": meta["BLOCK_N"], "BLOCK_K": meta["BLOCK_K"], "IS_FP32": False}
@@ -40,7 +40,7 @@ def _w4a16(bucket: str, bound: int | None, cfg: configs.Config) -> list[CompileV
         rows = 1 if bound == 1 else GEMV_MAX_M
         split = meta.get("SPLIT_K", 1) or 4  # 0 = chosen per shape at launch: compile the split path
         shapes = [(f"gemv-m{rows}", rows, split)] + ([(f"gemv-m{rows}-1split", rows, 1)] if split > 1 else [])
-    return [CompileVariant("w4a16", bucket, label, _w4a16_kernel, {**base, "BLOCK_M": bm, "SPLIT_K": sk},
+    return [CompileVariant("w4a16", bucket, label, w4a16_kernel, {**base, "BLOCK_M": bm, "SPLIT_K": sk},
                            opts["num_warps"], opts["num_stages"])
             for label, bm, sk in shapes]
 
@@ -69,15 +69,15 @@ def _moe(kernel: str, bucket: str, cfg: configs.Config) -> list[CompileVariant]:
 
 
 def _mla(bucket: str, cfg: configs.Config) -> list[CompileVariant]:
-    from kimi_engine.kernels.mla_decode import _mla_reduce_kernel, _mla_split_kernel
+    from kimi_engine.kernels.mla_decode import mla_reduce_kernel, mla_split_kernel
 
     meta, opts = configs.split_launch(cfg)
     # K2: kv_lora 512, rope 64.
-    split = CompileVariant("mla_decode", bucket, "split", _mla_split_kernel,
+    split = CompileVariant("mla_decode", bucket, "split", mla_split_kernel,
                            {"BLOCK_H": meta["BLOCK_H"], "BLOCK_S": meta["BLOCK_S"], "BLOCK_L": 512,
                             "BLOCK_R": 64, "IS_FP32": False}, opts["num_warps"], opts["num_stages"],
                            ptr_overrides={"o_ptr": "*fp32"})
-    reduce = CompileVariant("mla_decode", bucket, "reduce", _mla_reduce_kernel,
+    reduce = CompileVariant("mla_decode", bucket, "reduce", mla_reduce_kernel,
                             {"BLOCK_SPLITS": 64, "BLOCK_L": 512}, num_warps=4, num_stages=1,
                             ptr_overrides={"o_ptr": "*fp32"})
     return [split, reduce]

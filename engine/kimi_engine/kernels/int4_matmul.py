@@ -54,7 +54,7 @@ def _finish(acc, out_ptrs, mask, ws_ptr, ws_offs, stride_ws, lock_ptr, tile, SPL
 
 
 @triton.jit
-def _w4a16_kernel(
+def w4a16_kernel(
     x_ptr, p_ptr, s_ptr, out_ptr, ws_ptr, lock_ptr,
     M, N, K, K_SPLIT,
     stride_xm, stride_pn, stride_sn, stride_om,
@@ -94,7 +94,7 @@ def _w4a16_kernel(
 
 def is_interpreted() -> bool:
     """True when this module's kernels were built by the Triton interpreter (TRITON_INTERPRET=1)."""
-    return isinstance(_w4a16_kernel, InterpretedFunction)
+    return isinstance(w4a16_kernel, InterpretedFunction)
 
 
 def _gemv_fixup(m: int, n: int, k: int, device: torch.device):
@@ -120,7 +120,7 @@ def _launch(x: torch.Tensor, packed: torch.Tensor, scale: torch.Tensor, n: int, 
         locks = split_k.locks(x.device, grid[0] * grid[1])
     else:
         ws = locks = out  # never read when SPLIT_K == 1
-    _w4a16_kernel[grid](
+    w4a16_kernel[grid](
         x, packed, scale, out, ws, locks, m, n, k, k_split,
         x.stride(0), packed.stride(0), scale.stride(0), out.stride(0),
         BLOCK_M=block_m, BLOCK_N=meta["BLOCK_N"], BLOCK_K=meta["BLOCK_K"], SPLIT_K=split,

@@ -34,7 +34,7 @@ __all__ = ["mla_decode_reference", "mla_decode_triton"]
 
 
 @triton.jit
-def _mla_split_kernel(
+def mla_split_kernel(
     ql_ptr, qr_ptr, ckv_ptr, kr_ptr, len_ptr, o_ptr, lse_ptr,
     HQ, L, R, SPLIT_LEN, scale_log2,
     s_qlb, s_qlh, s_qrb, s_qrh, s_cb, s_cs, s_kb, s_ks, s_ob, s_oh, s_os, s_lb, s_lh,
@@ -91,7 +91,7 @@ def _mla_split_kernel(
 
 
 @triton.jit
-def _mla_reduce_kernel(
+def mla_reduce_kernel(
     o_ptr, lse_ptr, out_ptr, SPLITS, L,
     s_ob, s_oh, s_os, s_lb, s_lh, s_outb, s_outh,
     BLOCK_SPLITS: tl.constexpr, BLOCK_L: tl.constexpr,
@@ -121,7 +121,7 @@ def _mla_reduce_kernel(
 
 def is_interpreted() -> bool:
     """True when the MLA kernels were built by the Triton interpreter."""
-    return isinstance(_mla_split_kernel, InterpretedFunction)
+    return isinstance(mla_split_kernel, InterpretedFunction)
 
 
 def _num_splits(b: int, head_blocks: int, s: int, block_s: int, device: torch.device) -> int:
@@ -167,14 +167,14 @@ def mla_decode_triton(
         splits = triton.cdiv(s, split_len)
         part = torch.empty((b, hq, splits, lat), device=device, dtype=torch.float32)
         lse = torch.empty((b, hq, splits), device=device, dtype=torch.float32)
-        _mla_split_kernel[(b, head_blocks, splits)](
+        mla_split_kernel[(b, head_blocks, splits)](
             q_latent, q_rope, c_kv, k_rope, lengths, part, lse, hq, lat, rope, split_len,
             softmax_scale * math.log2(math.e), q_latent.stride(0), q_latent.stride(1),
             q_rope.stride(0), q_rope.stride(1), c_kv.stride(0), c_kv.stride(1), k_rope.stride(0),
             k_rope.stride(1), part.stride(0), part.stride(1), part.stride(2), lse.stride(0),
             lse.stride(1), BLOCK_H=block_h, BLOCK_L=block_l, BLOCK_R=block_r,
             BLOCK_S=meta["BLOCK_S"], IS_FP32=q_latent.dtype == torch.float32, **opts)
-        _mla_reduce_kernel[(b, hq)](
+        mla_reduce_kernel[(b, hq)](
             part, lse, out, splits, lat, part.stride(0), part.stride(1), part.stride(2),
             lse.stride(0), lse.stride(1), out.stride(0), out.stride(1),
             BLOCK_SPLITS=max(2, triton.next_power_of_2(splits)), BLOCK_L=block_l)
