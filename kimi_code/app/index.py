@@ -118,15 +118,9 @@ def index_main(path: Path, show_map: bool = False, tokens: int = 1024,
     try:
         with RepoIndex(Path(path)) as index:
             focus = [_focus_path(index, f) for f in focus or []]
-            outside = [f for f in focus if index.normalize_path(f) is None]
-            if outside:
-                err.print(f"[red]error:[/] --focus file outside the indexed directory "
-                          f"{index.root}: " + ", ".join(outside))
-                return 2
-            missing = [f for f in focus if not _focus_exists(index, f)]
-            if missing:
-                err.print(f"[red]error:[/] --focus file not found under {index.root}: "
-                          + ", ".join(missing))
+            problem = _focus_problem(index, focus)
+            if problem:
+                err.print(f"[red]error:[/] {problem}")
                 return 2
             started = time.perf_counter()
 
@@ -141,23 +135,10 @@ def index_main(path: Path, show_map: bool = False, tokens: int = 1024,
                     if show_map else ""
                 return result, [], summary_dict(index, result, index.summary()), text
 
-            result, hits, data, text = index.recovering(compute)
-            if defs:
-                for hit in hits:
-                    sys.stdout.write(json.dumps({"path": hit.path, "name": hit.name,
-                                                 "kind": hit.kind, "line": hit.line,
-                                                 "end_line": hit.end_line}) + "\n")
-                return 0
-            if as_json:
-                if show_map:
-                    data["map"] = text
-                data["total_seconds"] = round(time.perf_counter() - started, 3)
-                sys.stdout.write(json.dumps(data, indent=2) + "\n")
-            elif show_map:
-                _print_table(err, data)
-                sys.stdout.write(text or "(no definitions indexed)\n")
-            else:
-                _print_table(out, data)
+            _result, hits, data, text = index.recovering(compute)
+            data["total_seconds"] = round(time.perf_counter() - started, 3)
+            _print_results(out, err, hits, data, text, show_map=show_map, as_json=as_json,
+                           defs=defs)
     except IndexPathError as exc:
         err.print(f"[red]error:[/] {exc}")
         return 2
@@ -169,6 +150,35 @@ def index_main(path: Path, show_map: bool = False, tokens: int = 1024,
         err.print(f"[red]error:[/] indexing failed: {exc}")
         return 1
     return 0
+
+
+def _focus_problem(index: RepoIndex, focus: list[str]) -> str | None:
+    """Why the --focus files cannot be used (outside the indexed directory, or missing)."""
+    outside = [f for f in focus if index.normalize_path(f) is None]
+    if outside:
+        return f"--focus file outside the indexed directory {index.root}: " + ", ".join(outside)
+    missing = [f for f in focus if not _focus_exists(index, f)]
+    if missing:
+        return f"--focus file not found under {index.root}: " + ", ".join(missing)
+    return None
+
+
+def _print_results(out: Console, err: Console, hits: list[Any], data: dict[str, Any], text: str,
+                   *, show_map: bool, as_json: bool, defs: bool) -> None:
+    """Print what `kimi-code index` computed: definitions (--defs), JSON, the map or the table."""
+    if defs:
+        for hit in hits:
+            sys.stdout.write(json.dumps({"path": hit.path, "name": hit.name, "kind": hit.kind,
+                                         "line": hit.line, "end_line": hit.end_line}) + "\n")
+    elif as_json:
+        if show_map:
+            data["map"] = text
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    elif show_map:
+        _print_table(err, data)
+        sys.stdout.write(text or "(no definitions indexed)\n")
+    else:
+        _print_table(out, data)
 
 
 def _focus_path(index: RepoIndex, focus: str) -> str:
