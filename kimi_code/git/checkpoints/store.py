@@ -23,13 +23,20 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from kimi_code import paths
 from kimi_code.git.checkpoints.auto import store_dir
 from kimi_code.git.checkpoints.io import held_fds, store_lock
+from kimi_code.git.checkpoints.model import (  # re-exported: callers import them from here
+    Checkpoint,
+    CheckpointError,
+    FileChange,
+    RestoreReport,
+    checkpoint_from,
+)
+from kimi_code.git.checkpoints.workspace_files import remove_empty_tree, remove_file
 from kimi_code.git.runner import run_git
 
 MAX_FILE_BYTES = 10 * 1024 * 1024       # a single file above this is not snapshotted
@@ -47,58 +54,6 @@ _SHADOW_CONFIG = (
     ("advice.addEmbeddedRepo", "false"), ("index.threads", "true"),
     ("core.logAllRefUpdates", "false"),  # a reflog would keep dropped checkpoints alive
 )
-
-
-class CheckpointError(Exception):
-    """A checkpoint could not be taken, found or restored; the message says why."""
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """One snapshot. `id` is the abbreviated commit id in the shadow store; `created` is ISO-8601
-    UTC; `message_seq` the session event seq when it was taken (for conversation rewind)."""
-
-    id: str
-    created: str
-    trigger: str
-    tree: str
-    message_seq: int | None = None
-    session_id: str = ""
-    skipped: tuple[dict[str, str], ...] = ()  # [{"path", "reason"}] files left out
-    skipped_total: int = 0
-
-    def to_dict(self) -> dict[str, object]:
-        return {"id": self.id, "created": self.created, "trigger": self.trigger,
-                "tree": self.tree, "message_seq": self.message_seq,
-                "session_id": self.session_id, "skipped": list(self.skipped),
-                "skipped_total": self.skipped_total}
-
-
-@dataclass
-class FileChange:
-    """One path a restore changes: `action` is "restore" (written back) or "remove"."""
-
-    path: str
-    action: str
-
-
-@dataclass
-class RestoreReport:
-    """What a restore did (or, with `applied` False, would do / refused to do)."""
-
-    checkpoint_id: str
-    changes: list[FileChange] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)  # edited by the user since the last checkpoint
-    applied: bool = False
-    safety_checkpoint: str | None = None  # the state before the restore (restore it to undo)
-
-    @property
-    def restored(self) -> list[str]:
-        return [c.path for c in self.changes if c.action == "restore"]
-
-    @property
-    def removed(self) -> list[str]:
-        return [c.path for c in self.changes if c.action == "remove"]
 
 
 def _ref_for(session_id: str) -> str:
@@ -220,7 +175,7 @@ class CheckpointStore:
         commit = self._git(*args, input=json.dumps(meta).encode()).strip()
         self._git("update-ref", "--stdin", input=(
             f"update {self.ref} {commit}\nupdate refs/kimi/latest {commit}\n").encode())
-        return _checkpoint_from(commit, tree, meta)
+        return checkpoint_from(commit, tree, meta)
 
     def _write_tree(self) -> tuple[str, list[dict[str, str]]]:
         """Bring the shadow index up to date with the work tree; return (tree id, skipped)."""
@@ -301,7 +256,7 @@ class CheckpointStore:
                 meta = json.loads(body)
             except json.JSONDecodeError:
                 continue
-            items.append(_checkpoint_from(commit, tree, meta))
+            items.append(checkpoint_from(commit, tree, meta))
         return items  # newest first
 
     def list(self) -> list[Checkpoint]:
@@ -376,7 +331,7 @@ class CheckpointStore:
         check the target's versions out through a scratch index."""
         for change in changes:
             if change.action == "remove":
-                _remove_file(self.workspace, change.path)
+                remove_file(self.workspace, change.path)
         writes = [c.path for c in changes if c.action == "restore"]
         if not writes:
             return
@@ -386,19 +341,11 @@ class CheckpointStore:
             for path in writes:  # a directory where the file must go: only if nothing is in it
                 full = self.workspace / path
                 if full.is_dir() and not full.is_symlink():
-                    _remove_empty_tree(full)
+                    remove_empty_tree(full)
             self._git("checkout-index", "-f", "-z", "--stdin", index=scratch,
                       input="\0".join(writes).encode("utf-8", "surrogateescape") + b"\0")
         finally:
             scratch.unlink(missing_ok=True)
-
-
-def _checkpoint_from(commit: str, tree: str, meta: dict) -> Checkpoint:
-    return Checkpoint(
-        id=commit[:12], created=str(meta.get("created", "")), trigger=str(meta.get("trigger", "")),
-        tree=tree, message_seq=meta.get("message_seq"), session_id=str(meta.get("session_id", "")),
-        skipped=tuple(meta.get("skipped") or ()), skipped_total=int(meta.get("skipped_total", 0)),
-    )
 
 
 def _read_text(path: Path) -> str:
@@ -412,33 +359,4 @@ def _escape_pattern(path: str) -> str:
     return re.sub(r"([*?\[\\!# ])", r"\\\1", path)
 
 
-def _remove_file(root: Path, rel: str) -> None:
-    """Remove one file (or symlink) and the parent directories that it leaves empty."""
-    full = root / rel
-    try:
-        if full.is_dir() and not full.is_symlink():
-            return  # became a directory meanwhile: leave the user's data alone
-        full.unlink()
-    except FileNotFoundError:
-        pass
-    parent = full.parent
-    while parent != root and root in parent.parents:
-        try:
-            parent.rmdir()
-        except OSError:
-            break
-        parent = parent.parent
-
-
-def _remove_empty_tree(path: Path) -> None:
-    for child in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        if child.is_dir() and not child.is_symlink():
-            try:
-                child.rmdir()
-            except OSError:
-                return
-    try:
-        path.rmdir()
-    except OSError:
-        pass
-
+__all__ = ["Checkpoint", "CheckpointError", "CheckpointStore", "FileChange", "RestoreReport"]
