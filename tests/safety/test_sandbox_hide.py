@@ -124,8 +124,10 @@ async def test_everyday_tools_work_with_every_layer(workspace: Path, network: bo
     if shutil.which("node"):
         command += (" && node -e 'require(\"child_process\").exec(\"echo node-child\","
                     " (e, o) => console.log(o.trim()))'")
-    result = await bash(workspace, make_sandbox(workspace, network=network), command,
-                        timeout_ms=120_000)
+    # The interpreter running these tests (and its pytest) may live under /tmp, which is private
+    # inside the sandbox (a CI clone in /tmp): make its prefix visible, as --add-dir would.
+    sandbox = make_sandbox(workspace, network=network, extra=(Path(sys.prefix).resolve(),))
+    result = await bash(workspace, sandbox, command, timeout_ms=120_000)
     for expected in ("venv-ok", "1 passed", "pool [3]", "asyncio-ok", "pair b'p'"):
         assert expected in result.content, result.content
     assert "node-child" in result.content or not shutil.which("node")

@@ -374,7 +374,8 @@ def test_race_through_kimi_code_run_in_yolo_mode(workspace: Path, home: Path) ->
         for r in range(3)]
     script = [
         _calls(("Bash", {"command": f"ln -s {home} evil && echo linked"})),
-        _calls(("Bash", {"command": f"{sys.executable} race.py sub evil .stop-race > race.log "
+        # The base interpreter (stdlib only): a venv under /tmp is not visible in the sandbox.
+        _calls(("Bash", {"command": f"{os.path.realpath(sys.executable)} race.py sub evil .stop-race > race.log "
                                     "2>&1",
                          "run_in_background": True})),
         _calls(("Bash", {"command": "until grep -qE 'started|renameat2|Error' race.log; do sleep 0.01; done; "
