@@ -182,3 +182,31 @@ def test_two_processes_at_once(make_repo):
         assert rows == 120
     conn = sqlite3.connect(db_path_for(repo))
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_locked_cache_is_waited_for_not_deleted(tmp_path: Path, monkeypatch) -> None:
+    """A busy database belongs to another indexer: retried, never deleted as if corrupt (deleting
+    it under that process left it reading the other's WAL: 'no such table: meta')."""
+    from kimi_code.index import cache as cache_mod
+
+    db = tmp_path / "index.db"
+    cache_mod.IndexCache(db).close()
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE marker (x)")
+    real_connect = cache_mod.IndexCache._connect
+    calls: list[int] = []
+
+    def busy_once(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return real_connect(self)
+
+    monkeypatch.setattr(cache_mod.IndexCache, "_connect", busy_once)
+    monkeypatch.setattr(cache_mod.time, "sleep", lambda _s: None)
+    cache = cache_mod.IndexCache(db)
+    try:
+        assert len(calls) == 2
+        assert cache.conn.execute("SELECT name FROM sqlite_master WHERE name='marker'").fetchone()
+    finally:
+        cache.close()
